@@ -1,0 +1,45 @@
+/* The application: what handlers share, and the route table main hands to the HTTP layer. */
+#ifndef BYOC_APP_H
+#define BYOC_APP_H
+
+#include "byoc/auth.h"
+#include "byoc/config.h"
+#include "byoc/http.h"
+#include "byoc/keys.h"
+#include "byoc/store.h"
+#include "byoc/tasks.h"
+
+#define BYOC_THROTTLE_SLOTS 256
+
+enum byoc_policy {
+    BYOC_POLICY_NONE,  /* public */
+    BYOC_POLICY_ADMIN, /* Authorization: Bearer $BYOCD_ADMIN_TOKEN */
+    BYOC_POLICY_CXONE, /* Authorization: Bearer <token from /cxone/{provider_id}/auth/token> */
+};
+
+/* Failed client authentications per provider in the current window (HTTP thread only). */
+struct byoc_throttle_slot {
+    char provider_id[BYOC_ID_MAX];
+    int64_t window_start_ms;
+    int failures;
+};
+
+struct byoc_app {
+    const struct byoc_config *cfg; /* not owned */
+    struct byoc_store *store;      /* not owned */
+    struct byoc_tasks *tasks;      /* not owned */
+    struct byoc_keys keys;
+    struct byoc_auth auth;
+    struct byoc_throttle_slot throttle[BYOC_THROTTLE_SLOTS];
+};
+
+/* Fills app (keys and auth from the arguments); release with byoc_app_release. */
+BYOC_MUST_USE enum byoc_err byoc_app_init(struct byoc_app *app, const struct byoc_config *cfg,
+                                          struct byoc_store *store, struct byoc_tasks *tasks,
+                                          const struct byoc_keys *keys);
+void byoc_app_release(struct byoc_app *app);
+
+const struct byoc_route *byoc_app_routes(size_t *n);
+bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy);
+
+#endif

@@ -1,0 +1,33 @@
+/* Strict JSON intake on top of cJSON: UTF-8, nesting depth and syntax are checked before
+ * anything reaches a handler; plus small typed getters that parse liberally. Thread-safe. */
+#ifndef BYOC_JSON_H
+#define BYOC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "byoc/compiler.h"
+#include "byoc/err.h"
+
+/* True if [s, s+len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+bool byoc_utf8_valid(const char *s, size_t len);
+
+/* Parses a whole document. Errors: UTF8, JSON_DEPTH (> BYOC_JSON_MAX_DEPTH), JSON_SYNTAX
+ * (including trailing bytes), NOMEM. *out is the caller's (cJSON_Delete). */
+BYOC_MUST_USE enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out);
+
+/* String member or NULL (missing, not a string). */
+const char *byoc_json_str(const cJSON *obj, const char *key);
+/* Member that is a string or an integral number, rendered as a string into out.
+ * False if missing, another type, or longer than cap-1. */
+bool byoc_json_id(const cJSON *obj, const char *key, char *out, size_t cap);
+/* Follows a path of object keys, e.g. byoc_json_path(o, "thread", "idOnExternalPlatform", NULL). */
+const cJSON *byoc_json_path(const cJSON *obj, ...) __attribute__((sentinel));
+
+/* Adds a string member; returns false on NOMEM. NULL value adds JSON null. */
+BYOC_MUST_USE bool byoc_json_add_str(cJSON *obj, const char *key, const char *value);
+/* Compact rendering, malloc'd; NULL on NOMEM. */
+char *byoc_json_render(const cJSON *j);
+
+#endif

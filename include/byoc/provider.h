@@ -1,0 +1,61 @@
+/* Provider domain rules: validation of what an admin submits, minting of ids and secrets,
+ * sealing of outbound credentials, and the URLs an admin pastes into CXone. Thread-safe. */
+#ifndef BYOC_PROVIDER_H
+#define BYOC_PROVIDER_H
+
+#include "byoc/keys.h"
+#include "byoc/limits.h"
+#include "byoc/store.h"
+
+#define BYOC_SECRET_CHARS 40 /* random base62 characters in each minted secret (~238 bits) */
+
+struct byoc_provider_input {
+    const char *name, *webhook_url;
+    const char *auth_url, *api_base_url, *client_id, *client_secret;
+    const char *access_key_id, *access_key_secret, *integration_id; /* integration_id optional */
+};
+
+/* Shown once to the admin, never stored in clear. */
+struct byoc_provider_secrets {
+    char byoc_client_secret[BYOC_SECRET_CHARS + 1];
+    char bot_api_key[BYOC_SECRET_CHARS + 5];   /* "byk_" + chars */
+    char studio_secret[BYOC_SECRET_CHARS + 5]; /* "bys_" + chars */
+    char webhook_secret[64];                   /* "whsec_" + base64(32 bytes) */
+};
+
+struct byoc_provider_urls {
+    char box[BYOC_URL_MAX + 64];
+    char token[BYOC_URL_MAX + 64];
+    char add[BYOC_URL_MAX + 64];
+    char reconnect[BYOC_URL_MAX + 64];
+    char remove[BYOC_URL_MAX + 64];
+};
+
+/* INVALID with why naming the offending field. */
+BYOC_MUST_USE enum byoc_err byoc_provider_input_check(const struct byoc_provider_input *in,
+                                                      char *why, size_t why_cap);
+/* Fills out (release with byoc_provider_release) and secrets. */
+BYOC_MUST_USE enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
+                                                const struct byoc_provider_input *in,
+                                                int64_t now_ms, struct byoc_provider *out,
+                                                struct byoc_provider_secrets *secrets);
+void byoc_provider_secrets_wipe(struct byoc_provider_secrets *s);
+
+/* Which sealed field to open. */
+enum byoc_sealed_field { BYOC_SEALED_CXONE_CLIENT_SECRET, BYOC_SEALED_ACCESS_KEY_SECRET,
+                         BYOC_SEALED_WEBHOOK_SECRET, BYOC_SEALED_ACTION_TOKEN };
+/* Seals/unseals value bound to (owner id, field). *out is the caller's. */
+BYOC_MUST_USE enum byoc_err byoc_seal_field(const struct byoc_keys *keys, const char *owner_id,
+                                            enum byoc_sealed_field f, const char *value,
+                                            struct byoc_blob *out);
+BYOC_MUST_USE enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, const char *owner_id,
+                                              enum byoc_sealed_field f,
+                                              const struct byoc_blob *sealed, char **out);
+
+void byoc_provider_urls(const char *public_url, const char *provider_id,
+                        struct byoc_provider_urls *out);
+
+/* True for a name of 1..BYOC_NAME_MAX characters with no control characters. */
+bool byoc_name_valid(const char *s);
+
+#endif

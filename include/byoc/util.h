@@ -1,0 +1,43 @@
+/* Clock, identifiers and bounded number parsing. Thread-safe. */
+#ifndef BYOC_UTIL_H
+#define BYOC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "byoc/compiler.h"
+#include "byoc/err.h"
+
+#define BYOC_ID_MAX 40     /* prefix + '_' + random part + NUL fits */
+#define BYOC_TIME_ISO_MAX 32
+
+int64_t byoc_now_ms(void);  /* wall clock, Unix ms */
+int64_t byoc_mono_ms(void); /* monotonic clock */
+/* "2026-11-21T13:38:14.123Z" */
+void byoc_time_iso(int64_t unix_ms, char out[BYOC_TIME_ISO_MAX]);
+
+/* New random id "<prefix>_<20 base62 chars>". */
+BYOC_MUST_USE enum byoc_err byoc_id_new(const char *prefix, char out[BYOC_ID_MAX]);
+/* True for 1..max chars of [A-Za-z0-9._:-] (ids we accept in paths and logs). */
+bool byoc_id_valid(const char *s, size_t max);
+
+/* Whole-string decimal parse within [min, max]; false otherwise (never atoi). */
+bool byoc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Copies s into out (cap incl. NUL); false if it does not fit (out then holds ""). */
+bool byoc_strlcpy(char *out, const char *s, size_t cap);
+/* malloc'd copy of s (NULL stays NULL); *ok false on NOMEM. */
+char *byoc_strdup_opt(const char *s, bool *ok);
+
+/* An absolute http(s) URL with a host and no query, fragment, userinfo, spaces or controls. */
+bool byoc_url_valid(const char *url);
+/* The lower-cased "host[:port]" of an absolute URL into out; false if none or too long. */
+bool byoc_url_authority(const char *url, char *out, size_t cap);
+/* Percent-encodes everything but RFC 3986 unreserved characters; false if out is too small. */
+bool byoc_url_escape(const char *s, char *out, size_t cap);
+/* Decodes application/x-www-form-urlencoded text (also Basic credentials, RFC 6749 §2.3.1).
+ * malloc'd; NULL on a bad escape, invalid UTF-8, an embedded NUL or NOMEM. */
+char *byoc_form_decode(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,153 @@
+#include "byoc/json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "byoc/limits.h"
+#include "byoc/util.h"
+#include "byoc/banned.h"
+
+/* Length of the UTF-8 sequence starting at s[0..left), 0 if ill-formed. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        if (c == 0xF4)
+            hi = 0x8F; /* > U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (left < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++) {
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    }
+    return n;
+}
+
+bool byoc_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_seq(p + i, len - i);
+        if (!n)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Depth of the deepest object/array, ignoring brackets inside strings; stops once over max. */
+static bool json_depth_ok(const char *s, size_t len, int max)
+{
+    int depth = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > max)
+                return false;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return true;
+}
+
+enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out)
+{
+    if (!byoc_utf8_valid(s, len))
+        return BYOC_ERR_UTF8;
+    if (memchr(s, '\0', len))
+        return BYOC_ERR_JSON_SYNTAX;
+    if (!json_depth_ok(s, len, BYOC_JSON_MAX_DEPTH))
+        return BYOC_ERR_JSON_DEPTH;
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, false);
+    if (!j)
+        return BYOC_ERR_JSON_SYNTAX;
+    /* cJSON stops after the first value: only whitespace may follow it. */
+    for (const char *p = end; p < s + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            cJSON_Delete(j);
+            return BYOC_ERR_JSON_SYNTAX;
+        }
+    }
+    *out = j;
+    return BYOC_ERR_OK;
+}
+
+const char *byoc_json_str(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+bool byoc_json_id(const cJSON *obj, const char *key, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (cJSON_IsString(v) && v->valuestring[0])
+        return byoc_strlcpy(out, v->valuestring, cap);
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d != (double)(long long)d || d < -9e15 || d > 9e15)
+            return false;
+        int n = snprintf(out, cap, "%lld", (long long)d);
+        return n > 0 && (size_t)n < cap;
+    }
+    return false;
+}
+
+const cJSON *byoc_json_path(const cJSON *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    for (const char *key = va_arg(ap, const char *); obj && key; key = va_arg(ap, const char *))
+        obj = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    va_end(ap);
+    return obj;
+}
+
+bool byoc_json_add_str(cJSON *obj, const char *key, const char *value)
+{
+    cJSON *v = value ? cJSON_CreateString(value) : cJSON_CreateNull();
+    if (!v)
+        return false;
+    if (!cJSON_AddItemToObject(obj, key, v)) {
+        cJSON_Delete(v);
+        return false;
+    }
+    return true;
+}
+
+char *byoc_json_render(const cJSON *j)
+{
+    return cJSON_PrintUnformatted(j);
+}

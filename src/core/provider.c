@@ -1,0 +1,192 @@
+#include "byoc/provider.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "byoc/json.h"
+#include "byoc/util.h"
+#include "byoc/banned.h"
+
+static const char *const sealed_names[] = {
+    [BYOC_SEALED_CXONE_CLIENT_SECRET] = "cxone_client_secret",
+    [BYOC_SEALED_ACCESS_KEY_SECRET] = "cxone_access_key_secret",
+    [BYOC_SEALED_WEBHOOK_SECRET] = "webhook_secret",
+    [BYOC_SEALED_ACTION_TOKEN] = "action_access_token",
+};
+
+bool byoc_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > BYOC_NAME_MAX || !byoc_utf8_valid(s, n))
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+static bool credential_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > BYOC_SECRET_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+enum byoc_err byoc_provider_input_check(const struct byoc_provider_input *in, char *why, size_t cap)
+{
+    struct {
+        const char *field, *value;
+        int kind; /* 0 name, 1 url, 2 credential */
+        bool optional;
+    } rows[] = {
+        {"name", in->name, 0, false},
+        {"webhook_url", in->webhook_url, 1, false},
+        {"cxone.auth_url", in->auth_url, 1, false},
+        {"cxone.api_base_url", in->api_base_url, 1, false},
+        {"cxone.client_id", in->client_id, 2, false},
+        {"cxone.client_secret", in->client_secret, 2, false},
+        {"cxone.access_key_id", in->access_key_id, 2, false},
+        {"cxone.access_key_secret", in->access_key_secret, 2, false},
+        {"cxone.integration_id", in->integration_id, 2, true},
+    };
+    static const char *const expect[] = {
+        "a name of 1 to 200 characters", "an absolute http(s) URL without query or credentials",
+        "a non-empty string of printable characters without spaces (at most 512)"};
+    for (size_t i = 0; i < BYOC_ARRAY_LEN(rows); i++) {
+        const char *v = rows[i].value;
+        if (!v && rows[i].optional)
+            continue;
+        bool ok = v && (rows[i].kind == 0   ? byoc_name_valid(v)
+                        : rows[i].kind == 1 ? byoc_url_valid(v)
+                                            : credential_ok(v));
+        if (!ok) {
+            snprintf(why, cap, "%s: %s %s", rows[i].field, v ? "must be" : "is required:",
+                     expect[rows[i].kind]);
+            return BYOC_ERR_INVALID;
+        }
+    }
+    return BYOC_ERR_OK;
+}
+
+enum byoc_err byoc_seal_field(const struct byoc_keys *keys, const char *owner_id,
+                              enum byoc_sealed_field f, const char *value, struct byoc_blob *out)
+{
+    char aad[BYOC_ID_MAX + 64];
+    snprintf(aad, sizeof aad, "%s/%s", owner_id, sealed_names[f]);
+    return byoc_seal(keys->seal, aad, value, strlen(value), &out->data, &out->len);
+}
+
+enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, const char *owner_id,
+                                enum byoc_sealed_field f, const struct byoc_blob *sealed,
+                                char **out)
+{
+    char aad[BYOC_ID_MAX + 64];
+    snprintf(aad, sizeof aad, "%s/%s", owner_id, sealed_names[f]);
+    return byoc_unseal(keys->seal, aad, sealed->data, sealed->len, out, NULL);
+}
+
+static enum byoc_err mint_secrets(struct byoc_provider_secrets *s)
+{
+    char body[BYOC_SECRET_CHARS + 1];
+    uint8_t whkey[32];
+    char whb64[48];
+    enum byoc_err e = byoc_random_token(s->byoc_client_secret, BYOC_SECRET_CHARS);
+    if (!e)
+        e = byoc_random_token(body, BYOC_SECRET_CHARS);
+    if (!e) {
+        snprintf(s->bot_api_key, sizeof s->bot_api_key, "byk_%s", body);
+        e = byoc_random_token(body, BYOC_SECRET_CHARS);
+    }
+    if (!e) {
+        snprintf(s->studio_secret, sizeof s->studio_secret, "bys_%s", body);
+        e = byoc_random_bytes(whkey, sizeof whkey);
+    }
+    if (!e && byoc_base64_encode(whkey, sizeof whkey, whb64, sizeof whb64) == 0)
+        e = BYOC_ERR_INTERNAL;
+    if (!e)
+        snprintf(s->webhook_secret, sizeof s->webhook_secret, "whsec_%s", whb64);
+    byoc_wipe(body, sizeof body);
+    byoc_wipe(whkey, sizeof whkey);
+    return e;
+}
+
+static enum byoc_err copy_fields(const struct byoc_provider_input *in, struct byoc_provider *p)
+{
+    bool ok = true;
+    p->name = byoc_strdup_opt(in->name, &ok);
+    p->webhook_url = byoc_strdup_opt(in->webhook_url, &ok);
+    p->cxone_auth_url = byoc_strdup_opt(in->auth_url, &ok);
+    p->cxone_api_base_url = byoc_strdup_opt(in->api_base_url, &ok);
+    p->cxone_client_id = byoc_strdup_opt(in->client_id, &ok);
+    p->cxone_access_key_id = byoc_strdup_opt(in->access_key_id, &ok);
+    p->cxone_integration_id = byoc_strdup_opt(in->integration_id, &ok);
+    if (ok && p->cxone_api_base_url) { /* stored without trailing slashes: paths are appended */
+        size_t n = strlen(p->cxone_api_base_url);
+        while (n > 0 && p->cxone_api_base_url[n - 1] == '/')
+            p->cxone_api_base_url[--n] = '\0';
+    }
+    return ok ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
+}
+
+enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
+                                  const struct byoc_provider_input *in, int64_t now_ms,
+                                  struct byoc_provider *out, struct byoc_provider_secrets *secrets)
+{
+    struct byoc_provider p = {0};
+    char client_id[BYOC_ID_MAX];
+    enum byoc_err e = byoc_id_new("prv", p.id);
+    if (!e)
+        e = byoc_id_new("cli", client_id);
+    if (!e)
+        e = mint_secrets(secrets);
+    if (!e)
+        e = copy_fields(in, &p);
+    if (!e) {
+        p.byoc_client_id = strdup(client_id);
+        e = p.byoc_client_id ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
+    }
+    if (!e)
+        e = byoc_seal_field(keys, p.id, BYOC_SEALED_CXONE_CLIENT_SECRET, in->client_secret,
+                            &p.cxone_client_secret_sealed);
+    if (!e)
+        e = byoc_seal_field(keys, p.id, BYOC_SEALED_ACCESS_KEY_SECRET, in->access_key_secret,
+                            &p.cxone_access_key_secret_sealed);
+    if (!e)
+        e = byoc_seal_field(keys, p.id, BYOC_SEALED_WEBHOOK_SECRET, secrets->webhook_secret,
+                            &p.webhook_secret_sealed);
+    if (e) {
+        byoc_provider_release(&p);
+        byoc_provider_secrets_wipe(secrets);
+        return e;
+    }
+    byoc_sha256(secrets->byoc_client_secret, strlen(secrets->byoc_client_secret),
+                p.byoc_client_secret_hash);
+    byoc_sha256(secrets->bot_api_key, strlen(secrets->bot_api_key), p.bot_api_key_hash);
+    byoc_sha256(secrets->studio_secret, strlen(secrets->studio_secret), p.studio_secret_hash);
+    p.created_at = p.updated_at = now_ms;
+    *out = p;
+    return BYOC_ERR_OK;
+}
+
+void byoc_provider_secrets_wipe(struct byoc_provider_secrets *s)
+{
+    byoc_wipe(s, sizeof *s);
+}
+
+void byoc_provider_urls(const char *public_url, const char *provider_id,
+                        struct byoc_provider_urls *out)
+{
+    snprintf(out->box, sizeof out->box, "%s/cxone/%s/box", public_url, provider_id);
+    snprintf(out->token, sizeof out->token, "%s/cxone/%s/auth/token", public_url, provider_id);
+    snprintf(out->add, sizeof out->add, "%s/cxone/%s/actions/add", public_url, provider_id);
+    snprintf(out->reconnect, sizeof out->reconnect, "%s/cxone/%s/actions/reconnect", public_url,
+             provider_id);
+    snprintf(out->remove, sizeof out->remove, "%s/cxone/%s/actions/remove", public_url,
+             provider_id);
+}

@@ -1,0 +1,188 @@
+#include "byoc/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "byoc/crypto.h"
+#include "byoc/json.h"
+#include "byoc/limits.h"
+#include "byoc/banned.h"
+
+int64_t byoc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t byoc_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void byoc_time_iso(int64_t unix_ms, char out[BYOC_TIME_ISO_MAX])
+{
+    time_t secs = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm)) {
+        snprintf(out, BYOC_TIME_ISO_MAX, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(unix_ms % 1000));
+    byoc_strlcpy(out, tmp, BYOC_TIME_ISO_MAX);
+}
+
+enum byoc_err byoc_id_new(const char *prefix, char out[BYOC_ID_MAX])
+{
+    char rnd[21];
+    enum byoc_err e = byoc_random_token(rnd, 20);
+    if (e)
+        return e;
+    int n = snprintf(out, BYOC_ID_MAX, "%s_%s", prefix, rnd);
+    return (n > 0 && n < BYOC_ID_MAX) ? BYOC_ERR_OK : BYOC_ERR_INTERNAL;
+}
+
+bool byoc_id_valid(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == ':' || c == '-';
+        if (!ok || n >= max)
+            return false;
+    }
+    return n > 0;
+}
+
+bool byoc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool byoc_strlcpy(char *out, const char *s, size_t cap)
+{
+    size_t n = strlen(s);
+    if (n >= cap) {
+        if (cap)
+            out[0] = '\0';
+        return false;
+    }
+    memcpy(out, s, n + 1);
+    return true;
+}
+
+char *byoc_strdup_opt(const char *s, bool *ok)
+{
+    if (!s)
+        return NULL;
+    char *p = strdup(s);
+    if (!p)
+        *ok = false;
+    return p;
+}
+
+bool byoc_url_valid(const char *v)
+{
+    size_t skip = strncmp(v, "https://", 8) == 0 ? 8 : strncmp(v, "http://", 7) == 0 ? 7 : 0;
+    if (!skip || !v[skip] || v[skip] == '/' || strlen(v) > BYOC_URL_MAX)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f)
+            return false;
+    }
+    return strpbrk(v, "?#@\"<>\\") == NULL;
+}
+
+bool byoc_url_authority(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return false;
+    p += 3;
+    size_t n = strcspn(p, "/?#");
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    for (char *c = out; *c; c++)
+        *c = (char)((*c >= 'A' && *c <= 'Z') ? *c + 32 : *c);
+    return true;
+}
+
+bool byoc_url_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        size_t need = plain ? 1 : 3;
+        if (n + need >= cap)
+            return false;
+        if (plain) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    if (cap == 0)
+        return false;
+    out[n] = '\0';
+    return true;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+char *byoc_form_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t n = 0;
+    for (size_t i = 0; out && i < len; i++) {
+        if (s[i] == '+') {
+            out[n++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            out[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            out[n++] = s[i];
+        }
+    }
+    if (!out)
+        return NULL;
+    out[n] = '\0';
+    if (!byoc_utf8_valid(out, n) || memchr(out, '\0', n)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}

@@ -1,0 +1,524 @@
+/* The Add / Reconnect / Remove action URLs: pages an admin's browser opens from CXone.
+ * Every CXone call runs on a task thread; the HTTP thread only validates and renders. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byoc/cxone.h"
+#include "byoc/html.h"
+#include "handlers/handlers-internal.h"
+#include "byoc/banned.h"
+
+#define SESSION_ID_CHARS 32
+#define PAGE_MAX (256 * 1024)
+
+enum action_kind { ACTION_ADD, ACTION_RECONNECT, ACTION_REMOVE };
+
+struct action_ctx {
+    struct byoc_req *req;
+    struct byoc_app *app;
+    enum action_kind kind;
+    struct byoc_provider provider;
+    char *token, *brand_id, *user_id, *channel_id, *back_url; /* back_url only when safe */
+    char *name, *form_integration_id;                           /* Add form submit */
+    struct byoc_action_session session;                         /* Add form submit */
+    /* results */
+    enum byoc_err err;
+    const char *err_msg; /* static text for the admin, or NULL */
+    char detail[BYOC_CXONE_DETAIL_MAX];
+    struct byoc_cxone_admin admin;
+    struct byoc_cxone_channel *channels;
+    size_t nchannels;
+    char session_id[SESSION_ID_CHARS + 1];
+    char *created_id;
+};
+
+static void action_ctx_free(void *ptr)
+{
+    struct action_ctx *c = ptr;
+    byoc_provider_release(&c->provider);
+    if (c->token)
+        byoc_wipe(c->token, strlen(c->token));
+    free(c->token);
+    free(c->brand_id);
+    free(c->user_id);
+    free(c->channel_id);
+    free(c->back_url);
+    free(c->name);
+    free(c->form_integration_id);
+    byoc_action_session_release(&c->session);
+    byoc_cxone_admin_release(&c->admin);
+    byoc_cxone_channel_list_free(c->channels, c->nchannels);
+    byoc_wipe(c->session_id, sizeof c->session_id);
+    free(c->created_id);
+    free(c);
+}
+
+/* https anywhere, or http(s) to the provider's own CXone hosts; no controls, quotes or userinfo. */
+static bool back_url_safe(const char *url, const struct byoc_provider *p)
+{
+    if (!url || strlen(url) > BYOC_URL_MAX)
+        return false;
+    for (const unsigned char *s = (const unsigned char *)url; *s; s++) {
+        if (*s <= 0x20 || *s >= 0x7f || *s == '"' || *s == '<' || *s == '>' || *s == '\\')
+            return false;
+    }
+    char host[BYOC_URL_MAX], api[BYOC_URL_MAX], auth[BYOC_URL_MAX];
+    if (!byoc_url_authority(url, host, sizeof host) || strchr(host, '@'))
+        return false;
+    if (strncmp(url, "https://", 8) == 0)
+        return true;
+    if (strncmp(url, "http://", 7) != 0)
+        return false;
+    return (byoc_url_authority(p->cxone_api_base_url, api, sizeof api) && !strcmp(api, host)) ||
+           (byoc_url_authority(p->cxone_auth_url, auth, sizeof auth) && !strcmp(auth, host));
+}
+
+static const char *query_any(struct byoc_req *req, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = byoc_req_query(req, names[i]);
+        if (v && *v)
+            return v;
+    }
+    return NULL;
+}
+
+static void log_action(const struct action_ctx *c, const char *msg)
+{
+    struct byoc_log_line l;
+    byoc_log_begin(&l, c->err ? BYOC_LOG_WARN : BYOC_LOG_INFO, "actions", msg);
+    byoc_log_str(&l, "provider_id", c->provider.id);
+    byoc_log_str(&l, "brand_id", c->brand_id);
+    byoc_log_str(&l, "channel_id", c->created_id ? c->created_id : c->channel_id);
+    if (c->err) {
+        byoc_log_err(&l, c->err);
+        byoc_log_str(&l, "cxone_detail", c->detail[0] ? c->detail : NULL);
+    }
+    byoc_log_end(&l);
+}
+
+/* Fails the action with a message for the admin; the CXone detail is appended when present. */
+static void fail(struct action_ctx *c, enum byoc_err e, const char *msg)
+{
+    c->err = e;
+    c->err_msg = msg;
+}
+
+static const char *upstream_msg(enum byoc_err e)
+{
+    switch (e) {
+    case BYOC_ERR_UPSTREAM_AUTH:
+        return "CXone did not accept the one-time token: it may have expired or been used "
+               "already. Start again from CXone.";
+    case BYOC_ERR_UPSTREAM_TIMEOUT:
+    case BYOC_ERR_UPSTREAM_NET:
+        return "byocd could not reach CXone. Check the provider's CXone API URL and try again.";
+    default:
+        return "CXone refused the request.";
+    }
+}
+
+/* ---- task thread ---- */
+
+static void store_channel(struct action_ctx *c, const char *id, const char *name,
+                          const uint8_t *consume, const char *integration_id)
+{
+    struct byoc_channel ch = {.source = BYOC_CHANNEL_ACTION};
+    byoc_strlcpy(ch.provider_id, c->provider.id, sizeof ch.provider_id);
+    ch.channel_id = (char *)id;
+    ch.name = (char *)(name ? name : id);
+    ch.brand_id = c->brand_id;
+    ch.created_at = ch.updated_at = byoc_now_ms();
+    struct byoc_write w = {.kind = BYOC_WRITE_CHANNEL_UPSERT};
+    w.in.channel_upsert.channel = &ch;
+    w.in.channel_upsert.consume_session = consume;
+    w.in.channel_upsert.integration_id = integration_id;
+    enum byoc_err e = byoc_store_write(c->app->store, &w);
+    if (e)
+        fail(c, e, "byocd could not save the channel; CXone has it. Try Reconnect.");
+}
+
+static void open_session(struct action_ctx *c)
+{
+    struct byoc_action_session s = {.action = "add", .brand_id = c->brand_id,
+                                    .user_id = c->user_id, .back_url = c->back_url};
+    byoc_strlcpy(s.provider_id, c->provider.id, sizeof s.provider_id);
+    s.expires_at = byoc_now_ms() + (int64_t)BYOC_ACTION_SESSION_TTL_S * 1000;
+    enum byoc_err e = byoc_random_token(c->session_id, SESSION_ID_CHARS);
+    if (!e) {
+        byoc_sha256(c->session_id, SESSION_ID_CHARS, s.id_hash);
+        e = byoc_seal_field(&c->app->keys, c->provider.id, BYOC_SEALED_ACTION_TOKEN,
+                            c->admin.access_token, &s.access_token_sealed);
+    }
+    struct byoc_write w = {.kind = BYOC_WRITE_ACTION_SESSION_PUT};
+    w.in.session = &s;
+    if (!e)
+        e = byoc_store_write(c->app->store, &w);
+    byoc_blob_release(&s.access_token_sealed);
+    if (e)
+        fail(c, e, NULL);
+}
+
+static void run_add_open(struct action_ctx *c, const char *api)
+{
+    enum byoc_err e = byoc_cxone_channels_list(api, c->admin.access_token, &c->channels,
+                                               &c->nchannels, c->detail);
+    if (e) {
+        fail(c, e, "byocd could not list the brand's channels in CXone.");
+        return;
+    }
+    open_session(c);
+}
+
+static void run_reconnect(struct action_ctx *c, const char *api)
+{
+    struct byoc_cxone_channel ch;
+    enum byoc_err e = byoc_cxone_channel_get(api, c->admin.access_token, c->channel_id, &ch,
+                                             c->detail);
+    if (e) {
+        fail(c, e, e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id." : NULL);
+        return;
+    }
+    store_channel(c, ch.id, ch.name, NULL, NULL);
+    byoc_cxone_channel_release(&ch);
+}
+
+static void run_remove(struct action_ctx *c, const char *api)
+{
+    enum byoc_err e = byoc_cxone_channel_delete(api, c->admin.access_token, c->channel_id,
+                                                c->detail);
+    if (e && e != BYOC_ERR_NOT_FOUND) { /* already gone in CXone: finish the local side */
+        fail(c, e, NULL);
+        return;
+    }
+    struct byoc_write w = {.kind = BYOC_WRITE_CHANNEL_DELETE};
+    w.in.channel_delete.provider_id = c->provider.id;
+    w.in.channel_delete.channel_id = c->channel_id;
+    e = byoc_store_write(c->app->store, &w);
+    if (e && e != BYOC_ERR_NOT_FOUND)
+        fail(c, e, "CXone removed the channel but byocd could not forget it; try again.");
+}
+
+static void action_open_task(void *arg)
+{
+    struct action_ctx *c = arg;
+    const char *api = c->provider.cxone_api_base_url;
+    enum byoc_err e =
+        byoc_cxone_verify_ott(api, c->brand_id, c->user_id, c->token, &c->admin, c->detail);
+    if (e)
+        fail(c, e == BYOC_ERR_NOT_FOUND ? BYOC_ERR_UPSTREAM : e, upstream_msg(e));
+    else if (c->kind == ACTION_ADD)
+        run_add_open(c, api);
+    else if (c->kind == ACTION_RECONNECT)
+        run_reconnect(c, api);
+    else
+        run_remove(c, api);
+    byoc_req_resume(c->req); /* last touch of the request */
+}
+
+static void action_submit_task(void *arg)
+{
+    struct action_ctx *c = arg;
+    char *token = NULL;
+    const char *integration = c->provider.cxone_integration_id ? c->provider.cxone_integration_id
+                                                               : c->form_integration_id;
+    char id[BYOC_ID_MAX];
+    enum byoc_err e = byoc_unseal_field(&c->app->keys, c->provider.id, BYOC_SEALED_ACTION_TOKEN,
+                                        &c->session.access_token_sealed, &token);
+    if (!e)
+        e = byoc_id_new("byocd", id);
+    if (!e)
+        e = byoc_cxone_channel_create(c->provider.cxone_api_base_url, token, id, c->name,
+                                      integration, &c->created_id, c->detail);
+    if (token) {
+        byoc_wipe(token, strlen(token));
+        free(token);
+    }
+    if (e)
+        fail(c, e, e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
+                                                 "start again from CXone."
+                                               : "CXone did not create the channel.");
+    else
+        store_channel(c, c->created_id, c->name, c->session.id_hash,
+                      c->provider.cxone_integration_id ? NULL : c->form_integration_id);
+    byoc_req_resume(c->req);
+}
+
+/* ---- HTTP thread ---- */
+
+static void reply_failure(struct byoc_req *req, const struct action_ctx *c)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s%s%s", c->err_msg ? c->err_msg : byoc_strerror(c->err),
+             c->detail[0] ? " CXone said: " : "", c->detail);
+    enum byoc_err shown = c->err == BYOC_ERR_UPSTREAM_AUTH ? BYOC_ERR_UNAUTHORIZED : c->err;
+    byoc_reply_error(req, shown, msg);
+}
+
+/* Redirects to backUrl when it is safe; otherwise a page that says it is done. */
+static void reply_done(struct byoc_req *req, const struct action_ctx *c, const char *what)
+{
+    if (c->back_url) {
+        byoc_reply_redirect(req, c->back_url);
+        return;
+    }
+    struct byoc_buf b;
+    byoc_buf_init(&b, PAGE_MAX);
+    enum byoc_err e = byoc_html_begin(&b, "Done");
+    if (!e)
+        e = byoc_buf_puts(&b, "<p class=\"ok\">");
+    if (!e)
+        e = byoc_html_escape(&b, what);
+    if (!e)
+        e = byoc_buf_puts(&b, " You can close this page and return to CXone.</p>");
+    if (!e)
+        e = byoc_html_end(&b);
+    size_t len = 0;
+    char *page = e ? NULL : byoc_buf_steal(&b, &len);
+    byoc_buf_release(&b);
+    byoc_reply_header(req, "Content-Security-Policy", BYOC_HTML_CSP);
+    byoc_reply(req, page ? 200 : 503, "text/html; charset=utf-8", page, len);
+}
+
+static enum byoc_err render_channels(struct byoc_buf *b, const struct action_ctx *c)
+{
+    if (c->nchannels == 0)
+        return byoc_buf_puts(b, "<p>This brand has no channels yet.</p>");
+    enum byoc_err e = byoc_buf_puts(b, "<table><tr><th>Name</th><th>Channel ID</th>"
+                                       "<th>Integration</th></tr>");
+    const char *mine = c->provider.cxone_integration_id;
+    for (size_t i = 0; !e && i < c->nchannels; i++) {
+        const struct byoc_cxone_channel *ch = &c->channels[i];
+        bool ours = mine && ch->integration_id && strcmp(mine, ch->integration_id) == 0;
+        e = byoc_buf_puts(b, "<tr><td>");
+        if (!e)
+            e = byoc_html_escape(b, ch->name ? ch->name : "(no name)");
+        if (!e)
+            e = byoc_buf_puts(b, "</td><td>");
+        if (!e)
+            e = byoc_html_escape(b, ch->id);
+        if (!e)
+            e = byoc_buf_puts(b, ours ? "</td><td>this one</td></tr>" : "</td><td></td></tr>");
+    }
+    return e ? e : byoc_buf_puts(b, "</table>");
+}
+
+static enum byoc_err render_form(struct byoc_buf *b, const struct action_ctx *c)
+{
+    enum byoc_err e = byoc_buf_printf(b, "<h2>Create a channel</h2><form method=\"post\" "
+                                         "action=\"add\"><input type=\"hidden\" name=\"session\" "
+                                         "value=\"%s\"><label for=\"name\">Channel name</label>"
+                                         "<input type=\"text\" id=\"name\" name=\"name\" "
+                                         "required maxlength=\"%d\">",
+                                      c->session_id, BYOC_NAME_MAX);
+    if (!e && !c->provider.cxone_integration_id)
+        e = byoc_buf_puts(b, "<label for=\"integration_id\">Integration ID (CXone shows it after "
+                             "you save the Bring Your Own Channel integration)</label>"
+                             "<input type=\"text\" id=\"integration_id\" name=\"integration_id\" "
+                             "required maxlength=\"256\">");
+    if (!e)
+        e = byoc_buf_puts(b, "<button type=\"submit\">Create channel</button></form>");
+    if (!e && c->back_url) {
+        e = byoc_buf_puts(b, "<p><a href=\"");
+        if (!e)
+            e = byoc_html_escape(b, c->back_url);
+        if (!e)
+            e = byoc_buf_puts(b, "\">Cancel and return to CXone</a></p>");
+    }
+    return e;
+}
+
+static void reply_add_page(struct byoc_req *req, const struct action_ctx *c)
+{
+    struct byoc_buf b;
+    byoc_buf_init(&b, PAGE_MAX);
+    enum byoc_err e = byoc_html_begin(&b, "Add a channel");
+    if (!e)
+        e = byoc_buf_puts(&b, "<p class=\"meta\">Bot platform: <strong>");
+    if (!e)
+        e = byoc_html_escape(&b, c->provider.name);
+    if (!e)
+        e = byoc_buf_puts(&b, "</strong> · CXone brand ");
+    if (!e)
+        e = byoc_html_escape(&b, c->brand_id);
+    if (!e && c->admin.tenant_id) {
+        e = byoc_buf_puts(&b, " (tenant ");
+        e = e ? e : byoc_html_escape(&b, c->admin.tenant_id);
+        e = e ? e : byoc_buf_puts(&b, ")");
+    }
+    if (!e)
+        e = byoc_buf_puts(&b, "</p><h2>Channels of this brand</h2>");
+    if (!e)
+        e = render_channels(&b, c);
+    if (!e)
+        e = render_form(&b, c);
+    if (!e)
+        e = byoc_html_end(&b);
+    size_t len = 0;
+    char *page = e ? NULL : byoc_buf_steal(&b, &len);
+    byoc_buf_release(&b);
+    byoc_reply_header(req, "Content-Security-Policy", BYOC_HTML_CSP);
+    byoc_reply(req, page ? 200 : 503, "text/html; charset=utf-8", page, len);
+}
+
+static void action_finished(struct byoc_req *req)
+{
+    struct action_ctx *c = byoc_req_ctx(req);
+    static const char *const done_msgs[] = {"add page opened", "channel reconnected",
+                                            "channel removed"};
+    log_action(c, c->err ? "channel action failed" : done_msgs[c->kind]);
+    if (c->err)
+        reply_failure(req, c);
+    else if (c->kind == ACTION_ADD)
+        reply_add_page(req, c);
+    else
+        reply_done(req, c, c->kind == ACTION_REMOVE ? "The channel was removed."
+                                                    : "The channel was reconnected.");
+}
+
+static bool parse_kind(const char *s, enum action_kind *out)
+{
+    static const char *const names[] = {"add", "reconnect", "remove"};
+    for (size_t i = 0; s && i < BYOC_ARRAY_LEN(names); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum action_kind)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Creates the context with the provider loaded and backUrl vetted; NULL after replying. */
+static struct action_ctx *action_ctx_or_reply(struct byoc_req *req, enum action_kind kind)
+{
+    const char *provider_id = provider_param_or_reply(req);
+    struct action_ctx *c = provider_id ? calloc(1, sizeof *c) : NULL;
+    if (!c) {
+        if (provider_id)
+            byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return NULL;
+    }
+    byoc_req_set_ctx(req, c, action_ctx_free);
+    c->req = req;
+    c->app = app_of(req);
+    c->kind = kind;
+    if (!provider_load_or_reply(req, provider_id, &c->provider))
+        return NULL;
+    return c;
+}
+
+static bool set_back_url(struct action_ctx *c, const char *url)
+{
+    if (!url)
+        return true;
+    if (!back_url_safe(url, &c->provider)) {
+        struct byoc_log_line l;
+        byoc_log_begin(&l, BYOC_LOG_WARN, "actions", "backUrl refused (not https or a CXone host)");
+        byoc_log_str(&l, "provider_id", c->provider.id);
+        byoc_log_end(&l);
+        return true;
+    }
+    c->back_url = strdup(url);
+    return c->back_url != NULL;
+}
+
+void h_action_open(struct byoc_req *req)
+{
+    enum action_kind kind;
+    if (!parse_kind(byoc_req_param(req, "action"), &kind)) {
+        byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "There is no such action page.");
+        return;
+    }
+    struct action_ctx *c = action_ctx_or_reply(req, kind);
+    if (!c)
+        return;
+    static const char *const channel_keys[] = {"channelId", "channel_id", "channel", "id"};
+    const char *token = byoc_req_query(req, "token"), *brand = byoc_req_query(req, "brandId");
+    const char *user = byoc_req_query(req, "userId");
+    const char *channel = query_any(req, channel_keys, BYOC_ARRAY_LEN(channel_keys));
+    int64_t num;
+    if (!token || !*token || strlen(token) > BYOC_TOKEN_MAX_LEN) {
+        byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED,
+                         "This page needs a one-time token from CXone. Open it from CXone's "
+                         "Points of Contact page.");
+        return;
+    }
+    if (!byoc_parse_i64(brand, 0, INT64_MAX, &num) || !byoc_parse_i64(user, 0, INT64_MAX, &num)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone lacks a brandId or userId.");
+        return;
+    }
+    if (kind != ACTION_ADD && !external_id_valid(channel, BYOC_EXTERNAL_ID_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone does not name a channel.");
+        return;
+    }
+    bool ok = set_back_url(c, byoc_req_query(req, "backUrl"));
+    c->token = strdup(token);
+    c->brand_id = strdup(brand);
+    c->user_id = strdup(user);
+    c->channel_id = channel && kind != ACTION_ADD ? strdup(channel) : NULL;
+    if (!ok || !c->token || !c->brand_id || !c->user_id || (kind != ACTION_ADD && !c->channel_id)) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    task_then_or_reply(req, action_open_task, c, action_finished);
+}
+
+static void add_submitted(struct byoc_req *req)
+{
+    struct action_ctx *c = byoc_req_ctx(req);
+    log_action(c, c->err ? "channel creation failed" : "channel created");
+    if (c->err)
+        reply_failure(req, c);
+    else
+        reply_done(req, c, "The channel was created.");
+}
+
+/* Loads the session of the form; false after replying. */
+static bool session_or_reply(struct byoc_req *req, struct action_ctx *c)
+{
+    const char *sid = byoc_req_form(req, "session");
+    uint8_t hash[BYOC_SHA256_LEN];
+    enum byoc_err e = BYOC_ERR_NOT_FOUND;
+    if (sid && strlen(sid) == SESSION_ID_CHARS) {
+        byoc_sha256(sid, SESSION_ID_CHARS, hash);
+        e = byoc_store_action_session_get(c->app->store, hash, byoc_now_ms(), &c->session);
+    }
+    if (!e && (strcmp(c->session.provider_id, c->provider.id) != 0 ||
+               strcmp(c->session.action, "add") != 0)) {
+        byoc_action_session_release(&c->session);
+        e = BYOC_ERR_NOT_FOUND;
+    }
+    if (e == BYOC_ERR_NOT_FOUND)
+        byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED,
+                         "This page has expired or was already used. Start again from CXone.");
+    else if (e)
+        byoc_reply_error(req, e, NULL);
+    return e == BYOC_ERR_OK;
+}
+
+void h_action_add_submit(struct byoc_req *req)
+{
+    struct action_ctx *c = action_ctx_or_reply(req, ACTION_ADD);
+    if (!c || !session_or_reply(req, c))
+        return;
+    const char *name = byoc_req_form(req, "name");
+    const char *integration = byoc_req_form(req, "integration_id");
+    if (!name || !byoc_name_valid(name)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "Give the channel a name of 1 to 200 characters.");
+        return;
+    }
+    if (!c->provider.cxone_integration_id && !external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID,
+                         "Enter the Integration ID CXone shows for this integration.");
+        return;
+    }
+    c->name = strdup(name);
+    c->form_integration_id = integration ? strdup(integration) : NULL;
+    c->brand_id = c->session.brand_id ? strdup(c->session.brand_id) : NULL;
+    if (!c->name || !set_back_url(c, c->session.back_url)) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    task_then_or_reply(req, action_submit_task, c, add_submitted);
+}

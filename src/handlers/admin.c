@@ -1,0 +1,386 @@
+/* Admin API: providers and their channels, and the agent messages CXone delivered. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers-internal.h"
+#include "byoc/banned.h"
+
+#define WHY_MAX 256
+
+/* ---- create ---- */
+
+struct create_ctx {
+    struct byoc_provider p;
+    struct byoc_provider_secrets secrets;
+    struct byoc_write w;
+};
+
+static void create_ctx_free(void *ptr)
+{
+    struct create_ctx *c = ptr;
+    byoc_provider_release(&c->p);
+    byoc_provider_secrets_wipe(&c->secrets);
+    free(c);
+}
+
+static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
+{
+    const cJSON *cx = cJSON_GetObjectItemCaseSensitive(b, "cxone");
+    *in = (struct byoc_provider_input){
+        .name = byoc_json_str(b, "name"),
+        .webhook_url = byoc_json_str(b, "webhook_url"),
+        .auth_url = byoc_json_str(cx, "auth_url"),
+        .api_base_url = byoc_json_str(cx, "api_base_url"),
+        .client_id = byoc_json_str(cx, "client_id"),
+        .client_secret = byoc_json_str(cx, "client_secret"),
+        .access_key_id = byoc_json_str(cx, "access_key_id"),
+        .access_key_secret = byoc_json_str(cx, "access_key_secret"),
+        .integration_id = byoc_json_str(cx, "integration_id"),
+    };
+}
+
+static cJSON *created_view(const struct byoc_app *app, const struct create_ctx *c)
+{
+    cJSON *v = provider_view(app, &c->p);
+    cJSON *byoc = v ? cJSON_GetObjectItemCaseSensitive(v, "byoc") : NULL;
+    bool ok = byoc && byoc_json_add_str(byoc, "client_secret", c->secrets.byoc_client_secret) &&
+              byoc_json_add_str(v, "bot_api_key", c->secrets.bot_api_key) &&
+              byoc_json_add_str(v, "webhook_secret", c->secrets.webhook_secret) &&
+              byoc_json_add_str(v, "studio_secret", c->secrets.studio_secret);
+    if (!ok) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void provider_created(struct byoc_req *req)
+{
+    struct create_ctx *c = byoc_req_ctx(req);
+    if (c->w.err) {
+        byoc_reply_error(req, c->w.err, NULL);
+        return;
+    }
+    char location[BYOC_ID_MAX + 32];
+    snprintf(location, sizeof location, "/admin/v1/providers/%s", c->p.id);
+    byoc_reply_header(req, "Location", location);
+    byoc_reply_json(req, 201, created_view(app_of(req), c));
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_INFO, "admin", "provider created");
+    byoc_log_str(&l, "provider_id", c->p.id);
+    byoc_log_end(&l);
+}
+
+void h_provider_create(struct byoc_req *req)
+{
+    const cJSON *b = body_object_or_reply(req);
+    if (!b)
+        return;
+    struct byoc_provider_input in;
+    char why[WHY_MAX];
+    input_from_json(b, &in);
+    if (byoc_provider_input_check(&in, why, sizeof why)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, why);
+        return;
+    }
+    struct create_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    byoc_req_set_ctx(req, c, create_ctx_free);
+    enum byoc_err e = byoc_provider_build(&app_of(req)->keys, &in, byoc_now_ms(), &c->p, &c->secrets);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    c->w.kind = BYOC_WRITE_PROVIDER_CREATE;
+    c->w.in.provider = &c->p;
+    submit_then(req, &c->w, provider_created);
+}
+
+/* ---- read ---- */
+
+void h_provider_list(struct byoc_req *req)
+{
+    struct byoc_provider *list = NULL;
+    size_t n = 0;
+    enum byoc_err e = byoc_store_provider_list(app_of(req)->store, &list, &n);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
+    bool ok = items != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *v = provider_view(app_of(req), &list[i]);
+        ok = v && cJSON_AddItemToArray(items, v);
+    }
+    byoc_provider_list_free(list, n);
+    if (!ok) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    byoc_reply_json(req, 200, root);
+}
+
+void h_provider_get(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    struct byoc_provider p;
+    if (!id || !provider_load_or_reply(req, id, &p))
+        return;
+    byoc_reply_json(req, 200, provider_view(app_of(req), &p));
+    byoc_provider_release(&p);
+}
+
+/* ---- deletes (provider, channel) share one continuation ---- */
+
+struct delete_ctx {
+    struct byoc_write w;
+    char provider_id[BYOC_ID_MAX];
+    char *channel_id;
+};
+
+static void delete_ctx_free(void *ptr)
+{
+    struct delete_ctx *c = ptr;
+    free(c->channel_id);
+    free(c);
+}
+
+static void deleted(struct byoc_req *req)
+{
+    struct delete_ctx *c = byoc_req_ctx(req);
+    if (c->w.err) {
+        byoc_reply_error(req, c->w.err,
+                         c->w.err == BYOC_ERR_NOT_FOUND
+                             ? (c->channel_id ? "no such channel" : "no such provider")
+                             : NULL);
+        return;
+    }
+    byoc_reply(req, 204, NULL, NULL, 0);
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_INFO, "admin", c->channel_id ? "channel removed" : "provider deleted");
+    byoc_log_str(&l, "provider_id", c->provider_id);
+    byoc_log_str(&l, "channel_id", c->channel_id);
+    byoc_log_end(&l);
+}
+
+static struct delete_ctx *delete_ctx_or_reply(struct byoc_req *req, const char *provider_id)
+{
+    struct delete_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return NULL;
+    }
+    byoc_req_set_ctx(req, c, delete_ctx_free);
+    byoc_strlcpy(c->provider_id, provider_id, sizeof c->provider_id);
+    return c;
+}
+
+void h_provider_delete(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    struct delete_ctx *c = id ? delete_ctx_or_reply(req, id) : NULL;
+    if (!c)
+        return;
+    c->w.kind = BYOC_WRITE_PROVIDER_DELETE;
+    c->w.in.provider_id = c->provider_id;
+    submit_then(req, &c->w, deleted);
+}
+
+void h_channel_delete(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    const char *channel_id = byoc_req_param(req, "channel_id");
+    if (!id)
+        return;
+    if (!external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "no such channel");
+        return;
+    }
+    struct delete_ctx *c = delete_ctx_or_reply(req, id);
+    if (!c)
+        return;
+    c->channel_id = strdup(channel_id);
+    if (!c->channel_id) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    c->w.kind = BYOC_WRITE_CHANNEL_DELETE;
+    c->w.in.channel_delete.provider_id = c->provider_id;
+    c->w.in.channel_delete.channel_id = c->channel_id;
+    submit_then(req, &c->w, deleted);
+}
+
+/* ---- channels ---- */
+
+struct channel_ctx {
+    struct byoc_channel ch;
+    struct byoc_write w;
+    bool existed;
+};
+
+static void channel_ctx_free(void *ptr)
+{
+    struct channel_ctx *c = ptr;
+    byoc_channel_release(&c->ch);
+    free(c);
+}
+
+static void channel_added(struct byoc_req *req)
+{
+    struct channel_ctx *c = byoc_req_ctx(req);
+    if (c->w.err) {
+        byoc_reply_error(req, c->w.err, c->w.err == BYOC_ERR_NOT_FOUND ? "no such provider" : NULL);
+        return;
+    }
+    byoc_reply_json(req, c->existed ? 200 : 201, channel_view(&c->ch));
+}
+
+/* Registering the same channel again updates its name and answers 200 (a safe retry). */
+void h_channel_add(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    const cJSON *b = id ? body_object_or_reply(req) : NULL;
+    if (!b)
+        return;
+    const char *channel_id = byoc_json_str(b, "channel_id"), *name = byoc_json_str(b, "name");
+    if (!external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX) || !name || !byoc_name_valid(name)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID,
+                         "channel_id (1-256 printable characters) and name (1-200 characters) "
+                         "are required");
+        return;
+    }
+    struct channel_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    byoc_req_set_ctx(req, c, channel_ctx_free);
+    struct byoc_channel old;
+    c->existed = byoc_store_channel_get(app_of(req)->store, id, channel_id, &old) == BYOC_ERR_OK;
+    byoc_channel_release(&old);
+    byoc_strlcpy(c->ch.provider_id, id, sizeof c->ch.provider_id);
+    c->ch.channel_id = strdup(channel_id);
+    c->ch.name = strdup(name);
+    c->ch.source = BYOC_CHANNEL_ADMIN;
+    c->ch.created_at = c->ch.updated_at = byoc_now_ms();
+    if (!c->ch.channel_id || !c->ch.name) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    c->w.kind = BYOC_WRITE_CHANNEL_UPSERT;
+    c->w.in.channel_upsert.channel = &c->ch;
+    submit_then(req, &c->w, channel_added);
+}
+
+void h_channel_list(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    struct byoc_provider p;
+    if (!id || !provider_load_or_reply(req, id, &p))
+        return;
+    byoc_provider_release(&p);
+    struct byoc_channel *list = NULL;
+    size_t n = 0;
+    enum byoc_err e = byoc_store_channel_list(app_of(req)->store, id, &list, &n);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
+    bool ok = items != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *v = channel_view(&list[i]);
+        ok = v && cJSON_AddItemToArray(items, v);
+    }
+    byoc_channel_list_free(list, n);
+    if (!ok) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    byoc_reply_json(req, 200, root);
+}
+
+/* ---- agent messages ---- */
+
+static cJSON *agent_msg_view(const struct byoc_agent_msg *m)
+{
+    cJSON *v = cJSON_CreateObject();
+    cJSON *att = cJSON_Parse(m->attachments_json ? m->attachments_json : "[]");
+    if (!v || !att || !cJSON_AddItemToObject(v, "attachments", att)) {
+        cJSON_Delete(att);
+        cJSON_Delete(v);
+        return NULL;
+    }
+    cJSON *agent = cJSON_AddObjectToObject(v, "agent");
+    const char *kind = m->kind == BYOC_AGENT_MSG_OUTBOUND ? "outbound" : "reply";
+    bool ok = agent && byoc_json_add_str(v, "id", m->id) &&
+              cJSON_AddNumberToObject(v, "seq", (double)m->seq) &&
+              byoc_json_add_str(v, "kind", kind) &&
+              byoc_json_add_str(v, "cxone_message_id", m->cxone_message_id) &&
+              byoc_json_add_str(v, "conversation_id", m->conversation_id) &&
+              byoc_json_add_str(v, "thread_ref", m->thread_ref) &&
+              byoc_json_add_str(v, "post_id", m->post_id) &&
+              byoc_json_add_str(v, "channel_id", m->channel_id) &&
+              byoc_json_add_str(v, "text", m->text) &&
+              byoc_json_add_str(agent, "name", m->agent_name) &&
+              byoc_json_add_str(agent, "avatar_url", m->agent_avatar_url) &&
+              cJSON_AddBoolToObject(v, "raw_truncated", m->raw_truncated) &&
+              byoc_json_add_str(v, "raw_body", m->raw_body) &&
+              json_add_time(v, "received_at", m->received_at);
+    if (!ok) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+/* Query: unmatched=true (only messages whose thread is unknown), after=<seq>, limit=<n>. */
+void h_agent_messages(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    struct byoc_provider p;
+    if (!id || !provider_load_or_reply(req, id, &p))
+        return;
+    byoc_provider_release(&p);
+    const char *unmatched = byoc_req_query(req, "unmatched");
+    const char *after = byoc_req_query(req, "after"), *limit = byoc_req_query(req, "limit");
+    int64_t after_seq = 0, lim = BYOC_LIST_PAGE_DEFAULT;
+    if ((unmatched && strcmp(unmatched, "true") != 0 && strcmp(unmatched, "false") != 0) ||
+        (after && !byoc_parse_i64(after, 0, INT64_MAX, &after_seq)) ||
+        (limit && !byoc_parse_i64(limit, 1, BYOC_LIST_PAGE_MAX, &lim))) {
+        byoc_reply_error(req, BYOC_ERR_INVALID,
+                         "unmatched must be true or false, after a sequence number, limit 1-500");
+        return;
+    }
+    struct byoc_agent_msg *list = NULL;
+    size_t n = 0;
+    enum byoc_err e = byoc_store_agent_msg_list(app_of(req)->store, id,
+                                                unmatched && strcmp(unmatched, "true") == 0,
+                                                after_seq, (size_t)lim, &list, &n);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
+    bool ok = items != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *v = agent_msg_view(&list[i]);
+        ok = v && cJSON_AddItemToArray(items, v);
+    }
+    if (ok && n == (size_t)lim)
+        ok = cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].seq) != NULL;
+    byoc_agent_msg_list_free(list, n);
+    if (!ok) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    byoc_reply_json(req, 200, root);
+}

@@ -1,0 +1,174 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers-internal.h"
+#include "byoc/banned.h"
+
+enum byoc_err byoc_app_init(struct byoc_app *app, const struct byoc_config *cfg,
+                            struct byoc_store *store, struct byoc_tasks *tasks,
+                            const struct byoc_keys *keys)
+{
+    *app = (struct byoc_app){.cfg = cfg, .store = store, .tasks = tasks, .keys = *keys};
+    return byoc_auth_init(&app->auth, keys->jwt, cfg->public_url, cfg->token_ttl);
+}
+
+void byoc_app_release(struct byoc_app *app)
+{
+    if (!app)
+        return;
+    byoc_auth_release(&app->auth);
+    byoc_wipe(&app->keys, sizeof app->keys);
+}
+
+static bool authorize_admin_or_reply(struct byoc_req *req)
+{
+    const char *want = app_of(req)->cfg->admin_token;
+    if (!want) {
+        byoc_reply_error(req, BYOC_ERR_NOT_FOUND,
+                         "the admin API is off: set BYOCD_ADMIN_TOKEN to turn it on");
+        return false;
+    }
+    const char *got = byoc_req_bearer(req);
+    uint8_t a[BYOC_SHA256_LEN], b[BYOC_SHA256_LEN];
+    byoc_sha256(want, strlen(want), a);
+    byoc_sha256(got ? got : "", got ? strlen(got) : 0, b);
+    if (got && byoc_ct_equal(a, b, sizeof a))
+        return true;
+    byoc_reply_header(req, "WWW-Authenticate", "Bearer realm=\"byocd-admin\"");
+    byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED, "a valid admin bearer token is required");
+    return false;
+}
+
+bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy)
+{
+    switch (policy) {
+    case BYOC_POLICY_ADMIN:
+        return authorize_admin_or_reply(req);
+    case BYOC_POLICY_CXONE:
+        return authorize_cxone_or_reply(req);
+    default:
+        return true;
+    }
+}
+
+bool external_id_valid(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x21 || *p == 0x7f)
+            return false;
+    }
+    return byoc_utf8_valid(s, n);
+}
+
+const char *provider_param_or_reply(struct byoc_req *req)
+{
+    const char *id = byoc_req_param(req, "provider_id");
+    if (!id || !byoc_id_valid(id, BYOC_ID_MAX - 1)) {
+        byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "no such provider");
+        return NULL;
+    }
+    return id;
+}
+
+bool provider_load_or_reply(struct byoc_req *req, const char *id, struct byoc_provider *out)
+{
+    enum byoc_err e = byoc_store_provider_get(app_of(req)->store, id, out);
+    if (e)
+        byoc_reply_error(req, e, e == BYOC_ERR_NOT_FOUND ? "no such provider" : NULL);
+    return e == BYOC_ERR_OK;
+}
+
+static void resume_on_done(struct byoc_write *w)
+{
+    byoc_req_resume(w->user);
+}
+
+void submit_then(struct byoc_req *req, struct byoc_write *w, byoc_handler_fn cont)
+{
+    w->done = resume_on_done;
+    w->user = req;
+    byoc_req_suspend(req, cont);
+    enum byoc_err e = byoc_store_submit(app_of(req)->store, w);
+    if (e) {
+        w->err = e;
+        byoc_req_resume(req);
+    }
+}
+
+bool task_then_or_reply(struct byoc_req *req, void (*fn)(void *), void *arg, byoc_handler_fn cont)
+{
+    byoc_req_suspend(req, cont);
+    enum byoc_err e = byoc_tasks_submit(app_of(req)->tasks, fn, arg);
+    if (!e)
+        return true;
+    byoc_reply_error(req, e, NULL); /* stored now, sent once the continuation has run */
+    byoc_req_resume(req);
+    return false;
+}
+
+const cJSON *body_object_or_reply(struct byoc_req *req)
+{
+    const cJSON *b = byoc_req_json(req);
+    if (!cJSON_IsObject(b)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "the body must be a JSON object");
+        return NULL;
+    }
+    return b;
+}
+
+bool json_add_time(cJSON *obj, const char *key, int64_t unix_ms)
+{
+    char iso[BYOC_TIME_ISO_MAX];
+    byoc_time_iso(unix_ms, iso);
+    return byoc_json_add_str(obj, key, iso);
+}
+
+cJSON *provider_view(const struct byoc_app *app, const struct byoc_provider *p)
+{
+    struct byoc_provider_urls u;
+    byoc_provider_urls(app->cfg->public_url, p->id, &u);
+    cJSON *v = cJSON_CreateObject();
+    cJSON *cx = v ? cJSON_AddObjectToObject(v, "cxone") : NULL;
+    cJSON *byoc = v ? cJSON_AddObjectToObject(v, "byoc") : NULL;
+    bool ok = cx && byoc && byoc_json_add_str(v, "id", p->id) &&
+              byoc_json_add_str(v, "name", p->name) &&
+              byoc_json_add_str(v, "webhook_url", p->webhook_url) &&
+              byoc_json_add_str(cx, "auth_url", p->cxone_auth_url) &&
+              byoc_json_add_str(cx, "api_base_url", p->cxone_api_base_url) &&
+              byoc_json_add_str(cx, "client_id", p->cxone_client_id) &&
+              byoc_json_add_str(cx, "access_key_id", p->cxone_access_key_id) &&
+              byoc_json_add_str(cx, "integration_id", p->cxone_integration_id) &&
+              byoc_json_add_str(byoc, "integration_box_url", u.box) &&
+              byoc_json_add_str(byoc, "authorization_url", u.token) &&
+              byoc_json_add_str(byoc, "add_action_url", u.add) &&
+              byoc_json_add_str(byoc, "reconnect_action_url", u.reconnect) &&
+              byoc_json_add_str(byoc, "remove_action_url", u.remove) &&
+              byoc_json_add_str(byoc, "client_id", p->byoc_client_id) &&
+              json_add_time(v, "created_at", p->created_at) &&
+              json_add_time(v, "updated_at", p->updated_at);
+    if (!ok) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}
+
+cJSON *channel_view(const struct byoc_channel *c)
+{
+    cJSON *v = cJSON_CreateObject();
+    bool ok = v && byoc_json_add_str(v, "channel_id", c->channel_id) &&
+              byoc_json_add_str(v, "provider_id", c->provider_id) &&
+              byoc_json_add_str(v, "name", c->name) &&
+              byoc_json_add_str(v, "brand_id", c->brand_id) &&
+              byoc_json_add_str(v, "source", c->source == BYOC_CHANNEL_ACTION ? "action" : "admin") &&
+              json_add_time(v, "created_at", c->created_at) &&
+              json_add_time(v, "updated_at", c->updated_at);
+    if (!ok) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    return v;
+}

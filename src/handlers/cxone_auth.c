@@ -1,0 +1,227 @@
+/* The Authorization URL CXone calls (OAuth 2.0 client credentials, RFC 6749) and the bearer
+ * check of every integration-box call (RFC 6750). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers-internal.h"
+#include "byoc/banned.h"
+
+#define BASIC_DECODED_MAX (2 * BYOC_SECRET_MAX + 2)
+
+static void oauth_error(struct byoc_req *req, int status, const char *code, const char *desc,
+                        bool basic_used)
+{
+    if (status == 401)
+        byoc_reply_header(req, "WWW-Authenticate",
+                          basic_used ? "Basic realm=\"byocd\"" : "Bearer realm=\"byocd\"");
+    byoc_reply_header(req, "Pragma", "no-cache");
+    cJSON *j = cJSON_CreateObject();
+    if (j && !(byoc_json_add_str(j, "error", code) &&
+               byoc_json_add_str(j, "error_description", desc))) {
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    byoc_reply_json(req, status, j);
+}
+
+/* A body field from a JSON object or a form. */
+static const char *field(struct byoc_req *req, const char *name)
+{
+    const cJSON *j = byoc_req_json(req);
+    return j ? byoc_json_str(j, name) : byoc_req_form(req, name);
+}
+
+struct client_creds {
+    char *basic_id, *basic_secret; /* decoded from the Basic header; owned */
+    const char *id, *secret;       /* whichever method was used */
+    bool basic;
+};
+
+static void creds_release(struct client_creds *c)
+{
+    if (c->basic_secret)
+        byoc_wipe(c->basic_secret, strlen(c->basic_secret));
+    free(c->basic_id);
+    free(c->basic_secret);
+}
+
+/* RFC 6749 §2.3.1: base64("urlencoded(id):urlencoded(secret)"). false if malformed. */
+static bool parse_basic(const char *header, struct client_creds *c)
+{
+    const char *b64 = header + 6;
+    while (*b64 == ' ')
+        b64++;
+    uint8_t raw[BASIC_DECODED_MAX + 1];
+    size_t n = 0;
+    if (byoc_base64_decode(b64, strlen(b64), raw, BASIC_DECODED_MAX, &n) != BYOC_ERR_OK)
+        return false;
+    const uint8_t *colon = memchr(raw, ':', n);
+    if (!colon)
+        return false;
+    c->basic_id = byoc_form_decode((const char *)raw, (size_t)(colon - raw));
+    c->basic_secret = byoc_form_decode((const char *)colon + 1, (size_t)(raw + n - colon - 1));
+    byoc_wipe(raw, sizeof raw);
+    c->basic = true;
+    return c->basic_id && c->basic_secret;
+}
+
+/* Picks the client authentication method; replies and returns false when it is unusable. */
+static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
+{
+    const char *auth = byoc_req_header(req, "Authorization");
+    const char *body_id = field(req, "client_id"), *body_secret = field(req, "client_secret");
+    if (auth && strncasecmp(auth, "Basic ", 6) == 0) {
+        if (!parse_basic(auth, c)) {
+            oauth_error(req, 401, "invalid_client", "malformed Basic credentials", true);
+            return false;
+        }
+        if (body_secret) { /* RFC 6749 §2.3: one method only */
+            oauth_error(req, 400, "invalid_request", "use either Basic or body credentials",
+                        true);
+            return false;
+        }
+        c->id = c->basic_id;
+        c->secret = c->basic_secret;
+        return true;
+    }
+    if (!body_id || !body_secret) {
+        oauth_error(req, 401, "invalid_client", "client authentication is required", false);
+        return false;
+    }
+    c->id = body_id;
+    c->secret = body_secret;
+    return true;
+}
+
+static struct byoc_throttle_slot *throttle_slot(struct byoc_app *app, const char *provider_id)
+{
+    uint8_t h[BYOC_SHA256_LEN];
+    byoc_sha256(provider_id, strlen(provider_id), h);
+    struct byoc_throttle_slot *s = &app->throttle[h[0] % BYOC_THROTTLE_SLOTS];
+    int64_t now = byoc_mono_ms();
+    if (strcmp(s->provider_id, provider_id) != 0 ||
+        now - s->window_start_ms > (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000) {
+        byoc_strlcpy(s->provider_id, provider_id, sizeof s->provider_id);
+        s->window_start_ms = now;
+        s->failures = 0;
+    }
+    return s;
+}
+
+static void log_auth_failure(const char *provider_id, const char *why)
+{
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_WARN, "auth", "client authentication failed");
+    byoc_log_str(&l, "provider_id", provider_id);
+    byoc_log_str(&l, "reason", why);
+    byoc_log_end(&l);
+}
+
+static bool client_ok(const struct byoc_provider *p, const struct client_creds *c)
+{
+    uint8_t want[BYOC_SHA256_LEN], got[BYOC_SHA256_LEN];
+    byoc_sha256(p->byoc_client_id, strlen(p->byoc_client_id), want);
+    byoc_sha256(c->id, strlen(c->id), got);
+    bool id_ok = byoc_ct_equal(want, got, sizeof want);
+    bool secret_ok = byoc_secret_matches(c->secret, p->byoc_client_secret_hash);
+    return id_ok && secret_ok;
+}
+
+static void issue(struct byoc_req *req, const char *provider_id)
+{
+    struct byoc_app *app = app_of(req);
+    char *token = NULL;
+    enum byoc_err e = byoc_auth_issue(&app->auth, provider_id, byoc_now_ms() / 1000, &token);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    cJSON *j = cJSON_CreateObject();
+    if (j && !(byoc_json_add_str(j, "access_token", token) &&
+               byoc_json_add_str(j, "token_type", "Bearer") &&
+               cJSON_AddNumberToObject(j, "expires_in", (double)app->auth.ttl_s))) {
+        cJSON_Delete(j);
+        j = NULL;
+    }
+    byoc_wipe(token, strlen(token));
+    free(token);
+    byoc_reply_header(req, "Pragma", "no-cache");
+    byoc_reply_json(req, 200, j);
+}
+
+void h_token(struct byoc_req *req)
+{
+    const char *provider_id = provider_param_or_reply(req);
+    if (!provider_id)
+        return;
+    struct byoc_throttle_slot *slot = throttle_slot(app_of(req), provider_id);
+    if (slot->failures >= BYOC_AUTH_FAIL_MAX) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", BYOC_AUTH_FAIL_WINDOW_S);
+        byoc_reply_header(req, "Retry-After", secs);
+        oauth_error(req, 429, "invalid_request", "too many failed attempts; retry later", false);
+        return;
+    }
+    struct client_creds c = {0};
+    if (!creds_or_reply(req, &c)) {
+        slot->failures++;
+        creds_release(&c);
+        return;
+    }
+    const char *grant = field(req, "grant_type");
+    if (!grant || strcmp(grant, "client_credentials") != 0) {
+        oauth_error(req, 400, grant ? "unsupported_grant_type" : "invalid_request",
+                    grant ? "only client_credentials is supported" : "grant_type is required",
+                    c.basic);
+        creds_release(&c);
+        return;
+    }
+    struct byoc_provider p;
+    enum byoc_err e = byoc_store_provider_get(app_of(req)->store, provider_id, &p);
+    bool ok = e == BYOC_ERR_OK && client_ok(&p, &c);
+    if (e && e != BYOC_ERR_NOT_FOUND) {
+        byoc_reply_error(req, e, NULL);
+    } else if (!ok) {
+        slot->failures++;
+        log_auth_failure(provider_id, e ? "unknown provider" : "wrong client id or secret");
+        oauth_error(req, 401, "invalid_client", "client authentication failed", c.basic);
+    } else {
+        issue(req, provider_id);
+    }
+    if (!e)
+        byoc_provider_release(&p);
+    creds_release(&c);
+}
+
+bool authorize_cxone_or_reply(struct byoc_req *req)
+{
+    const char *provider_id = provider_param_or_reply(req);
+    if (!provider_id)
+        return false;
+    const char *token = byoc_req_bearer(req);
+    struct byoc_app *app = app_of(req);
+    enum byoc_err e = token ? byoc_auth_verify(&app->auth, token, provider_id,
+                                               byoc_now_ms() / 1000, NULL)
+                            : BYOC_ERR_UNAUTHORIZED;
+    struct byoc_provider p;
+    if (!e) {
+        e = byoc_store_provider_get(app->store, provider_id, &p);
+        if (!e)
+            byoc_provider_release(&p);
+        else if (e == BYOC_ERR_NOT_FOUND)
+            e = BYOC_ERR_TOKEN_INVALID; /* the provider was deleted: its tokens die with it */
+    }
+    if (!e)
+        return true;
+    if (e == BYOC_ERR_UNAUTHORIZED || e == BYOC_ERR_TOKEN_INVALID) {
+        byoc_reply_header(req, "WWW-Authenticate",
+                          token ? "Bearer realm=\"byocd\", error=\"invalid_token\""
+                                : "Bearer realm=\"byocd\"");
+        byoc_reply_error(req, token ? BYOC_ERR_TOKEN_INVALID : BYOC_ERR_UNAUTHORIZED,
+                         token ? NULL : "a bearer token from the authorization URL is required");
+    } else {
+        byoc_reply_error(req, e, NULL);
+    }
+    return false;
+}

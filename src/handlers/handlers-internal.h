@@ -1,0 +1,59 @@
+/* Shared inside src/handlers/ only. */
+#ifndef BYOC_HANDLERS_INTERNAL_H
+#define BYOC_HANDLERS_INTERNAL_H
+
+#include "byoc/app.h"
+#include "byoc/json.h"
+#include "byoc/log.h"
+#include "byoc/provider.h"
+
+/* health.c */
+void h_healthz(struct byoc_req *req);
+void h_readyz(struct byoc_req *req);
+/* admin.c */
+void h_provider_create(struct byoc_req *req);
+void h_provider_list(struct byoc_req *req);
+void h_provider_get(struct byoc_req *req);
+void h_provider_delete(struct byoc_req *req);
+void h_channel_add(struct byoc_req *req);
+void h_channel_list(struct byoc_req *req);
+void h_channel_delete(struct byoc_req *req);
+void h_agent_messages(struct byoc_req *req);
+/* cxone_auth.c */
+void h_token(struct byoc_req *req);
+bool authorize_cxone_or_reply(struct byoc_req *req);
+/* box.c */
+void h_box_reply(struct byoc_req *req);
+void h_box_outbound(struct byoc_req *req);
+void h_box_validate(struct byoc_req *req);
+void h_box_unknown(struct byoc_req *req);
+/* actions.c */
+void h_action_open(struct byoc_req *req);
+void h_action_add_submit(struct byoc_req *req);
+
+/* app.c helpers */
+static inline struct byoc_app *app_of(const struct byoc_req *req)
+{
+    return byoc_req_app(req);
+}
+/* The {provider_id} path parameter when well-formed; else replies 404 and returns NULL. */
+const char *provider_param_or_reply(struct byoc_req *req);
+/* Reads the provider; replies 404 (or the storage error) and returns false when it cannot. */
+bool provider_load_or_reply(struct byoc_req *req, const char *id, struct byoc_provider *out);
+/* Parks the request until w is durable, then runs cont (which reads w->err). If the writer
+ * refuses w at once, cont still runs with that error. */
+void submit_then(struct byoc_req *req, struct byoc_write *w, byoc_handler_fn cont);
+/* Parks the request, runs fn(arg) on a task thread; fn must end with byoc_req_resume(req).
+ * Replies 503 and returns false if the pool refuses. */
+bool task_then_or_reply(struct byoc_req *req, void (*fn)(void *), void *arg, byoc_handler_fn cont);
+/* The JSON body as an object; replies 400 and returns NULL when absent or not an object. */
+const cJSON *body_object_or_reply(struct byoc_req *req);
+/* Adds an ISO-8601 time member. */
+bool json_add_time(cJSON *obj, const char *key, int64_t unix_ms);
+/* Provider view without secrets. */
+cJSON *provider_view(const struct byoc_app *app, const struct byoc_provider *p);
+cJSON *channel_view(const struct byoc_channel *c);
+/* A string of 1..max printable characters (ids from CXone or admins). */
+bool external_id_valid(const char *s, size_t max);
+
+#endif

@@ -1,0 +1,50 @@
+/* The route table: every URL byocd serves. openapi/byocd.yaml describes the same table and a
+ * test holds the two together. */
+#include "handlers/handlers-internal.h"
+#include "byoc/banned.h"
+
+#define PROVIDER "/admin/v1/providers/{provider_id}"
+#define BOX "/cxone/{provider_id}/box"
+
+static const struct byoc_route routes[] = {
+    {"GET", "/healthz", h_healthz, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
+    {"GET", "/readyz", h_readyz, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
+
+    {"POST", "/admin/v1/providers", h_provider_create, BYOC_POLICY_ADMIN, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
+    {"GET", "/admin/v1/providers", h_provider_list, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
+    {"GET", PROVIDER, h_provider_get, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
+    {"DELETE", PROVIDER, h_provider_delete, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
+    {"POST", PROVIDER "/channels", h_channel_add, BYOC_POLICY_ADMIN, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
+    {"GET", PROVIDER "/channels", h_channel_list, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
+    {"DELETE", PROVIDER "/channels/{channel_id}", h_channel_delete, BYOC_POLICY_ADMIN,
+     BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
+    {"GET", PROVIDER "/agent-messages", h_agent_messages, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
+
+    {"POST", "/cxone/{provider_id}/auth/token", h_token, BYOC_POLICY_NONE, BYOC_BODY_JSON_OR_FORM,
+     BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_OAUTH},
+    {"POST", BOX "/1.0/posts/{post_id}/messages", h_box_reply, BYOC_POLICY_CXONE, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_AGENT_REPLY, BYOC_ERRSTYLE_JSON},
+    {"POST", BOX "/2.0/channel/{channel_id}/outbound", h_box_outbound, BYOC_POLICY_CXONE,
+     BYOC_BODY_JSON, BYOC_BODY_MAX_AGENT_REPLY, BYOC_ERRSTYLE_JSON},
+    {"POST", BOX "/1.0/channel/{channel_id}/recipients/validation", h_box_validate,
+     BYOC_POLICY_CXONE, BYOC_BODY_JSON, BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
+    {"*", BOX "/{*}", h_box_unknown, BYOC_POLICY_NONE, BYOC_BODY_RAW, BYOC_BODY_MAX_AGENT_REPLY,
+     BYOC_ERRSTYLE_JSON},
+
+    {"GET", "/cxone/{provider_id}/actions/{action}", h_action_open, BYOC_POLICY_NONE,
+     BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_HTML},
+    {"POST", "/cxone/{provider_id}/actions/add", h_action_add_submit, BYOC_POLICY_NONE,
+     BYOC_BODY_FORM, BYOC_BODY_MAX_FORM, BYOC_ERRSTYLE_HTML},
+};
+
+const struct byoc_route *byoc_app_routes(size_t *n)
+{
+    *n = BYOC_ARRAY_LEN(routes);
+    return routes;
+}

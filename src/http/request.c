@@ -1,0 +1,313 @@
+/* Request accessors, form decoding, replies and the one error renderer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byoc/html.h"
+#include "byoc/json.h"
+#include "byoc/log.h"
+#include "byoc/util.h"
+#include "http/http-internal.h"
+#include "byoc/banned.h"
+
+const char *byoc_req_method(const struct byoc_req *r)
+{
+    return r->method;
+}
+
+const char *byoc_req_path(const struct byoc_req *r)
+{
+    return r->path;
+}
+
+const struct byoc_route *byoc_req_route(const struct byoc_req *r)
+{
+    return r->route;
+}
+
+const char *byoc_req_id(const struct byoc_req *r)
+{
+    return r->id;
+}
+
+void *byoc_req_app(const struct byoc_req *r)
+{
+    return r->h->cfg.app;
+}
+
+static const char *kv_find(const struct http_kv *kv, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(kv[i].key, key) == 0)
+            return kv[i].value;
+    }
+    return NULL;
+}
+
+const char *byoc_req_param(const struct byoc_req *r, const char *name)
+{
+    return kv_find(r->params, r->nparams, name);
+}
+
+const char *byoc_req_query(const struct byoc_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *byoc_req_header(const struct byoc_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *byoc_req_body(const struct byoc_req *r, size_t *len)
+{
+    if (len)
+        *len = r->body.len;
+    return byoc_buf_str(&r->body);
+}
+
+const cJSON *byoc_req_json(const struct byoc_req *r)
+{
+    return r->json;
+}
+
+const char *byoc_req_form(const struct byoc_req *r, const char *name)
+{
+    return kv_find(r->form, r->nform, name);
+}
+
+const char *byoc_req_bearer(const struct byoc_req *r)
+{
+    const char *v = byoc_req_header(r, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!v || strncasecmp(v, "Bearer ", 7) != 0)
+        return NULL;
+    v += 7;
+    while (*v == ' ')
+        v++;
+    return *v ? v : NULL;
+}
+
+void byoc_req_set_ctx(struct byoc_req *r, void *ctx, void (*free_fn)(void *))
+{
+    r->ctx = ctx;
+    r->ctx_free = free_fn;
+}
+
+void *byoc_req_ctx(const struct byoc_req *r)
+{
+    return r->ctx;
+}
+
+void byoc_req_suspend(struct byoc_req *r, byoc_handler_fn cont)
+{
+    r->cont = cont;
+    atomic_fetch_add(&r->h->suspended, 1);
+    MHD_suspend_connection(r->conn);
+}
+
+void byoc_req_resume(struct byoc_req *r)
+{
+    MHD_resume_connection(r->conn);
+}
+
+enum byoc_err http_form_parse(struct byoc_req *r, const char *s, size_t len)
+{
+    const char *end = s + len;
+    while (s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(stop - s));
+        if (stop > s) {
+            if (r->nform >= HTTP_MAX_FORM_FIELDS)
+                return BYOC_ERR_INVALID;
+            struct http_kv *grown = realloc(r->form, (r->nform + 1) * sizeof *grown);
+            if (!grown)
+                return BYOC_ERR_NOMEM;
+            r->form = grown;
+            const char *kend = eq ? eq : stop;
+            struct http_kv *kv = &r->form[r->nform];
+            kv->key = byoc_form_decode(s, (size_t)(kend - s));
+            kv->value = eq ? byoc_form_decode(eq + 1, (size_t)(stop - eq - 1)) : strdup("");
+            r->nform++;
+            if (!kv->key || !kv->value)
+                return BYOC_ERR_INVALID;
+        }
+        s = stop + 1;
+    }
+    return BYOC_ERR_OK;
+}
+
+/* ---- replies ---- */
+
+bool byoc_req_replied(const struct byoc_req *r)
+{
+    return r->replied;
+}
+
+void byoc_reply_header(struct byoc_req *r, const char *name, const char *value)
+{
+    if (r->replied || r->nheaders >= HTTP_MAX_REPLY_HEADERS)
+        return;
+    struct http_kv *kv = &r->headers[r->nheaders];
+    kv->key = strdup(name);
+    kv->value = strdup(value);
+    if (!kv->key || !kv->value) {
+        free(kv->key);
+        free(kv->value);
+        return;
+    }
+    r->nheaders++;
+}
+
+void byoc_reply(struct byoc_req *r, int status, const char *content_type, char *body, size_t len)
+{
+    if (r->replied) {
+        free(body);
+        return;
+    }
+    r->replied = true;
+    r->status = status;
+    r->resp_body = body;
+    r->resp_len = body ? len : 0;
+    r->resp_type = content_type ? strdup(content_type) : NULL;
+}
+
+void byoc_reply_json(struct byoc_req *r, int status, cJSON *json)
+{
+    char *text = json ? byoc_json_render(json) : NULL;
+    cJSON_Delete(json);
+    if (!text) {
+        static const char nomem[] = "{\"error\":{\"code\":\"out_of_memory\"}}";
+        byoc_reply(r, 503, "application/json", strdup(nomem), sizeof nomem - 1);
+        return;
+    }
+    byoc_reply(r, status, "application/json", text, strlen(text));
+}
+
+static const char *oauth_code(enum byoc_err err)
+{
+    return (err == BYOC_ERR_UNAUTHORIZED || err == BYOC_ERR_TOKEN_INVALID) ? "invalid_client"
+                                                                          : "invalid_request";
+}
+
+static void reply_error_json(struct byoc_req *r, int status, const char *code, const char *msg,
+                             bool oauth)
+{
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root != NULL;
+    if (ok && oauth) {
+        ok = byoc_json_add_str(root, "error", code) &&
+             byoc_json_add_str(root, "error_description", msg);
+    } else if (ok) {
+        cJSON *e = cJSON_AddObjectToObject(root, "error");
+        ok = e && byoc_json_add_str(e, "code", code) && byoc_json_add_str(e, "message", msg) &&
+             byoc_json_add_str(root, "request_id", r->id);
+    }
+    if (!ok) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    byoc_reply_json(r, status, root);
+}
+
+static const char *html_title(int status)
+{
+    if (status == 401 || status == 403)
+        return "Access denied";
+    if (status == 404)
+        return "Not found";
+    if (status >= 500)
+        return "byocd could not finish this";
+    return "Something is not right";
+}
+
+void byoc_reply_error(struct byoc_req *r, enum byoc_err err, const char *message)
+{
+    if (r->replied)
+        return;
+    int status = byoc_err_http_status(err);
+    const char *msg = message ? message : byoc_strerror(err);
+    if (status == 503 || status == 429) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", BYOC_STORE_RETRY_AFTER_S);
+        byoc_reply_header(r, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
+    if (status == 405 && r->allow[0])
+        byoc_reply_header(r, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum byoc_err_style style = r->route ? r->route->errors : BYOC_ERRSTYLE_JSON;
+    if (style == BYOC_ERRSTYLE_HTML) {
+        size_t len = 0;
+        char *page = byoc_html_message_page(html_title(status), msg, &len);
+        byoc_reply_header(r, "Content-Security-Policy", BYOC_HTML_CSP);
+        byoc_reply(r, page ? status : 503, "text/html; charset=utf-8", page, len);
+        return;
+    }
+    if (style == BYOC_ERRSTYLE_OAUTH)
+        reply_error_json(r, status, oauth_code(err), msg, true);
+    else
+        reply_error_json(r, status, byoc_err_name(err), msg, false);
+}
+
+void byoc_reply_redirect(struct byoc_req *r, const char *location)
+{
+    byoc_reply_header(r, MHD_HTTP_HEADER_LOCATION, location);
+    byoc_reply(r, 303, NULL, NULL, 0);
+}
+
+/* ---- lifecycle ---- */
+
+static void kv_free(struct http_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+}
+
+void http_req_free(struct byoc_req *r)
+{
+    if (!r)
+        return;
+    if (r->ctx_free)
+        r->ctx_free(r->ctx);
+    http_route_release(r);
+    kv_free(r->form, r->nform);
+    free(r->form);
+    kv_free(r->headers, r->nheaders);
+    cJSON_Delete(r->json);
+    byoc_buf_release(&r->body);
+    free(r->resp_body);
+    free(r->resp_type);
+    free(r->path);
+    free(r);
+}
+
+static void add_headers(struct byoc_req *r, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (r->resp_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
+    for (size_t i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(resp, r->headers[i].key, r->headers[i].value);
+}
+
+enum MHD_Result http_req_flush(struct byoc_req *r)
+{
+    if (!r->replied || r->queued)
+        return MHD_YES;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp_body ? r->resp_body : (void *)"",
+                                        r->resp_body ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    r->resp_body = NULL; /* MHD owns it now */
+    add_headers(r, resp);
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    r->queued = rc == MHD_YES;
+    return rc;
+}

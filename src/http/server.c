@@ -1,0 +1,312 @@
+/* The daemon, the access-handler state machine and the access log. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "byoc/crypto.h"
+#include "byoc/json.h"
+#include "byoc/log.h"
+#include "byoc/util.h"
+#include "http/http-internal.h"
+#include "byoc/banned.h"
+
+static bool media_is(const char *content_type, const char *want)
+{
+    size_t n = strlen(want);
+    if (!content_type || strncasecmp(content_type, want, n) != 0)
+        return false;
+    char next = content_type[n];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+static void request_id_init(struct byoc_req *r)
+{
+    const char *given = byoc_req_header(r, "X-Request-Id");
+    if (given && byoc_id_valid(given, BYOC_REQUEST_ID_MAX) &&
+        byoc_strlcpy(r->id, given, sizeof r->id))
+        return;
+    char rnd[21];
+    if (byoc_random_token(rnd, 20) != BYOC_ERR_OK)
+        snprintf(rnd, sizeof rnd, "%lld", (long long)byoc_mono_ms());
+    snprintf(r->id, sizeof r->id, "req_%s", rnd);
+}
+
+static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn,
+                                const char *url, const char *method)
+{
+    struct byoc_req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->h = h;
+    r->conn = conn;
+    r->start_ms = byoc_mono_ms();
+    r->path = strndup(url, BYOC_HTTP_MAX_PATH);
+    if (!r->path || !byoc_strlcpy(r->method, method, sizeof r->method))
+        r->method[0] = '\0';
+    byoc_buf_init(&r->body, BYOC_BODY_MAX_SMALL);
+    request_id_init(r);
+    atomic_fetch_add(&h->inflight, 1);
+    return r;
+}
+
+static bool body_expected_type_ok(const struct byoc_route *rt, const char *ct)
+{
+    switch (rt->body) {
+    case BYOC_BODY_JSON:
+        return media_is(ct, "application/json");
+    case BYOC_BODY_FORM:
+        return media_is(ct, "application/x-www-form-urlencoded");
+    case BYOC_BODY_JSON_OR_FORM:
+        return media_is(ct, "application/json") ||
+               media_is(ct, "application/x-www-form-urlencoded");
+    default:
+        return true;
+    }
+}
+
+/* Checks that need only the headers: route, framing, size, media type, then authorization. */
+static void req_start(struct byoc_req *r)
+{
+    bool path_matched = false;
+    const struct byoc_http_config *cfg = &r->h->cfg;
+    r->route = r->path ? http_route_match(r, cfg->routes, cfg->nroutes, &path_matched) : NULL;
+    if (!r->route) {
+        byoc_reply_error(r, path_matched ? BYOC_ERR_METHOD : BYOC_ERR_NOT_FOUND, NULL);
+        return;
+    }
+    const char *cl = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = byoc_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (cl && te) {
+        byoc_reply_error(r, BYOC_ERR_BAD_FRAMING, NULL);
+        return;
+    }
+    r->body.max = r->route->max_body ? r->route->max_body : BYOC_BODY_MAX_SMALL;
+    int64_t declared = 0;
+    if (cl && (!byoc_parse_i64(cl, 0, INT64_MAX, &declared) || (uint64_t)declared > r->body.max)) {
+        byoc_reply_error(r, BYOC_ERR_TOO_LARGE, NULL);
+        return;
+    }
+    const char *ct = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct && !body_expected_type_ok(r->route, ct)) {
+        byoc_reply_error(r, BYOC_ERR_MEDIA_TYPE, NULL);
+        return;
+    }
+    if (cfg->authorize_or_reply)
+        (void)cfg->authorize_or_reply(r, r->route->auth);
+}
+
+/* Decodes the complete body per the route; false after replying with the error. */
+static bool req_decode_body(struct byoc_req *r)
+{
+    if (r->body_overflow) {
+        byoc_reply_error(r, BYOC_ERR_TOO_LARGE, NULL);
+        return false;
+    }
+    enum byoc_body_kind kind = r->route->body;
+    if (kind == BYOC_BODY_NONE || kind == BYOC_BODY_RAW || r->body.len == 0)
+        return true;
+    const char *ct = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!ct || !body_expected_type_ok(r->route, ct)) {
+        byoc_reply_error(r, BYOC_ERR_MEDIA_TYPE, NULL);
+        return false;
+    }
+    enum byoc_err e;
+    if (media_is(ct, "application/json"))
+        e = byoc_json_parse(r->body.data, r->body.len, &r->json);
+    else
+        e = http_form_parse(r, r->body.data, r->body.len);
+    if (e) {
+        byoc_reply_error(r, e, e == BYOC_ERR_INVALID ? "the form body is not valid" : NULL);
+        return false;
+    }
+    return true;
+}
+
+static void req_run(struct byoc_req *r)
+{
+    if (r->cont) {
+        byoc_handler_fn cont = r->cont;
+        r->cont = NULL;
+        atomic_fetch_sub(&r->h->suspended, 1);
+        if (!r->replied) /* answered before the resume, e.g. when a worker refused the job */
+            cont(r);
+    } else if (!r->body_done) {
+        r->body_done = true;
+        if (req_decode_body(r))
+            r->route->handler(r);
+    }
+    if (!r->replied && !r->cont) {
+        byoc_log(BYOC_LOG_ERROR, "http", "handler returned without a reply");
+        byoc_reply_error(r, BYOC_ERR_INTERNAL, NULL);
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    struct byoc_req *r = *con_cls;
+    if (!r) {
+        r = req_new(cls, conn, url, method);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        byoc_log_set_request_id(r->id);
+        req_start(r);
+    } else if (*upload_size) {
+        if (!r->replied && byoc_buf_append(&r->body, upload, *upload_size) != BYOC_ERR_OK)
+            r->body_overflow = true;
+        *upload_size = 0;
+        return MHD_YES;
+    } else {
+        byoc_log_set_request_id(r->id);
+        if (r->cont || !r->replied)
+            req_run(r);
+    }
+    enum MHD_Result rc = http_req_flush(r);
+    byoc_log_set_request_id(NULL);
+    return rc;
+}
+
+static void client_addr(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
+static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
+{
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(r->conn, addr, sizeof addr);
+    struct byoc_log_line l;
+    byoc_log_set_request_id(r->id);
+    byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? BYOC_LOG_INFO : BYOC_LOG_WARN,
+                   "http", "request");
+    byoc_log_str(&l, "method", r->method);
+    byoc_log_str(&l, "path", r->path); /* MHD keeps the query apart; it never reaches the log */
+    byoc_log_str(&l, "route", r->route ? r->route->pattern : NULL);
+    byoc_log_int(&l, "status", r->queued ? r->status : 0);
+    byoc_log_int(&l, "req_bytes", (long long)r->body.len);
+    byoc_log_int(&l, "dur_ms", (long long)(byoc_mono_ms() - r->start_ms));
+    byoc_log_str(&l, "remote", addr);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        byoc_log_int(&l, "termination", (long long)toe);
+    byoc_log_end(&l);
+    byoc_log_set_request_id(NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct byoc_http *h = cls;
+    struct byoc_req *r = *con_cls;
+    if (!r)
+        return;
+    access_log(r, toe);
+    http_req_free(r);
+    *con_cls = NULL;
+    atomic_fetch_sub(&h->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_WARN, "http", "libmicrohttpd");
+    byoc_log_str(&l, "detail", msg);
+    byoc_log_end(&l);
+}
+
+static bool make_addr(const char *host, int port, struct sockaddr_storage *ss, bool *v6)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *v6 = false;
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *v6 = true;
+        return true;
+    }
+    return false;
+}
+
+enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_http **out,
+                              char *why, size_t why_cap)
+{
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    if (!make_addr(cfg->host, cfg->port, &ss, &v6)) {
+        snprintf(why, why_cap, "BYOCD_LISTEN: %s is not a numeric IPv4 or IPv6 address", cfg->host);
+        return BYOC_ERR_CONFIG;
+    }
+    struct byoc_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return BYOC_ERR_NOMEM;
+    h->cfg = *cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BYOC_HTTP_CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(why, why_cap, "BYOCD_LISTEN: cannot listen on %s:%d (in use or not permitted)",
+                 cfg->host, cfg->port);
+        free(h);
+        return BYOC_ERR_CONFIG;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = di ? di->port : cfg->port;
+    *out = h;
+    return BYOC_ERR_OK;
+}
+
+int byoc_http_port(const struct byoc_http *h)
+{
+    return h->port;
+}
+
+static void wait_until_zero(atomic_int *counter, int64_t budget_ms)
+{
+    int64_t deadline = byoc_mono_ms() + budget_ms;
+    while (atomic_load(counter) > 0 && byoc_mono_ms() < deadline)
+        usleep(10 * 1000);
+}
+
+void byoc_http_stop(struct byoc_http *h)
+{
+    if (!h)
+        return;
+    MHD_socket lsock = MHD_quiesce_daemon(h->d);
+    if (lsock != MHD_INVALID_SOCKET)
+        close(lsock);
+    /* Parked requests must be resumed and answered before the daemon may stop. */
+    wait_until_zero(&h->suspended, HTTP_SUSPEND_DRAIN_MS);
+    wait_until_zero(&h->inflight, HTTP_INFLIGHT_DRAIN_MS);
+    if (atomic_load(&h->suspended) > 0)
+        byoc_log(BYOC_LOG_ERROR, "http", "requests still parked at shutdown");
+    MHD_stop_daemon(h->d);
+    free(h);
+}

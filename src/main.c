@@ -1,0 +1,297 @@
+/* byocd: NICE CXone Bring Your Own Channel middleware for any bot platform. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byoc/app.h"
+#include "byoc/log.h"
+#include "byoc/outbound.h"
+#include "byoc/provider.h"
+#include "byoc/banned.h"
+
+#define WHY_MAX 512
+#define DEMO_ADMIN_TOKEN_CHARS 32
+
+struct options {
+    const char *command;
+    const char *config_file;
+    bool demo;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: byocd [serve [--demo] | migrate | help] [--config FILE]\n\n"
+                 "  serve     run the server (default)\n"
+                 "  --demo    create a demo provider on first start and an admin token for this run\n"
+                 "  migrate   create or upgrade the database, then exit\n"
+                 "  --config  KEY=VALUE file with the settings below (environment wins)\n\n"
+                 "Settings (environment variables):\n");
+    fflush(out);
+    byoc_config_describe(fileno(out));
+    fprintf(out, "\nExit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+static bool parse_args(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){.command = "serve", .config_file = getenv("BYOCD_CONFIG")};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--demo") == 0)
+            o->demo = true;
+        else if (strcmp(a, "--config") == 0 && i + 1 < argc)
+            o->config_file = argv[++i];
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            o->command = "help";
+        else if (i == 1 && a[0] != '-')
+            o->command = a;
+        else
+            return false;
+    }
+    return strcmp(o->command, "serve") == 0 || strcmp(o->command, "migrate") == 0 ||
+           strcmp(o->command, "help") == 0;
+}
+
+static void log_fatal(const char *msg, enum byoc_err e, const char *why)
+{
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_ERROR, "main", msg);
+    byoc_log_err(&l, e);
+    byoc_log_str(&l, "detail", why);
+    byoc_log_end(&l);
+}
+
+static void print_provider(const struct byoc_config *cfg, const struct byoc_provider *p,
+                           const char *client_secret)
+{
+    struct byoc_provider_urls u;
+    byoc_provider_urls(cfg->public_url, p->id, &u);
+    printf("\nPaste into CXone (ACD > Digital > Bring Your Own Channel) for \"%s\" (%s):\n"
+           "  Integration box URL   %s\n  Authorization URL     %s\n  Add action URL        %s\n"
+           "  Reconnect action URL  %s\n  Remove action URL     %s\n  Client ID             %s\n"
+           "  Client Secret         %s\n",
+           p->name, p->id, u.box, u.token, u.add, u.reconnect, u.remove, p->byoc_client_id,
+           client_secret ? client_secret : "(shown once, when the provider was created)");
+}
+
+static void print_secrets(const struct byoc_provider_secrets *s)
+{
+    printf("  Bot API key           %s\n  Webhook secret        %s\n  Studio secret         %s\n"
+           "  These secrets are shown once; byocd keeps only hashes or sealed copies.\n",
+           s->bot_api_key, s->webhook_secret, s->studio_secret);
+}
+
+/* The demo provider points at CXone's public hosts with placeholder credentials. */
+static enum byoc_err demo_provider(struct byoc_app *app)
+{
+    static const struct byoc_provider_input in = {
+        .name = "Demo bot",
+        .webhook_url = "http://127.0.0.1:9/byocd-demo-webhook",
+        .auth_url = "https://cxone.niceincontact.com/auth/token",
+        .api_base_url = "https://api-na1.niceincontact.com",
+        .client_id = "replace-with-your-cxone-client-id",
+        .client_secret = "replace-with-your-cxone-client-secret",
+        .access_key_id = "replace-with-your-access-key-id",
+        .access_key_secret = "replace-with-your-access-key-secret",
+    };
+    struct byoc_provider p;
+    struct byoc_provider_secrets s;
+    enum byoc_err e = byoc_provider_build(&app->keys, &in, byoc_now_ms(), &p, &s);
+    if (e)
+        return e;
+    struct byoc_write w = {.kind = BYOC_WRITE_PROVIDER_CREATE, .in.provider = &p};
+    e = byoc_store_write(app->store, &w);
+    if (!e) {
+        print_provider(app->cfg, &p, s.byoc_client_secret);
+        print_secrets(&s);
+    }
+    byoc_provider_release(&p);
+    byoc_provider_secrets_wipe(&s);
+    return e;
+}
+
+static enum byoc_err print_setup(struct byoc_app *app, bool demo, int port)
+{
+    struct byoc_provider *list = NULL;
+    size_t n = 0;
+    enum byoc_err e = byoc_store_provider_list(app->store, &list, &n);
+    if (e)
+        return e;
+    printf("byocd is listening on %s:%d; CXone reaches it at %s\n", app->cfg->listen_host, port,
+           app->cfg->public_url);
+    for (size_t i = 0; i < n; i++)
+        print_provider(app->cfg, &list[i], NULL);
+    if (n == 0 && demo)
+        e = demo_provider(app);
+    else if (n == 0)
+        printf("\nNo provider yet: create one with POST /admin/v1/providers (see README.md).\n");
+    byoc_provider_list_free(list, n);
+    fflush(stdout);
+    return e;
+}
+
+/* Owned by main for the life of the process. */
+struct runtime {
+    struct byoc_config cfg;
+    struct byoc_store *store;
+    struct byoc_tasks *tasks;
+    struct byoc_app app;
+    struct byoc_http *http;
+    bool app_ready;
+    char demo_admin_token[DEMO_ADMIN_TOKEN_CHARS + 1];
+};
+
+static void runtime_release(struct runtime *rt)
+{
+    byoc_http_stop(rt->http); /* first: it waits for parked requests the others will finish */
+    byoc_tasks_stop(rt->tasks);
+    byoc_store_close(rt->store);
+    if (rt->app_ready)
+        byoc_app_release(&rt->app);
+    byoc_config_release(&rt->cfg);
+    byoc_wipe(rt->demo_admin_token, sizeof rt->demo_admin_token);
+}
+
+static int open_state(struct runtime *rt)
+{
+    char why[WHY_MAX] = "";
+    enum byoc_err e = byoc_store_open(rt->cfg.database, &rt->store, why, sizeof why);
+    if (e) {
+        log_fatal("cannot open the database", e, why);
+        return e == BYOC_ERR_STORE_SCHEMA ? 2 : 1;
+    }
+    struct byoc_keys keys;
+    bool generated = false;
+    char key_path[BYOC_URL_MAX] = "";
+    e = byoc_keys_load(rt->cfg.master_key, rt->cfg.database, &keys, &generated, key_path,
+                       sizeof key_path, why, sizeof why);
+    if (e) {
+        log_fatal("cannot load the master key", e, why);
+        return 2;
+    }
+    if (generated) {
+        struct byoc_log_line l;
+        byoc_log_begin(&l, BYOC_LOG_WARN, "main",
+                       key_path[0] ? "generated a new master key; back it up with the database"
+                                   : "generated an ephemeral master key (in-memory database)");
+        byoc_log_str(&l, "path", key_path[0] ? key_path : NULL);
+        byoc_log_end(&l);
+    }
+    e = byoc_tasks_start(BYOC_TASK_THREADS, BYOC_TASK_QUEUE_MAX, &rt->tasks);
+    if (!e)
+        e = byoc_app_init(&rt->app, &rt->cfg, rt->store, rt->tasks, &keys);
+    byoc_wipe(&keys, sizeof keys);
+    rt->app_ready = e == BYOC_ERR_OK;
+    if (e)
+        log_fatal("cannot start", e, NULL);
+    return e ? 1 : 0;
+}
+
+static int start_http(struct runtime *rt)
+{
+    size_t nroutes = 0;
+    const struct byoc_route *routes = byoc_app_routes(&nroutes);
+    struct byoc_http_config hc = {
+        .host = rt->cfg.listen_host,
+        .port = (int)rt->cfg.listen_port,
+        .max_connections = (unsigned)rt->cfg.max_connections,
+        .idle_timeout_s = (unsigned)rt->cfg.idle_timeout,
+        .routes = routes,
+        .nroutes = nroutes,
+        .authorize_or_reply = byoc_app_authorize_or_reply,
+        .app = &rt->app,
+    };
+    char why[WHY_MAX] = "";
+    enum byoc_err e = byoc_http_start(&hc, &rt->http, why, sizeof why);
+    if (e) {
+        log_fatal("cannot listen", e, why);
+        return 2;
+    }
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_INFO, "main", "listening");
+    byoc_log_str(&l, "host", rt->cfg.listen_host);
+    byoc_log_int(&l, "port", byoc_http_port(rt->http));
+    byoc_log_str(&l, "public_url", rt->cfg.public_url);
+    byoc_log_int(&l, "admin_api", rt->cfg.admin_token != NULL);
+    byoc_log_end(&l);
+    return 0;
+}
+
+/* In demo mode an unset admin token is minted for this run and printed once. */
+static bool demo_admin_token(struct runtime *rt)
+{
+    if (rt->cfg.admin_token)
+        return true;
+    if (byoc_random_token(rt->demo_admin_token, DEMO_ADMIN_TOKEN_CHARS))
+        return false;
+    rt->cfg.admin_token = strdup(rt->demo_admin_token);
+    return rt->cfg.admin_token != NULL;
+}
+
+static int serve(struct runtime *rt, const struct options *o, const sigset_t *stop_signals)
+{
+    if (o->demo && !demo_admin_token(rt))
+        return 1;
+    int rc = open_state(rt);
+    if (rc == 0 && strcmp(o->command, "migrate") == 0) {
+        int applied = 0, known = 0;
+        byoc_store_schema(rt->store, &applied, &known);
+        printf("database %s is at schema version %d\n", rt->cfg.database, applied);
+        return 0;
+    }
+    if (rc == 0)
+        rc = start_http(rt);
+    if (rc == 0 && print_setup(&rt->app, o->demo, byoc_http_port(rt->http)) != BYOC_ERR_OK)
+        rc = 1;
+    if (rc == 0 && rt->demo_admin_token[0])
+        printf("\nAdmin API token for this run: %s\n", rt->demo_admin_token);
+    fflush(stdout);
+    int sig = 0;
+    if (rc == 0 && sigwait(stop_signals, &sig) == 0) {
+        struct byoc_log_line l;
+        byoc_log_begin(&l, BYOC_LOG_INFO, "main", "stopping");
+        byoc_log_int(&l, "signal", sig);
+        byoc_log_end(&l);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    if (!parse_args(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(o.command, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* before any thread starts */
+
+    struct runtime rt = {0};
+    char why[WHY_MAX] = "";
+    enum byoc_err e = byoc_config_load(&rt.cfg, o.config_file, NULL, why, sizeof why);
+    if (e) {
+        fprintf(stderr, "byocd: configuration error: %s\n", why);
+        return 2;
+    }
+    byoc_log_set_level(rt.cfg.log_level);
+    if (!byoc_out_global_init()) {
+        log_fatal("cannot initialise libcurl", BYOC_ERR_INTERNAL, NULL);
+        byoc_config_release(&rt.cfg);
+        return 1;
+    }
+    int rc = serve(&rt, &o, &stop_signals);
+    runtime_release(&rt);
+    byoc_out_global_cleanup();
+    if (rc == 0)
+        byoc_log(BYOC_LOG_INFO, "main", "stopped");
+    return rc;
+}

@@ -1,0 +1,94 @@
+/* Release functions of the store's record types (backend-neutral). */
+#include <stdlib.h>
+
+#include "byoc/store.h"
+#include "byoc/banned.h"
+
+void byoc_blob_release(struct byoc_blob *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+void byoc_provider_release(struct byoc_provider *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    free(p->webhook_url);
+    free(p->cxone_auth_url);
+    free(p->cxone_api_base_url);
+    free(p->cxone_client_id);
+    free(p->cxone_access_key_id);
+    free(p->cxone_integration_id);
+    byoc_blob_release(&p->cxone_client_secret_sealed);
+    byoc_blob_release(&p->cxone_access_key_secret_sealed);
+    byoc_blob_release(&p->webhook_secret_sealed);
+    free(p->byoc_client_id);
+    *p = (struct byoc_provider){0};
+}
+
+void byoc_provider_list_free(struct byoc_provider *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++)
+        byoc_provider_release(&p[i]);
+    free(p);
+}
+
+void byoc_channel_release(struct byoc_channel *c)
+{
+    if (!c)
+        return;
+    free(c->channel_id);
+    free(c->name);
+    free(c->brand_id);
+    *c = (struct byoc_channel){0};
+}
+
+void byoc_channel_list_free(struct byoc_channel *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++)
+        byoc_channel_release(&c[i]);
+    free(c);
+}
+
+void byoc_agent_msg_release(struct byoc_agent_msg *m)
+{
+    if (!m)
+        return;
+    free(m->dedupe_key);
+    free(m->cxone_message_id);
+    free(m->channel_id);
+    free(m->thread_ref);
+    free(m->post_id);
+    free(m->conversation_id);
+    free(m->text);
+    free(m->attachments_json);
+    free(m->agent_name);
+    free(m->agent_avatar_url);
+    free(m->raw_body);
+    *m = (struct byoc_agent_msg){0};
+}
+
+void byoc_agent_msg_list_free(struct byoc_agent_msg *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++)
+        byoc_agent_msg_release(&m[i]);
+    free(m);
+}
+
+void byoc_action_session_release(struct byoc_action_session *a)
+{
+    if (!a)
+        return;
+    free(a->action);
+    free(a->brand_id);
+    free(a->user_id);
+    free(a->channel_id);
+    free(a->back_url);
+    byoc_blob_release(&a->access_token_sealed);
+    *a = (struct byoc_action_session){0};
+}

@@ -1,0 +1,43 @@
+/* What a storage backend provides to the generic store (writer thread, group commit, API).
+ * A second backend (PostgreSQL) implements this table; nothing outside src/store/ changes. */
+#ifndef BYOC_STORE_INTERNAL_H
+#define BYOC_STORE_INTERNAL_H
+
+#include "byoc/store.h"
+
+struct store_backend {
+    const char *name;
+    enum byoc_err (*open)(const char *path, void **state, char *why, size_t why_cap);
+    void (*close)(void *state);
+    void (*schema)(void *state, int *applied, int *known);
+
+    /* Writer side: called only from the writer thread. */
+    enum byoc_err (*batch_begin)(void *state);
+    enum byoc_err (*batch_commit)(void *state); /* durable on return */
+    void (*batch_rollback)(void *state);
+    enum byoc_err (*write_begin)(void *state);  /* savepoint */
+    void (*write_end)(void *state, bool keep);  /* release or roll back to the savepoint */
+    enum byoc_err (*apply)(void *state, struct byoc_write *w);
+    /* Last backend error text for the log (writer thread only). */
+    const char *(*last_error)(void *state);
+
+    /* Reader side: any thread. */
+    enum byoc_err (*provider_get)(void *state, const char *id, struct byoc_provider *out);
+    enum byoc_err (*provider_list)(void *state, struct byoc_provider **out, size_t *n);
+    enum byoc_err (*channel_get)(void *state, const char *provider_id, const char *channel_id,
+                                 struct byoc_channel *out);
+    enum byoc_err (*channel_list)(void *state, const char *provider_id, struct byoc_channel **out,
+                                  size_t *n);
+    enum byoc_err (*agent_msg_list)(void *state, const char *provider_id, bool unmatched_only,
+                                    int64_t after_seq, size_t limit, struct byoc_agent_msg **out,
+                                    size_t *n);
+    enum byoc_err (*agent_msg_get)(void *state, const char *provider_id, const char *id,
+                                   struct byoc_agent_msg *out);
+    enum byoc_err (*action_session_get)(void *state, const uint8_t *id_hash, int64_t now_ms,
+                                        struct byoc_action_session *out);
+    bool (*ping)(void *state);
+};
+
+extern const struct store_backend byoc_store_sqlite;
+
+#endif
