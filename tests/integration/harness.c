@@ -1,0 +1,253 @@
+#include "harness.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 15000
+#define MAX_ENV 32
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (s)
+        s[got] = '\0';
+    return s;
+}
+
+static char *path_in(const struct byocd *b, const char *name)
+{
+    size_t n = strlen(b->dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", b->dir, name);
+    return p;
+}
+
+char *byocd_log(const struct byocd *b)
+{
+    char *p = path_in(b, "stderr.log");
+    char *s = slurp(p);
+    free(p);
+    return s;
+}
+
+char *byocd_stdout(const struct byocd *b)
+{
+    char *p = path_in(b, "stdout.txt");
+    char *s = slurp(p);
+    free(p);
+    return s;
+}
+
+static void child_exec(const struct byocd *b, const char *const *extra_env)
+{
+    static char env_store[MAX_ENV][512];
+    char *envp[MAX_ENV + 1];
+    int n = 0;
+    snprintf(env_store[n++], 512, "PATH=/usr/bin:/bin");
+    snprintf(env_store[n++], 512, "BYOCD_LISTEN=127.0.0.1:0");
+    snprintf(env_store[n++], 512, "BYOCD_DATABASE=%s/byocd.db", b->dir);
+    snprintf(env_store[n++], 512, "BYOCD_ADMIN_TOKEN=%s", HARNESS_ADMIN_TOKEN);
+    snprintf(env_store[n++], 512, "BYOCD_PUBLIC_URL=%s", HARNESS_PUBLIC_URL);
+    snprintf(env_store[n++], 512, "BYOCD_LOG_LEVEL=debug");
+    for (int i = 0; extra_env && extra_env[i] && n < MAX_ENV; i++)
+        snprintf(env_store[n++], 512, "%s", extra_env[i]);
+    for (int i = 0; i < n; i++)
+        envp[i] = env_store[i];
+    envp[n] = NULL;
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/stdout.txt", b->dir);
+    snprintf(err, sizeof err, "%s/stderr.log", b->dir);
+    int fo = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    int fe = open(err, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    dup2(fo, STDOUT_FILENO);
+    dup2(fe, STDERR_FILENO);
+    const char *bin = getenv("BYOCD_TEST_BINARY");
+    char *const argv[] = {(char *)bin, "serve", NULL};
+    execve(bin, argv, envp);
+    _exit(127);
+}
+
+/* Port from the newest "listening" line, or 0. */
+static int listening_port(const struct byocd *b)
+{
+    char *log = byocd_log(b);
+    int port = 0;
+    for (char *p = strstr(log, "\"msg\":\"listening\""); p; p = strstr(p + 1, "\"msg\":\"listening\"")) {
+        char *q = strstr(p, "\"port\":");
+        if (q)
+            port = (int)strtol(q + 7, NULL, 10);
+    }
+    free(log);
+    return port;
+}
+
+void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
+{
+    ck_assert_msg(getenv("BYOCD_TEST_BINARY"), "BYOCD_TEST_BINARY is not set");
+    if (dir) {
+        snprintf(b->dir, sizeof b->dir, "%s", dir);
+    } else {
+        snprintf(b->dir, sizeof b->dir, "/tmp/byocd-itest-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(b->dir));
+    }
+    char *log = byocd_log(b); /* on restart, ignore the previous run's lines */
+    size_t old_len = strlen(log);
+    free(log);
+    b->pid = fork();
+    ck_assert_int_ge(b->pid, 0);
+    if (b->pid == 0)
+        child_exec(b, extra_env);
+    b->port = 0;
+    for (long long end = mono_ms() + START_TIMEOUT_MS; mono_ms() < end && !b->port;) {
+        usleep(20 * 1000);
+        char *all = byocd_log(b);
+        if (strlen(all) > old_len && strstr(all + old_len, "\"msg\":\"listening\""))
+            b->port = listening_port(b);
+        free(all);
+        int status;
+        ck_assert_msg(waitpid(b->pid, &status, WNOHANG) == 0, "byocd exited during start-up");
+    }
+    ck_assert_msg(b->port > 0, "byocd did not start listening in time");
+    snprintf(b->base, sizeof b->base, "http://127.0.0.1:%d", b->port);
+    snprintf(b->admin_auth, sizeof b->admin_auth, "Authorization: Bearer %s", HARNESS_ADMIN_TOKEN);
+}
+
+int byocd_stop(struct byocd *b)
+{
+    if (b->pid <= 0)
+        return -1;
+    kill(b->pid, SIGTERM);
+    int status = 0;
+    for (long long end = mono_ms() + STOP_TIMEOUT_MS; mono_ms() < end;) {
+        if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+            b->pid = 0;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        }
+        usleep(20 * 1000);
+    }
+    byocd_kill(b);
+    return -1;
+}
+
+void byocd_kill(struct byocd *b)
+{
+    if (b->pid <= 0)
+        return;
+    kill(b->pid, SIGKILL);
+    waitpid(b->pid, NULL, 0);
+    b->pid = 0;
+}
+
+char *byocd_url(const struct byocd *b, const char *path)
+{
+    size_t n = strlen(b->base) + strlen(path) + 1;
+    char *u = malloc(n);
+    snprintf(u, n, "%s%s", b->base, path);
+    return u;
+}
+
+bool http_json(const char *method, const char *url, const char *auth_header, const char *body,
+               struct test_resp *out)
+{
+    const char *headers[3] = {0};
+    int n = 0;
+    if (body)
+        headers[n++] = "Content-Type: application/json";
+    if (auth_header)
+        headers[n++] = auth_header;
+    return test_http(method, url, headers, body, body ? strlen(body) : 0, out);
+}
+
+static void copy_str(char *dst, size_t cap, const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    ck_assert_msg(cJSON_IsString(v), "created provider lacks %s", key);
+    snprintf(dst, cap, "%s", v->valuestring);
+}
+
+void provider_create(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                     struct provider *out)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"name\":\"Test bot\",\"webhook_url\":\"http://127.0.0.1:9/hook\","
+             "\"cxone\":{\"auth_url\":\"%s/auth/token\",\"api_base_url\":\"%s\","
+             "\"client_id\":\"client-id\",\"client_secret\":\"client-secret\","
+             "\"access_key_id\":\"key-id\",\"access_key_secret\":\"key-secret\"%s%s%s}}",
+             cxone_base, cxone_base, integration_id ? ",\"integration_id\":\"" : "",
+             integration_id ? integration_id : "", integration_id ? "\"" : "");
+    char *url = byocd_url(b, "/admin/v1/providers");
+    struct test_resp r;
+    ck_assert(http_json("POST", url, b->admin_auth, body, &r));
+    free(url);
+    ck_assert_msg(r.status == 201, "provider create: %ld %s", r.status, r.body);
+    out->created = test_resp_json(&r);
+    test_resp_release(&r);
+    const cJSON *byoc = cJSON_GetObjectItemCaseSensitive(out->created, "byoc");
+    copy_str(out->id, sizeof out->id, out->created, "id");
+    copy_str(out->client_id, sizeof out->client_id, byoc, "client_id");
+    copy_str(out->client_secret, sizeof out->client_secret, byoc, "client_secret");
+    copy_str(out->bot_api_key, sizeof out->bot_api_key, out->created, "bot_api_key");
+    copy_str(out->webhook_secret, sizeof out->webhook_secret, out->created, "webhook_secret");
+    copy_str(out->studio_secret, sizeof out->studio_secret, out->created, "studio_secret");
+}
+
+void provider_release(struct provider *p)
+{
+    cJSON_Delete(p->created);
+    p->created = NULL;
+}
+
+char *cxone_token(const struct byocd *b, const struct provider *p)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/cxone/%s/auth/token", p->id);
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
+             p->client_id, p->client_secret);
+    char *url = byocd_url(b, path);
+    struct test_resp r;
+    ck_assert(http_json("POST", url, NULL, body, &r));
+    free(url);
+    ck_assert_msg(r.status == 200, "token: %ld %s", r.status, r.body);
+    cJSON *j = test_resp_json(&r);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    ck_assert(cJSON_IsString(t));
+    char *tok = strdup(t->valuestring);
+    cJSON_Delete(j);
+    test_resp_release(&r);
+    return tok;
+}
+
+char *bearer_line(const char *token)
+{
+    size_t n = strlen(token) + 32;
+    char *s = malloc(n);
+    snprintf(s, n, "Authorization: Bearer %s", token);
+    return s;
+}

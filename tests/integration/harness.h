@@ -1,0 +1,55 @@
+/* Integration harness: runs the real byocd binary on 127.0.0.1 (port 0) with its own database
+ * directory, captures its log, and offers helpers the suites share. */
+#ifndef BYOCD_TEST_HARNESS_H
+#define BYOCD_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+
+#include "testhttp.h"
+
+#define HARNESS_ADMIN_TOKEN "test-admin-token-0123456789abcdef"
+#define HARNESS_PUBLIC_URL "https://byocd.example.test"
+
+struct byocd {
+    pid_t pid;
+    int port;
+    char dir[256];      /* holds byocd.db, master.key, stdout.txt, stderr.log */
+    char base[64];      /* http://127.0.0.1:PORT */
+    char admin_auth[128]; /* "Authorization: Bearer ..." */
+};
+
+/* Starts byocd. dir NULL: a new temporary directory; else reuse (restart). extra_env: NULL or a
+ * NULL-terminated list of "KEY=VALUE". Aborts the test on failure. */
+void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env);
+/* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */
+int byocd_stop(struct byocd *b);
+/* SIGKILL and wait (crash). */
+void byocd_kill(struct byocd *b);
+/* Full URL for a path, malloc'd. */
+char *byocd_url(const struct byocd *b, const char *path);
+/* The whole stderr log so far, malloc'd. */
+char *byocd_log(const struct byocd *b);
+/* The whole stdout so far, malloc'd. */
+char *byocd_stdout(const struct byocd *b);
+
+/* JSON request with optional bearer ("Authorization: ..." header line or NULL). */
+bool http_json(const char *method, const char *url, const char *auth_header, const char *body,
+               struct test_resp *out);
+
+/* A provider created through the admin API, pointing its CXone URLs at cxone_base. */
+struct provider {
+    char id[64], client_id[64], client_secret[128], bot_api_key[128], webhook_secret[128],
+        studio_secret[128];
+    cJSON *created; /* the whole 201 body */
+};
+void provider_create(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                     struct provider *out);
+void provider_release(struct provider *p);
+/* Token from /cxone/{id}/auth/token with JSON client credentials; malloc'd. */
+char *cxone_token(const struct byocd *b, const struct provider *p);
+/* "Authorization: Bearer <token>" line, malloc'd. */
+char *bearer_line(const char *token);
+
+#endif
