@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# One-command set-up on Debian 12 (as root, or with sudo):
+#   bash deploy/dev.sh run    install what is missing, build, start byocd with a demo provider
+#   bash deploy/dev.sh test   install what is missing, build, run every test suite
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build python3
+  libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
+TEST_PACKAGES=(check)
+BUILD_DIR=${BYOCD_BUILD_DIR:-build}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages that are not installed yet (one apt-get update, only if needed).
+install_missing() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  if ! command -v node >/dev/null 2>&1 && [ "${NEED_NODE:-0}" = 1 ]; then
+    missing+=(nodejs npm)
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "dev.sh: installing ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      "${missing[@]}"
+  fi
+}
+
+build() {
+  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+    meson setup "$BUILD_DIR" --buildtype=debugoptimized
+  else
+    meson setup --reconfigure "$BUILD_DIR" >/dev/null
+  fi
+  ninja -C "$BUILD_DIR"
+}
+
+node_tools() {
+  if [ -f tests/package-lock.json ]; then
+    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+run_tests() {
+  local out status=0
+  out=$(mktemp)
+  meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$out" ||
+    status=$?
+  local ok fail
+  ok=$(awk '/^Ok:/ {print $2}' "$out")
+  fail=$(awk '/^Fail:/ {print $2}' "$out")
+  timeouts=$(awk '/^Timeout:/ {print $2}' "$out")
+  rm -f "$out"
+  echo "test programs: ${ok:-0} passed, $(( ${fail:-0} + ${timeouts:-0} )) failed"
+  # Individual Check tests, summed over every suite's closing line.
+  awk -F'[:,] *' '/Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+/ {
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /Checks$/) c += $(i + 1); if ($i == "Failures") f += $(i + 1);
+        if ($i == "Errors") e += $(i + 1)
+      }
+    } END { printf "checks: %d passed, %d failed\n", c - f - e, f + e }' \
+    "$BUILD_DIR/meson-logs/testlog.txt"
+  return "$status"
+}
+
+case "${1:-}" in
+  run)
+    install_missing "${BUILD_PACKAGES[@]}"
+    build
+    exec "$BUILD_DIR/byocd" serve --demo
+    ;;
+  test)
+    NEED_NODE=1 install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    node_tools
+    build
+    shift
+    run_tests "$@"
+    ;;
+  *)
+    echo "usage: bash deploy/dev.sh run|test" >&2
+    exit 2
+    ;;
+esac
