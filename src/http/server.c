@@ -43,8 +43,9 @@ static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn
     r->h = h;
     r->conn = conn;
     r->start_ms = byoc_mono_ms();
-    r->path = strndup(url, BYOC_HTTP_MAX_PATH);
-    if (!r->path || !byoc_strlcpy(r->method, method, sizeof r->method))
+    /* An over-long path or method matches no route (404) rather than a truncated one. */
+    r->path = strlen(url) <= BYOC_HTTP_MAX_PATH ? strdup(url) : NULL;
+    if (!byoc_strlcpy(r->method, method, sizeof r->method))
         r->method[0] = '\0';
     byoc_buf_init(&r->body, BYOC_BODY_MAX_SMALL);
     request_id_init(r);
