@@ -13,7 +13,9 @@ BYOC_MUST_USE enum byoc_err byoc_html_end(struct byoc_buf *b);
 char *byoc_html_message_page(const char *title, const char *message, size_t *len);
 
 /* Content-Security-Policy of every page: nothing external, inline styles only, forms to self. */
-#define BYOC_HTML_CSP                                                                              \
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"
+#define BYOC_HTML_CSP BYOC_HTML_CSP_FORM_TO("")
+/* The same, with more form targets (a string literal or "%s" for snprintf). */
+#define BYOC_HTML_CSP_FORM_TO(extra)                                                               \
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'" extra "; base-uri 'none'"
 
 #endif

@@ -10,6 +10,8 @@
 #include "byoc/compiler.h"
 #include "byoc/err.h"
 
+/* Length of the well-formed UTF-8 sequence at s (at most left bytes), 0 if ill-formed. */
+size_t byoc_utf8_seq_len(const char *s, size_t left);
 /* True if [s, s+len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool byoc_utf8_valid(const char *s, size_t len);
 

@@ -100,6 +100,7 @@ enum byoc_write_kind {
     BYOC_WRITE_CHANNEL_DELETE,
     BYOC_WRITE_AGENT_MSG_ADD,
     BYOC_WRITE_ACTION_SESSION_PUT,
+    BYOC_WRITE_ACTION_SESSION_TAKE, /* deletes it; NOT_FOUND if already taken */
 };
 
 struct byoc_write {
@@ -109,15 +110,14 @@ struct byoc_write {
         const char *provider_id;              /* PROVIDER_DELETE (NOT_FOUND) */
         struct {
             const struct byoc_channel *channel;
-            const uint8_t *consume_session; /* action session id hash to delete, or NULL */
-            const char *integration_id;     /* set on the provider if it has none, or NULL */
-        } channel_upsert;                   /* CHANNEL_UPSERT (NOT_FOUND: no provider) */
+            const char *integration_id; /* set on the provider if it has none, or NULL */
+        } channel_upsert;               /* CHANNEL_UPSERT (NOT_FOUND: no provider) */
         struct {
             const char *provider_id, *channel_id;
-            const uint8_t *consume_session;
         } channel_delete;                           /* CHANNEL_DELETE (NOT_FOUND) */
         const struct byoc_agent_msg *agent_msg;     /* AGENT_MSG_ADD: insert or find duplicate */
         const struct byoc_action_session *session;  /* ACTION_SESSION_PUT */
+        const uint8_t *session_id_hash;             /* ACTION_SESSION_TAKE (NOT_FOUND) */
     } in;
     /* Written by the writer before done(): */
     enum byoc_err err;

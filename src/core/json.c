@@ -8,9 +8,9 @@
 #include "byoc/util.h"
 #include "byoc/banned.h"
 
-/* Length of the UTF-8 sequence starting at s[0..left), 0 if ill-formed. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
+size_t byoc_utf8_seq_len(const char *str, size_t left)
 {
+    const unsigned char *s = (const unsigned char *)str;
     unsigned char c = s[0];
     if (c < 0x80)
         return 1;
@@ -47,7 +47,7 @@ bool byoc_utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = byoc_utf8_seq_len((const char *)p + i, len - i);
         if (!n)
             return false;
         i += n;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "byoc/json.h"
 #include "byoc/util.h"
 #include "byoc/banned.h"
 
@@ -40,41 +41,75 @@ void byoc_log_set_request_id(const char *request_id)
         log_request_id[0] = '\0';
 }
 
-/* Appends raw bytes; once the line is full, further output is dropped (the line stays valid
- * because byoc_log_end always closes it inside the reserved tail). */
-static void line_put(struct byoc_log_line *l, const char *s, size_t n)
+/* Room kept at the end of every line for the closing quote of a cut value and "}\n". */
+#define LINE_RESERVE 4
+
+/* Appends n bytes if they fit whole (outside the reserve); a line never holds half a unit, so it
+ * stays valid JSON however long its values are. */
+static bool line_put(struct byoc_log_line *l, const char *s, size_t n)
 {
-    const size_t room = sizeof l->buf - 8 - l->len; /* keep space for the closing "}\n" */
-    if (n > room)
-        n = room;
+    if (l->len + n > sizeof l->buf - LINE_RESERVE)
+        return false;
     memcpy(l->buf + l->len, s, n);
     l->len += n;
+    return true;
 }
 
-static void line_escaped(struct byoc_log_line *l, const char *s, size_t n)
+/* One escaped unit of s (a character or an escape); returns bytes of s consumed. */
+static size_t escape_unit(const char *s, size_t left, char out[8], size_t *out_len)
 {
     static const char hex[] = "0123456789abcdef";
-    line_put(l, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            line_put(l, esc, 2);
-        } else if (c < 0x20 || c == 0x7f) {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            line_put(l, esc, 6);
-        } else {
-            line_put(l, (const char *)&c, 1);
-        }
+    unsigned char c = (unsigned char)s[0];
+    if (c == '"' || c == '\\') {
+        out[0] = '\\';
+        out[1] = (char)c;
+        *out_len = 2;
+        return 1;
     }
-    line_put(l, "\"", 1);
+    if (c < 0x20 || c == 0x7f) {
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        *out_len = 6;
+        return 1;
+    }
+    size_t n = c < 0x80 ? 1 : byoc_utf8_seq_len(s, left);
+    if (!n) { /* a byte that starts no valid UTF-8 sequence becomes U+FFFD */
+        memcpy(out, "\xef\xbf\xbd", 3);
+        *out_len = 3;
+        return 1;
+    }
+    memcpy(out, s, n);
+    *out_len = n;
+    return n;
 }
 
-static void line_key(struct byoc_log_line *l, const char *key)
+/* A quoted, escaped string; cut on a unit boundary when the line is full (the closing quote
+ * always fits: it is what the reserve is for). */
+static void line_escaped(struct byoc_log_line *l, const char *s, size_t n)
 {
+    if (!line_put(l, "\"", 1))
+        return;
+    for (size_t i = 0; i < n;) {
+        char unit[8];
+        size_t ulen = 0, used = escape_unit(s + i, n - i, unit, &ulen);
+        if (!line_put(l, unit, ulen))
+            break;
+        i += used;
+    }
+    l->buf[l->len++] = '"';
+}
+
+/* Starts a member; false (and nothing written) unless the key and value_min bytes of value fit. */
+static bool line_key(struct byoc_log_line *l, const char *key, size_t value_min)
+{
+    size_t klen = strlen(key);
+    if (l->len + klen + 4 + value_min > sizeof l->buf - LINE_RESERVE)
+        return false;
     line_put(l, ",", 1);
-    line_escaped(l, key, strlen(key));
+    line_escaped(l, key, klen);
     line_put(l, ":", 1);
+    return true;
 }
 
 void byoc_log_begin(struct byoc_log_line *l, enum byoc_log_level level, const char *module,
@@ -103,10 +138,8 @@ void byoc_log_str(struct byoc_log_line *l, const char *key, const char *value)
 
 void byoc_log_strn(struct byoc_log_line *l, const char *key, const char *value, size_t len)
 {
-    if (!l->on)
-        return;
-    line_key(l, key);
-    line_escaped(l, value, len);
+    if (l->on && line_key(l, key, 2))
+        line_escaped(l, value, len);
 }
 
 void byoc_log_int(struct byoc_log_line *l, const char *key, long long value)
@@ -115,8 +148,8 @@ void byoc_log_int(struct byoc_log_line *l, const char *key, long long value)
         return;
     char num[32];
     int n = snprintf(num, sizeof num, "%lld", value);
-    line_key(l, key);
-    line_put(l, num, (size_t)n);
+    if (line_key(l, key, (size_t)n))
+        line_put(l, num, (size_t)n);
 }
 
 void byoc_log_err(struct byoc_log_line *l, enum byoc_err err)

@@ -64,14 +64,24 @@ static bool back_url_safe(const char *url, const struct byoc_provider *p)
             return false;
     }
     char host[BYOC_URL_MAX], api[BYOC_URL_MAX], auth[BYOC_URL_MAX];
-    if (!byoc_url_authority(url, host, sizeof host) || strchr(host, '@'))
-        return false;
+    if (!byoc_url_authority(url, host, sizeof host) ||
+        strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") != strlen(host))
+        return false; /* also keeps the origin safe to place in a CSP header */
     if (strncmp(url, "https://", 8) == 0)
         return true;
     if (strncmp(url, "http://", 7) != 0)
         return false;
     return (byoc_url_authority(p->cxone_api_base_url, api, sizeof api) && !strcmp(api, host)) ||
            (byoc_url_authority(p->cxone_auth_url, auth, sizeof auth) && !strcmp(auth, host));
+}
+
+/* "scheme://host[:port]" of a URL already vetted by back_url_safe. */
+static void url_origin(const char *url, char *out, size_t cap)
+{
+    char host[BYOC_URL_MAX];
+    const char *scheme = strncmp(url, "https://", 8) == 0 ? "https" : "http";
+    if (byoc_url_authority(url, host, sizeof host))
+        snprintf(out, cap, " %s://%s", scheme, host);
 }
 
 static const char *query_any(struct byoc_req *req, const char *const *names, size_t n)
@@ -122,7 +132,7 @@ static const char *upstream_msg(enum byoc_err e)
 /* ---- task thread ---- */
 
 static void store_channel(struct action_ctx *c, const char *id, const char *name,
-                          const uint8_t *consume, const char *integration_id)
+                          const char *integration_id)
 {
     struct byoc_channel ch = {.source = BYOC_CHANNEL_ACTION};
     byoc_strlcpy(ch.provider_id, c->provider.id, sizeof ch.provider_id);
@@ -132,7 +142,6 @@ static void store_channel(struct action_ctx *c, const char *id, const char *name
     ch.created_at = ch.updated_at = byoc_now_ms();
     struct byoc_write w = {.kind = BYOC_WRITE_CHANNEL_UPSERT};
     w.in.channel_upsert.channel = &ch;
-    w.in.channel_upsert.consume_session = consume;
     w.in.channel_upsert.integration_id = integration_id;
     enum byoc_err e = byoc_store_write(c->app->store, &w);
     if (e)
@@ -180,7 +189,7 @@ static void run_reconnect(struct action_ctx *c, const char *api)
         fail(c, e, e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id." : NULL);
         return;
     }
-    store_channel(c, ch.id, ch.name, NULL, NULL);
+    store_channel(c, ch.id, ch.name, NULL);
     byoc_cxone_channel_release(&ch);
 }
 
@@ -217,13 +226,31 @@ static void action_open_task(void *arg)
     byoc_req_resume(c->req); /* last touch of the request */
 }
 
-static void action_submit_task(void *arg)
+/* Claims the form's session so a double submit cannot create two channels. */
+static bool take_session(struct action_ctx *c)
 {
-    struct action_ctx *c = arg;
-    char *token = NULL;
-    const char *integration = c->provider.cxone_integration_id ? c->provider.cxone_integration_id
-                                                               : c->form_integration_id;
-    char id[BYOC_ID_MAX];
+    struct byoc_write w = {.kind = BYOC_WRITE_ACTION_SESSION_TAKE};
+    w.in.session_id_hash = c->session.id_hash;
+    enum byoc_err e = byoc_store_write(c->app->store, &w);
+    if (e == BYOC_ERR_NOT_FOUND)
+        fail(c, BYOC_ERR_UNAUTHORIZED, "This page was already used. Start again from CXone.");
+    else if (e)
+        fail(c, e, NULL);
+    return e == BYOC_ERR_OK;
+}
+
+/* Puts the claimed session back after CXone failed, so the admin can retry the form. */
+static void restore_session(struct action_ctx *c)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_ACTION_SESSION_PUT};
+    w.in.session = &c->session;
+    if (byoc_store_write(c->app->store, &w) != BYOC_ERR_OK) /* then the page must be reopened */
+        byoc_log(BYOC_LOG_WARN, "actions", "could not restore the Add page's session");
+}
+
+static enum byoc_err create_in_cxone(struct action_ctx *c, const char *integration)
+{
+    char *token = NULL, id[BYOC_ID_MAX];
     enum byoc_err e = byoc_unseal_field(&c->app->keys, c->provider.id, BYOC_SEALED_ACTION_TOKEN,
                                         &c->session.access_token_sealed, &token);
     if (!e)
@@ -235,14 +262,27 @@ static void action_submit_task(void *arg)
         byoc_wipe(token, strlen(token));
         free(token);
     }
-    if (e)
-        fail(c, e, e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
-                                                 "start again from CXone."
-                                               : "CXone did not create the channel.");
-    else
-        store_channel(c, c->created_id, c->name, c->session.id_hash,
-                      c->provider.cxone_integration_id ? NULL : c->form_integration_id);
-    byoc_req_resume(c->req);
+    return e;
+}
+
+static void action_submit_task(void *arg)
+{
+    struct action_ctx *c = arg;
+    const char *integration = c->provider.cxone_integration_id ? c->provider.cxone_integration_id
+                                                               : c->form_integration_id;
+    if (take_session(c)) {
+        enum byoc_err e = create_in_cxone(c, integration);
+        if (e) {
+            restore_session(c);
+            fail(c, e, e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
+                                                     "start again from CXone."
+                                                   : "CXone did not create the channel.");
+        } else {
+            store_channel(c, c->created_id, c->name,
+                          c->provider.cxone_integration_id ? NULL : c->form_integration_id);
+        }
+    }
+    byoc_req_resume(c->req); /* last touch of the request */
 }
 
 /* ---- HTTP thread ---- */
@@ -358,7 +398,12 @@ static void reply_add_page(struct byoc_req *req, const struct action_ctx *c)
     size_t len = 0;
     char *page = e ? NULL : byoc_buf_steal(&b, &len);
     byoc_buf_release(&b);
-    byoc_reply_header(req, "Content-Security-Policy", BYOC_HTML_CSP);
+    /* The form's answer redirects to backUrl; browsers hold that redirect to form-action too. */
+    char csp[sizeof BYOC_HTML_CSP + BYOC_URL_MAX + 16], origin[BYOC_URL_MAX + 16] = "";
+    if (c->back_url)
+        url_origin(c->back_url, origin, sizeof origin);
+    snprintf(csp, sizeof csp, BYOC_HTML_CSP_FORM_TO("%s"), origin);
+    byoc_reply_header(req, "Content-Security-Policy", csp);
     byoc_reply(req, page ? 200 : 503, "text/html; charset=utf-8", page, len);
 }
 

@@ -12,9 +12,9 @@
 static void oauth_error(struct byoc_req *req, int status, const char *code, const char *desc,
                         bool basic_used)
 {
-    if (status == 401)
-        byoc_reply_header(req, "WWW-Authenticate",
-                          basic_used ? "Basic realm=\"byocd\"" : "Bearer realm=\"byocd\"");
+    (void)basic_used;
+    if (status == 401) /* the token endpoint authenticates clients with Basic (RFC 6749 2.3.1) */
+        byoc_reply_header(req, "WWW-Authenticate", "Basic realm=\"byocd\"");
     byoc_reply_header(req, "Pragma", "no-cache");
     cJSON *j = cJSON_CreateObject();
     if (j && !(byoc_json_add_str(j, "error", code) &&
@@ -94,21 +94,6 @@ static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
     return true;
 }
 
-static struct byoc_throttle_slot *throttle_slot(struct byoc_app *app, const char *provider_id)
-{
-    uint8_t h[BYOC_SHA256_LEN];
-    byoc_sha256(provider_id, strlen(provider_id), h);
-    struct byoc_throttle_slot *s = &app->throttle[h[0] % BYOC_THROTTLE_SLOTS];
-    int64_t now = byoc_mono_ms();
-    if (strcmp(s->provider_id, provider_id) != 0 ||
-        now - s->window_start_ms > (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000) {
-        byoc_strlcpy(s->provider_id, provider_id, sizeof s->provider_id);
-        s->window_start_ms = now;
-        s->failures = 0;
-    }
-    return s;
-}
-
 static void log_auth_failure(const char *provider_id, const char *why)
 {
     struct byoc_log_line l;
@@ -116,6 +101,50 @@ static void log_auth_failure(const char *provider_id, const char *why)
     byoc_log_str(&l, "provider_id", provider_id);
     byoc_log_str(&l, "reason", why);
     byoc_log_end(&l);
+}
+
+/* The provider's failure window: its own slot, else a free or expired one, else the oldest. */
+static struct byoc_throttle_slot *throttle_slot(struct byoc_app *app, const char *provider_id)
+{
+    int64_t now = byoc_mono_ms(), window = (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000;
+    struct byoc_throttle_slot *pick = NULL;
+    for (size_t i = 0; i < BYOC_THROTTLE_SLOTS; i++) {
+        struct byoc_throttle_slot *s = &app->throttle[i];
+        if (strcmp(s->provider_id, provider_id) == 0) {
+            pick = s;
+            break;
+        }
+        bool s_free = !s->provider_id[0] || now - s->window_start_ms > window;
+        bool pick_free = pick && (!pick->provider_id[0] || now - pick->window_start_ms > window);
+        if (!pick || (s_free && !pick_free) ||
+            (!s_free && !pick_free && s->window_start_ms < pick->window_start_ms))
+            pick = s;
+    }
+    if (strcmp(pick->provider_id, provider_id) != 0 || now - pick->window_start_ms > window) {
+        byoc_strlcpy(pick->provider_id, provider_id, sizeof pick->provider_id);
+        pick->window_start_ms = now;
+        pick->failures = 0;
+    }
+    return pick;
+}
+
+/* 401, or 429 once the provider's failures in this window pass the limit. Correct credentials
+ * are never throttled: the limit slows guessing without locking CXone out. */
+static void reject_client(struct byoc_req *req, const char *provider_id, bool known,
+                          const char *why)
+{
+    log_auth_failure(provider_id, why);
+    struct byoc_throttle_slot *slot = known ? throttle_slot(app_of(req), provider_id) : NULL;
+    if (slot && ++slot->failures > BYOC_AUTH_FAIL_MAX) {
+        int64_t left_ms = (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000 -
+                          (byoc_mono_ms() - slot->window_start_ms);
+        char secs[24];
+        snprintf(secs, sizeof secs, "%lld", (long long)(left_ms / 1000 + 1));
+        byoc_reply_header(req, "Retry-After", secs);
+        oauth_error(req, 429, "invalid_request", "too many failed attempts; retry later", false);
+        return;
+    }
+    oauth_error(req, 401, "invalid_client", "client authentication failed", true);
 }
 
 static bool client_ok(const struct byoc_provider *p, const struct client_creds *c)
@@ -153,19 +182,8 @@ static void issue(struct byoc_req *req, const char *provider_id)
 void h_token(struct byoc_req *req)
 {
     const char *provider_id = provider_param_or_reply(req);
-    if (!provider_id)
-        return;
-    struct byoc_throttle_slot *slot = throttle_slot(app_of(req), provider_id);
-    if (slot->failures >= BYOC_AUTH_FAIL_MAX) {
-        char secs[16];
-        snprintf(secs, sizeof secs, "%d", BYOC_AUTH_FAIL_WINDOW_S);
-        byoc_reply_header(req, "Retry-After", secs);
-        oauth_error(req, 429, "invalid_request", "too many failed attempts; retry later", false);
-        return;
-    }
     struct client_creds c = {0};
-    if (!creds_or_reply(req, &c)) {
-        slot->failures++;
+    if (!provider_id || !creds_or_reply(req, &c)) {
         creds_release(&c);
         return;
     }
@@ -179,16 +197,14 @@ void h_token(struct byoc_req *req)
     }
     struct byoc_provider p;
     enum byoc_err e = byoc_store_provider_get(app_of(req)->store, provider_id, &p);
-    bool ok = e == BYOC_ERR_OK && client_ok(&p, &c);
-    if (e && e != BYOC_ERR_NOT_FOUND) {
+    if (e == BYOC_ERR_NOT_FOUND)
+        reject_client(req, provider_id, false, "unknown provider");
+    else if (e)
         byoc_reply_error(req, e, NULL);
-    } else if (!ok) {
-        slot->failures++;
-        log_auth_failure(provider_id, e ? "unknown provider" : "wrong client id or secret");
-        oauth_error(req, 401, "invalid_client", "client authentication failed", c.basic);
-    } else {
+    else if (!client_ok(&p, &c))
+        reject_client(req, provider_id, true, "wrong client id or secret");
+    else
         issue(req, provider_id);
-    }
     if (!e)
         byoc_provider_release(&p);
     creds_release(&c);

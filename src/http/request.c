@@ -184,10 +184,15 @@ void byoc_reply_json(struct byoc_req *r, int status, cJSON *json)
     byoc_reply(r, status, "application/json", text, strlen(text));
 }
 
+/* RFC 6749 5.2 codes; server-side failures are not blamed on the client. */
 static const char *oauth_code(enum byoc_err err)
 {
-    return (err == BYOC_ERR_UNAUTHORIZED || err == BYOC_ERR_TOKEN_INVALID) ? "invalid_client"
-                                                                          : "invalid_request";
+    int status = byoc_err_http_status(err);
+    if (err == BYOC_ERR_UNAUTHORIZED || err == BYOC_ERR_TOKEN_INVALID)
+        return "invalid_client";
+    if (status == 503)
+        return "temporarily_unavailable";
+    return status >= 500 ? "server_error" : "invalid_request";
 }
 
 static void reply_error_json(struct byoc_req *r, int status, const char *code, const char *msg,

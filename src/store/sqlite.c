@@ -509,17 +509,6 @@ static enum byoc_err delete_by(struct sq *q, enum stmt_id id, const char *k1, co
     return e;
 }
 
-static enum byoc_err consume_session(struct sq *q, const uint8_t *id_hash)
-{
-    if (!id_hash)
-        return BYOC_ERR_OK;
-    sqlite3_stmt *st = wstmt(q, STMT_SESSION_DELETE);
-    if (!st)
-        return q->batch_err;
-    bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
-    return step_write(q, st);
-}
-
 static enum byoc_err set_integration(struct sq *q, const struct byoc_channel *c,
                                      const char *integration_id)
 {
@@ -535,7 +524,7 @@ static enum byoc_err set_integration(struct sq *q, const struct byoc_channel *c,
 }
 
 static enum byoc_err apply_channel_upsert(struct sq *q, const struct byoc_channel *c,
-                                          const uint8_t *session, const char *integration_id)
+                                          const char *integration_id)
 {
     sqlite3_stmt *st = wstmt(q, STMT_CHANNEL_UPSERT);
     if (!st)
@@ -547,9 +536,7 @@ static enum byoc_err apply_channel_upsert(struct sq *q, const struct byoc_channe
     bind_text(st, 5, c->source == BYOC_CHANNEL_ACTION ? "action" : "admin");
     sqlite3_bind_int64(st, 6, c->updated_at);
     enum byoc_err e = step_write(q, st);
-    if (!e)
-        e = set_integration(q, c, integration_id);
-    return e ? e : consume_session(q, session);
+    return e ? e : set_integration(q, c, integration_id);
 }
 
 static enum byoc_err apply_session_put(struct sq *q, const struct byoc_action_session *a)
@@ -572,6 +559,18 @@ static enum byoc_err apply_session_put(struct sq *q, const struct byoc_action_se
     bind_blob(st, 8, a->access_token_sealed.data, a->access_token_sealed.len);
     sqlite3_bind_int64(st, 9, a->expires_at);
     return step_write(q, st);
+}
+
+static enum byoc_err take_session(struct sq *q, const uint8_t *id_hash)
+{
+    sqlite3_stmt *st = wstmt(q, STMT_SESSION_DELETE);
+    if (!st)
+        return q->batch_err;
+    bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
+    enum byoc_err e = step_write(q, st);
+    if (!e && sqlite3_changes(q->w.db) == 0)
+        e = BYOC_ERR_NOT_FOUND; /* already taken: a double submit must not act twice */
+    return e;
 }
 
 /* Conversation id for a thread reference (ours or the conversation id itself) into out. */
@@ -658,17 +657,16 @@ static enum byoc_err sq_apply(void *state, struct byoc_write *w)
         return delete_by(q, STMT_PROVIDER_DELETE, w->in.provider_id, NULL);
     case BYOC_WRITE_CHANNEL_UPSERT:
         return apply_channel_upsert(q, w->in.channel_upsert.channel,
-                                    w->in.channel_upsert.consume_session,
                                     w->in.channel_upsert.integration_id);
-    case BYOC_WRITE_CHANNEL_DELETE: {
-        enum byoc_err e = delete_by(q, STMT_CHANNEL_DELETE, w->in.channel_delete.provider_id,
-                                    w->in.channel_delete.channel_id);
-        return e ? e : consume_session(q, w->in.channel_delete.consume_session);
-    }
+    case BYOC_WRITE_CHANNEL_DELETE:
+        return delete_by(q, STMT_CHANNEL_DELETE, w->in.channel_delete.provider_id,
+                         w->in.channel_delete.channel_id);
     case BYOC_WRITE_AGENT_MSG_ADD:
         return apply_agent_msg(q, w);
     case BYOC_WRITE_ACTION_SESSION_PUT:
         return apply_session_put(q, w->in.session);
+    case BYOC_WRITE_ACTION_SESSION_TAKE:
+        return take_session(q, w->in.session_id_hash);
     }
     return BYOC_ERR_INTERNAL;
 }

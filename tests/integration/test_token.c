@@ -242,8 +242,13 @@ START_TEST(repeated_failures_throttled)
     ck_assert_int_eq(token_call(p.id, h, body, &r), 429);
     char *ra = test_resp_header(&r, "Retry-After");
     ck_assert_ptr_nonnull(ra);
+    ck_assert_int_le(strtol(ra, NULL, 10), 60);
+    ck_assert_int_ge(strtol(ra, NULL, 10), 1);
     free(ra);
     test_resp_release(&r);
+    /* The right credentials still work: the throttle never locks CXone itself out. */
+    char *tp = cxone_token(&b, &p);
+    free(tp);
     /* Another provider is not affected. */
     char *tq = cxone_token(&b, &q);
     free(tq);
