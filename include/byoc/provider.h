@@ -55,7 +55,7 @@ BYOC_MUST_USE enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, cons
 void byoc_provider_urls(const char *public_url, const char *provider_id,
                         struct byoc_provider_urls *out);
 
-/* True for a name of 1..BYOC_NAME_MAX characters with no control characters. */
+/* True for a name of 1..BYOC_NAME_MAX characters (not bytes) of UTF-8 with no controls. */
 bool byoc_name_valid(const char *s);
 
 #endif

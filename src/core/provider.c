@@ -16,14 +16,15 @@ static const char *const sealed_names[] = {
 
 bool byoc_name_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > BYOC_NAME_MAX || !byoc_utf8_valid(s, n))
+    size_t n = strlen(s), chars = 0;
+    if (n == 0 || n > 4 * BYOC_NAME_MAX || !byoc_utf8_valid(s, n))
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p < 0x20 || *p == 0x7f)
             return false;
+        chars += (*p & 0xC0) != 0x80; /* count characters, as the form's maxlength does */
     }
-    return true;
+    return chars <= BYOC_NAME_MAX;
 }
 
 static bool credential_ok(const char *s)

@@ -238,6 +238,12 @@ static void channel_added(struct byoc_req *req)
         byoc_reply_error(req, c->w.err, c->w.err == BYOC_ERR_NOT_FOUND ? "no such provider" : NULL);
         return;
     }
+    char location[BYOC_ID_MAX + 3 * BYOC_EXTERNAL_ID_MAX + 40], esc[3 * BYOC_EXTERNAL_ID_MAX + 1];
+    if (byoc_url_escape(c->ch.channel_id, esc, sizeof esc)) {
+        snprintf(location, sizeof location, "/admin/v1/providers/%s/channels/%s",
+                 c->ch.provider_id, esc);
+        byoc_reply_header(req, "Location", location);
+    }
     byoc_reply_json(req, c->existed ? 200 : 201, channel_view(&c->ch));
 }
 
@@ -262,7 +268,12 @@ void h_channel_add(struct byoc_req *req)
     }
     byoc_req_set_ctx(req, c, channel_ctx_free);
     struct byoc_channel old;
-    c->existed = byoc_store_channel_get(app_of(req)->store, id, channel_id, &old) == BYOC_ERR_OK;
+    enum byoc_err e = byoc_store_channel_get(app_of(req)->store, id, channel_id, &old);
+    if (e && e != BYOC_ERR_NOT_FOUND) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    c->existed = e == BYOC_ERR_OK;
     byoc_channel_release(&old);
     byoc_strlcpy(c->ch.provider_id, id, sizeof c->ch.provider_id);
     c->ch.channel_id = strdup(channel_id);

@@ -34,7 +34,7 @@ static const struct byoc_route routes[] = {
      BYOC_BODY_JSON, BYOC_BODY_MAX_AGENT_REPLY, BYOC_ERRSTYLE_JSON},
     {"POST", BOX "/1.0/channel/{channel_id}/recipients/validation", h_box_validate,
      BYOC_POLICY_CXONE, BYOC_BODY_JSON, BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
-    {"*", BOX "/{*}", h_box_unknown, BYOC_POLICY_NONE, BYOC_BODY_RAW, BYOC_BODY_MAX_AGENT_REPLY,
+    {"*", BOX "/{*}", h_box_unknown, BYOC_POLICY_CXONE, BYOC_BODY_RAW, BYOC_BODY_MAX_AGENT_REPLY,
      BYOC_ERRSTYLE_JSON},
 
     {"GET", "/cxone/{provider_id}/actions/{action}", h_action_open, BYOC_POLICY_NONE,

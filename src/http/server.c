@@ -68,7 +68,7 @@ static bool body_expected_type_ok(const struct byoc_route *rt, const char *ct)
     }
 }
 
-/* Checks that need only the headers: route, framing, size, media type, then authorization. */
+/* Checks that need only the headers: route, framing, authorization, size, media type. */
 static void req_start(struct byoc_req *r)
 {
     bool path_matched = false;
@@ -84,6 +84,9 @@ static void req_start(struct byoc_req *r)
         byoc_reply_error(r, BYOC_ERR_BAD_FRAMING, NULL);
         return;
     }
+    /* Authorization before anything else about the body: strangers learn nothing more. */
+    if (cfg->authorize_or_reply && !cfg->authorize_or_reply(r, r->route->auth))
+        return;
     r->body.max = r->route->max_body ? r->route->max_body : BYOC_BODY_MAX_SMALL;
     int64_t declared = 0;
     if (cl && (!byoc_parse_i64(cl, 0, INT64_MAX, &declared) || (uint64_t)declared > r->body.max)) {
@@ -91,12 +94,8 @@ static void req_start(struct byoc_req *r)
         return;
     }
     const char *ct = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-    if (ct && !body_expected_type_ok(r->route, ct)) {
+    if (ct && !body_expected_type_ok(r->route, ct))
         byoc_reply_error(r, BYOC_ERR_MEDIA_TYPE, NULL);
-        return;
-    }
-    if (cfg->authorize_or_reply)
-        (void)cfg->authorize_or_reply(r, r->route->auth);
 }
 
 /* Decodes the complete body per the route; false after replying with the error. */

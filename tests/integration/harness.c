@@ -68,14 +68,15 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
     static char env_store[MAX_ENV][512];
     char *envp[MAX_ENV + 1];
     int n = 0;
+    /* The caller's settings first: getenv returns the first match, so they override ours. */
+    for (int i = 0; extra_env && extra_env[i] && n < MAX_ENV / 2; i++)
+        snprintf(env_store[n++], 512, "%s", extra_env[i]);
     snprintf(env_store[n++], 512, "PATH=/usr/bin:/bin");
     snprintf(env_store[n++], 512, "BYOCD_LISTEN=127.0.0.1:0");
     snprintf(env_store[n++], 512, "BYOCD_DATABASE=%s/byocd.db", b->dir);
     snprintf(env_store[n++], 512, "BYOCD_ADMIN_TOKEN=%s", HARNESS_ADMIN_TOKEN);
     snprintf(env_store[n++], 512, "BYOCD_PUBLIC_URL=%s", HARNESS_PUBLIC_URL);
     snprintf(env_store[n++], 512, "BYOCD_LOG_LEVEL=debug");
-    for (int i = 0; extra_env && extra_env[i] && n < MAX_ENV; i++)
-        snprintf(env_store[n++], 512, "%s", extra_env[i]);
     for (int i = 0; i < n; i++)
         envp[i] = env_store[i];
     envp[n] = NULL;
