@@ -100,6 +100,34 @@ void h_provider_create(struct byoc_req *req)
     submit_then(req, &c->w, provider_created);
 }
 
+/* {"items": [view(item) for each]} or NULL on NOMEM; view gets (ctx, item). */
+static cJSON *items_json(const void *items, size_t n, size_t size,
+                         cJSON *(*view)(const void *ctx, const void *item), const void *ctx)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "items") : NULL;
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *v = view(ctx, (const char *)items + i * size);
+        ok = v && cJSON_AddItemToArray(arr, v);
+    }
+    if (!ok) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static cJSON *provider_item(const void *app, const void *p)
+{
+    return provider_view(app, p);
+}
+
+static cJSON *channel_item(const void *ctx, const void *c)
+{
+    return channel_view(c);
+}
+
 /* ---- read ---- */
 
 void h_provider_list(struct byoc_req *req)
@@ -111,18 +139,8 @@ void h_provider_list(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
-    bool ok = items != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = provider_view(app_of(req), &list[i]);
-        ok = v && cJSON_AddItemToArray(items, v);
-    }
+    cJSON *root = items_json(list, n, sizeof *list, provider_item, app_of(req));
     byoc_provider_list_free(list, n);
-    if (!ok) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
     byoc_reply_json(req, 200, root);
 }
 
@@ -303,18 +321,8 @@ void h_channel_list(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
-    bool ok = items != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = channel_view(&list[i]);
-        ok = v && cJSON_AddItemToArray(items, v);
-    }
+    cJSON *root = items_json(list, n, sizeof *list, channel_item, NULL);
     byoc_channel_list_free(list, n);
-    if (!ok) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
     byoc_reply_json(req, 200, root);
 }
 
@@ -352,6 +360,11 @@ static cJSON *agent_msg_view(const struct byoc_agent_msg *m)
     return v;
 }
 
+static cJSON *agent_msg_item(const void *ctx, const void *m)
+{
+    return agent_msg_view(m);
+}
+
 /* Query: unmatched=true (only messages whose thread is unknown), after=<seq>, limit=<n>. */
 void h_agent_messages(struct byoc_req *req)
 {
@@ -379,19 +392,12 @@ void h_agent_messages(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *items = root ? cJSON_AddArrayToObject(root, "items") : NULL;
-    bool ok = items != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = agent_msg_view(&list[i]);
-        ok = v && cJSON_AddItemToArray(items, v);
-    }
-    if (ok && n == (size_t)lim)
-        ok = cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].seq) != NULL;
-    byoc_agent_msg_list_free(list, n);
-    if (!ok) {
+    cJSON *root = items_json(list, n, sizeof *list, agent_msg_item, NULL);
+    if (root && n == (size_t)lim &&
+        !cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].seq)) {
         cJSON_Delete(root);
         root = NULL;
     }
+    byoc_agent_msg_list_free(list, n);
     byoc_reply_json(req, 200, root);
 }
