@@ -5,7 +5,7 @@
 /* --- HTTP --- */
 #define BYOC_HTTP_MAX_CONNECTIONS_DEFAULT 1024 /* MHD_OPTION_CONNECTION_LIMIT */
 #define BYOC_HTTP_IDLE_TIMEOUT_DEFAULT 60      /* seconds a keep-alive connection may idle */
-#define BYOC_HTTP_CONN_MEMORY (64 * 1024)      /* per-connection header buffer (431 beyond) */
+#define BYOC_HTTP_CONN_MEMORY (32 * 1024)      /* per-connection pool, reset per request (431 beyond) */
 #define BYOC_HTTP_MAX_ROUTE_PARAMS 4           /* {params} per route pattern */
 #define BYOC_HTTP_MAX_PATH 1024                /* request path bytes */
 #define BYOC_REQUEST_ID_MAX 64                 /* accepted X-Request-Id length */
