@@ -12,6 +12,8 @@
 
 /* Length of the well-formed UTF-8 sequence at s (at most left bytes), 0 if ill-formed. */
 size_t byoc_utf8_seq_len(const char *s, size_t left);
+/* Longest prefix of s (len bytes, valid UTF-8) of at most cap bytes that ends on a character. */
+size_t byoc_utf8_prefix(const char *s, size_t len, size_t cap);
 /* True if [s, s+len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool byoc_utf8_valid(const char *s, size_t len);
 

@@ -23,7 +23,7 @@
 
 struct byoc_store;
 
-/* A sealed (encrypted) value: opaque bytes produced by byoc_seal. */
+/* Bytes from the store (a sealed value, a raw body); always followed by a NUL not in len. */
 struct byoc_blob {
     uint8_t *data;
     size_t len;

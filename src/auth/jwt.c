@@ -1,7 +1,6 @@
 /* The only file that includes jwt.h. */
 #include "byoc/auth.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,15 +63,14 @@ static bool claim_str_is(jwt_t *jwt, const char *name, const char *want)
     return v && strcmp(v, want) == 0;
 }
 
-/* Integer claim; false if absent or not an integer. */
+/* Integer claim; false if absent or of any other JSON type (libjwt 1.10 reads a wrong type as
+ * 0 without an error, so the claim's JSON text is parsed here). */
 static bool claim_int(jwt_t *jwt, const char *name, int64_t *out)
 {
-    errno = 0;
-    long v = jwt_get_grant_int(jwt, name);
-    if (errno != 0)
-        return false;
-    *out = v;
-    return true;
+    char *text = jwt_get_grants_json(jwt, name);
+    bool ok = text && byoc_parse_i64(text, 0, INT64_MAX, out);
+    free(text);
+    return ok;
 }
 
 static bool claims_ok(const struct byoc_auth *a, jwt_t *jwt, const char *provider_id,

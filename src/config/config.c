@@ -146,11 +146,12 @@ static enum byoc_err file_read(const char *path, struct file_values *fv, char *w
 static const char *value_of(const struct key_row *row, const struct file_values *fv,
                             byoc_getenv_fn getenv_fn)
 {
+    /* An empty value counts as unset: the next source, then the default, applies. */
     const char *v = getenv_fn(row->name);
-    if (v)
+    if (v && *v)
         return v;
     for (size_t i = fv->n; i > 0; i--) { /* the last occurrence in the file wins */
-        if (strcmp(fv->kv[i - 1].key, row->name) == 0)
+        if (strcmp(fv->kv[i - 1].key, row->name) == 0 && fv->kv[i - 1].value[0])
             return fv->kv[i - 1].value;
     }
     return row->fallback;

@@ -56,7 +56,7 @@ static char *dup_capped(const char *s, size_t cap, bool *ok)
 {
     if (!s)
         return NULL;
-    char *d = strndup(s, cap);
+    char *d = strndup(s, byoc_utf8_prefix(s, strlen(s), cap));
     if (!d)
         *ok = false;
     return d;
@@ -97,8 +97,12 @@ static char *agent_name(const cJSON *a, bool *ok)
         last = byoc_json_str(a, "lastName");
     if (first || last) {
         char name[2 * BYOC_NAME_MAX + 2];
-        snprintf(name, sizeof name, "%.*s%s%.*s", BYOC_NAME_MAX, first ? first : "",
-                 first && last ? " " : "", BYOC_NAME_MAX, last ? last : "");
+        first = first ? first : "";
+        last = last ? last : "";
+        snprintf(name, sizeof name, "%.*s%s%.*s",
+                 (int)byoc_utf8_prefix(first, strlen(first), BYOC_NAME_MAX), first,
+                 *first && *last ? " " : "",
+                 (int)byoc_utf8_prefix(last, strlen(last), BYOC_NAME_MAX), last);
         return dup_capped(name, BYOC_NAME_MAX, ok);
     }
     const char *nick = byoc_json_str(a, "nickname");
@@ -223,9 +227,7 @@ enum byoc_err byoc_agent_reply_parse(const cJSON *body, const char *raw, size_t 
     else
         m.channel_id = dup_capped(path_id, BYOC_EXTERNAL_ID_MAX, &ok);
     m.raw_truncated = raw_len > BYOC_RAW_BODY_STORE_MAX;
-    m.raw_len = m.raw_truncated ? BYOC_RAW_BODY_STORE_MAX : raw_len;
-    while (m.raw_truncated && m.raw_len > 0 && ((unsigned char)raw[m.raw_len] & 0xC0) == 0x80)
-        m.raw_len--; /* cut on a character boundary so the kept prefix stays valid UTF-8 */
+    m.raw_len = byoc_utf8_prefix(raw, raw_len, BYOC_RAW_BODY_STORE_MAX);
     m.raw_body = ok ? strndup(raw, m.raw_len) : NULL;
     enum byoc_err e = (ok && m.raw_body) ? dedupe_key(&m, path_id, raw, raw_len) : BYOC_ERR_NOMEM;
     if (e) {

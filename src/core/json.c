@@ -55,6 +55,15 @@ bool byoc_utf8_valid(const char *s, size_t len)
     return true;
 }
 
+size_t byoc_utf8_prefix(const char *s, size_t len, size_t cap)
+{
+    if (len <= cap)
+        return len;
+    while (cap > 0 && ((unsigned char)s[cap] & 0xC0) == 0x80)
+        cap--; /* s[cap] continues a character that started before the cut */
+    return cap;
+}
+
 /* Depth of the deepest object/array, ignoring brackets inside strings; stops once over max. */
 static bool json_depth_ok(const char *s, size_t len, int max)
 {
@@ -117,8 +126,8 @@ bool byoc_json_id(const cJSON *obj, const char *key, char *out, size_t cap)
         return byoc_strlcpy(out, v->valuestring, cap);
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d != (double)(long long)d || d < -9e15 || d > 9e15)
-            return false;
+        if (d < -9e15 || d > 9e15 || d != (double)(long long)d)
+            return false; /* range first: converting an out-of-range double is undefined */
         int n = snprintf(out, cap, "%lld", (long long)d);
         return n > 0 && (size_t)n < cap;
     }

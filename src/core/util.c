@@ -64,8 +64,8 @@ bool byoc_id_valid(const char *s, size_t max)
 
 bool byoc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
-    if (!s || !*s)
-        return false;
+    if (!s || !((*s >= '0' && *s <= '9') || *s == '-'))
+        return false; /* strtoll would also take leading spaces and '+' */
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);

@@ -187,7 +187,7 @@ static void col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok)
     int n = sqlite3_column_bytes(st, i);
     const void *p = sqlite3_column_blob(st, i);
     out->len = 0;
-    out->data = malloc(n > 0 ? (size_t)n : 1);
+    out->data = malloc(n > 0 ? (size_t)n + 1 : 1); /* NUL-terminated: text bodies are blobs too */
     if (!out->data) {
         *ok = false;
         return;
@@ -195,6 +195,7 @@ static void col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok)
     if (n > 0 && p)
         memcpy(out->data, p, (size_t)n);
     out->len = n > 0 ? (size_t)n : 0;
+    out->data[out->len] = 0;
 }
 
 static void col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN])
