@@ -32,13 +32,16 @@ install_missing() {
   fi
 }
 
+# build DIR [meson options...]
 build() {
-  if [ ! -f "$BUILD_DIR/build.ninja" ]; then
-    meson setup "$BUILD_DIR" --buildtype=debugoptimized
+  local dir=$1
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --buildtype=debugoptimized "$@"
   else
-    meson setup --reconfigure "$BUILD_DIR" >/dev/null
+    meson setup --reconfigure "$dir" "$@" >/dev/null
   fi
-  ninja -C "$BUILD_DIR"
+  ninja -C "$dir"
 }
 
 node_tools() {
@@ -47,10 +50,12 @@ node_tools() {
   fi
 }
 
+# run_tests DIR [meson test args...]
 run_tests() {
-  local out status=0
+  local dir=$1 out status=0
+  shift
   out=$(mktemp)
-  meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$out" ||
+  meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$out" ||
     status=$?
   local ok fail
   ok=$(awk '/^Ok:/ {print $2}' "$out")
@@ -65,22 +70,32 @@ run_tests() {
         if ($i == "Errors") e += $(i + 1)
       }
     } END { printf "checks: %d passed, %d failed\n", c - f - e, f + e }' \
-    "$BUILD_DIR/meson-logs/testlog.txt"
+    "$dir/meson-logs/testlog.txt"
   return "$status"
 }
 
 case "${1:-}" in
   run)
     install_missing "${BUILD_PACKAGES[@]}"
-    build
+    build "$BUILD_DIR"
     exec "$BUILD_DIR/byocd" serve --demo
     ;;
   test)
     NEED_NODE=1 install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     node_tools
-    build
     shift
-    run_tests "$@"
+    build "$BUILD_DIR"
+    status=0
+    run_tests "$BUILD_DIR" "$@" || status=$?
+    # The same suites again under AddressSanitizer + UndefinedBehaviorSanitizer
+    # (BYOCD_SANITIZE=0 skips this pass).
+    if [ "${BYOCD_SANITIZE:-1}" != 0 ]; then
+      echo "== again under -Db_sanitize=address,undefined"
+      build "$BUILD_DIR-asan" -Db_sanitize=address,undefined
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+        run_tests "$BUILD_DIR-asan" "$@" || status=$?
+    fi
+    exit "$status"
     ;;
   *)
     echo "usage: bash deploy/dev.sh run|test" >&2

@@ -77,6 +77,12 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
     snprintf(env_store[n++], 512, "BYOCD_ADMIN_TOKEN=%s", HARNESS_ADMIN_TOKEN);
     snprintf(env_store[n++], 512, "BYOCD_PUBLIC_URL=%s", HARNESS_PUBLIC_URL);
     snprintf(env_store[n++], 512, "BYOCD_LOG_LEVEL=debug");
+    static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+    for (size_t i = 0; i < sizeof pass / sizeof *pass; i++) { /* sanitizer runs reach byocd */
+        const char *v = getenv(pass[i]);
+        if (v && n < MAX_ENV)
+            snprintf(env_store[n++], 512, "%s=%s", pass[i], v);
+    }
     for (int i = 0; i < n; i++)
         envp[i] = env_store[i];
     envp[n] = NULL;
