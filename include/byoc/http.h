@@ -65,7 +65,6 @@ void byoc_http_stop(struct byoc_http *h);
 /* ---- request ---- */
 const char *byoc_req_method(const struct byoc_req *r);
 const char *byoc_req_path(const struct byoc_req *r);
-const struct byoc_route *byoc_req_route(const struct byoc_req *r);
 const char *byoc_req_id(const struct byoc_req *r);
 void *byoc_req_app(const struct byoc_req *r);
 /* {name} from the route pattern, percent-decoded; NULL if none. */
@@ -102,6 +101,5 @@ void byoc_reply_json(struct byoc_req *r, int status, cJSON *json);
 void byoc_reply_error(struct byoc_req *r, enum byoc_err err, const char *message);
 /* 303 See Other to location. */
 void byoc_reply_redirect(struct byoc_req *r, const char *location);
-bool byoc_req_replied(const struct byoc_req *r);
 
 #endif

@@ -1,4 +1,4 @@
-/* JSON-lines logging on stderr (or a sink set by tests).
+/* JSON-lines logging on stderr.
  * Only the edges log: handlers, workers and main. Never pass tokens, secrets or bodies.
  * All functions are thread-safe; a line is written with one write() call. */
 #ifndef BYOC_LOG_H
@@ -16,8 +16,6 @@ enum byoc_log_level { BYOC_LOG_DEBUG, BYOC_LOG_INFO, BYOC_LOG_WARN, BYOC_LOG_ERR
 void byoc_log_set_level(enum byoc_log_level level);
 /* Parse "debug"|"info"|"warn"|"error"; false if unknown. */
 bool byoc_log_level_parse(const char *s, enum byoc_log_level *out);
-/* Write lines to fd instead of stderr (tests). Call before threads start. */
-void byoc_log_set_fd(int fd);
 
 /* Request context of the calling thread, added to every line it logs; NULL clears.
  * The string is copied. */

@@ -1,5 +1,6 @@
 #include "byoc/buf.h"
 
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

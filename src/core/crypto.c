@@ -1,5 +1,6 @@
 #include "byoc/crypto.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

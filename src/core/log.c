@@ -9,7 +9,6 @@
 #include "byoc/banned.h"
 
 static enum byoc_log_level log_min = BYOC_LOG_INFO;
-static int log_fd = STDERR_FILENO;
 static _Thread_local char log_request_id[BYOC_REQUEST_ID_MAX + 1];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -28,11 +27,6 @@ bool byoc_log_level_parse(const char *s, enum byoc_log_level *out)
         }
     }
     return false;
-}
-
-void byoc_log_set_fd(int fd)
-{
-    log_fd = fd;
 }
 
 void byoc_log_set_request_id(const char *request_id)
@@ -163,7 +157,7 @@ void byoc_log_end(struct byoc_log_line *l)
         return;
     memcpy(l->buf + l->len, "}\n", 2);
     l->len += 2;
-    ssize_t rc = write(log_fd, l->buf, l->len);
+    ssize_t rc = write(STDERR_FILENO, l->buf, l->len);
     (void)rc; /* nowhere left to report a failed log write */
 }
 

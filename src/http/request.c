@@ -20,11 +20,6 @@ const char *byoc_req_path(const struct byoc_req *r)
     return r->path;
 }
 
-const struct byoc_route *byoc_req_route(const struct byoc_req *r)
-{
-    return r->route;
-}
-
 const char *byoc_req_id(const struct byoc_req *r)
 {
     return r->id;
@@ -138,11 +133,6 @@ enum byoc_err http_form_parse(struct byoc_req *r, const char *s, size_t len)
 }
 
 /* ---- replies ---- */
-
-bool byoc_req_replied(const struct byoc_req *r)
-{
-    return r->replied;
-}
 
 void byoc_reply_header(struct byoc_req *r, const char *name, const char *value)
 {
