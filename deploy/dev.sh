@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build python3
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
-TEST_PACKAGES=(check)
+TEST_PACKAGES=(check clang-format)
 BUILD_DIR=${BYOCD_BUILD_DIR:-build}
 
 as_root() {

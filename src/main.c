@@ -22,12 +22,13 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: byocd [serve [--demo] | migrate | help] [--config FILE]\n\n"
-                 "  serve     run the server (default)\n"
-                 "  --demo    create a demo provider on first start and an admin token for this run\n"
-                 "  migrate   create or upgrade the database, then exit\n"
-                 "  --config  KEY=VALUE file with the settings below (environment wins)\n\n"
-                 "Settings (environment variables):\n");
+    fprintf(out,
+            "usage: byocd [serve [--demo] | migrate | help] [--config FILE]\n\n"
+            "  serve     run the server (default)\n"
+            "  --demo    create a demo provider on first start and an admin token for this run\n"
+            "  migrate   create or upgrade the database, then exit\n"
+            "  --config  KEY=VALUE file with the settings below (environment wins)\n\n"
+            "Settings (environment variables):\n");
     fflush(out);
     byoc_config_describe(fileno(out));
     fprintf(out, "\nExit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");

@@ -36,10 +36,12 @@ size_t byoc_base64_encode(const void *in, size_t len, char *out, size_t cap);
 BYOC_MUST_USE enum byoc_err byoc_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
                                                size_t *out_len);
 
-/* AES-256-GCM with a random nonce; aad binds the ciphertext to its place (e.g. "provider/id/field").
- * Output layout: 1 version byte, 12-byte nonce, ciphertext, 16-byte tag; *out is the caller's. */
+/* AES-256-GCM with a random nonce; aad binds the ciphertext to its place (e.g.
+ * "provider/id/field"). Output layout: 1 version byte, 12-byte nonce, ciphertext, 16-byte tag; *out
+ * is the caller's. */
 BYOC_MUST_USE enum byoc_err byoc_seal(const uint8_t key[BYOC_KEY_LEN], const char *aad,
-                                      const void *plain, size_t len, uint8_t **out, size_t *out_len);
+                                      const void *plain, size_t len, uint8_t **out,
+                                      size_t *out_len);
 /* Inverse of byoc_seal; *out is NUL-terminated, the caller's. CRYPTO if tampered or wrong key. */
 BYOC_MUST_USE enum byoc_err byoc_unseal(const uint8_t key[BYOC_KEY_LEN], const char *aad,
                                         const uint8_t *sealed, size_t len, char **out,

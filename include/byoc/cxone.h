@@ -41,8 +41,8 @@ BYOC_MUST_USE enum byoc_err byoc_cxone_channel_get(const char *api_base, const c
 /* POST /dfo/3.0/channels; *created_id is the id CXone answered with (or the one sent). */
 BYOC_MUST_USE enum byoc_err byoc_cxone_channel_create(const char *api_base, const char *bearer,
                                                       const char *id, const char *name,
-                                                      const char *integration_id,
-                                                      char **created_id, char *detail);
+                                                      const char *integration_id, char **created_id,
+                                                      char *detail);
 BYOC_MUST_USE enum byoc_err byoc_cxone_channel_delete(const char *api_base, const char *bearer,
                                                       const char *id, char *detail);
 

@@ -18,7 +18,7 @@
     X(UNAUTHORIZED, "unauthorized", "missing or invalid credentials", 401)                         \
     X(TOKEN_INVALID, "invalid_token", "the access token is invalid or expired", 401)               \
     X(FORBIDDEN, "forbidden", "not allowed", 403)                                                  \
-    X(CONFLICT, "conflict", "the resource already exists or is in another state", 409)            \
+    X(CONFLICT, "conflict", "the resource already exists or is in another state", 409)             \
     X(GONE, "gone", "the resource no longer exists", 410)                                          \
     X(RATE_LIMITED, "rate_limited", "too many requests; retry later", 429)                         \
     X(STORE_BUSY, "storage_busy", "storage is busy; retry later", 503)                             \

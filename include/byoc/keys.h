@@ -18,8 +18,7 @@ struct byoc_keys {
  * key an ephemeral one is generated. *generated tells the caller to log it; key_path receives
  * the file used ("" if none). Errors: IO (unreadable, wrong mode, bad content), CRYPTO. */
 BYOC_MUST_USE enum byoc_err byoc_keys_load(const char *configured, const char *database_path,
-                                           struct byoc_keys *out, bool *generated,
-                                           char *key_path, size_t key_path_cap, char *why,
-                                           size_t why_cap);
+                                           struct byoc_keys *out, bool *generated, char *key_path,
+                                           size_t key_path_cap, char *why, size_t why_cap);
 
 #endif

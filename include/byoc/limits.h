@@ -5,7 +5,7 @@
 /* --- HTTP --- */
 #define BYOC_HTTP_MAX_CONNECTIONS_DEFAULT 1024 /* MHD_OPTION_CONNECTION_LIMIT */
 #define BYOC_HTTP_IDLE_TIMEOUT_DEFAULT 60      /* seconds a keep-alive connection may idle */
-#define BYOC_HTTP_CONN_MEMORY (32 * 1024)      /* per-connection pool, reset per request (431 beyond) */
+#define BYOC_HTTP_CONN_MEMORY (32 * 1024)      /* per-connection pool (431 beyond) */
 #define BYOC_HTTP_MAX_ROUTE_PARAMS 4           /* {params} per route pattern */
 #define BYOC_HTTP_MAX_PATH 1024                /* request path bytes */
 #define BYOC_REQUEST_ID_MAX 64                 /* accepted X-Request-Id length */
@@ -19,42 +19,42 @@
 #define BYOC_JSON_MAX_DEPTH 32 /* nesting of objects and arrays */
 
 /* --- Stored content --- */
-#define BYOC_RAW_BODY_STORE_MAX (64 * 1024)  /* raw agent-reply body kept for the admin */
-#define BYOC_MESSAGE_TEXT_MAX (64 * 1024)    /* normalised message text */
-#define BYOC_MAX_ATTACHMENTS 20              /* per message */
-#define BYOC_NAME_MAX 200                    /* provider / channel / agent names */
-#define BYOC_URL_MAX 2048                    /* any URL we store */
-#define BYOC_EXTERNAL_ID_MAX 256             /* ids that come from CXone */
-#define BYOC_LIST_PAGE_DEFAULT 50            /* list endpoints */
+#define BYOC_RAW_BODY_STORE_MAX (64 * 1024) /* raw agent-reply body kept for the admin */
+#define BYOC_MESSAGE_TEXT_MAX (64 * 1024)   /* normalised message text */
+#define BYOC_MAX_ATTACHMENTS 20             /* per message */
+#define BYOC_NAME_MAX 200                   /* provider / channel / agent names */
+#define BYOC_URL_MAX 2048                   /* any URL we store */
+#define BYOC_EXTERNAL_ID_MAX 256            /* ids that come from CXone */
+#define BYOC_LIST_PAGE_DEFAULT 50           /* list endpoints */
 #define BYOC_LIST_PAGE_MAX 500
 
 /* --- Store / group commit --- */
-#define BYOC_WRITE_QUEUE_MAX 65536      /* pending writes before 503 overloaded */
-#define BYOC_WRITE_BATCH_MAX 512        /* writes per transaction */
-#define BYOC_READ_POOL_SIZE 4           /* reader connections */
-#define BYOC_DB_BUSY_TIMEOUT_MS 5000    /* sqlite busy timeout */
+#define BYOC_WRITE_QUEUE_MAX 65536       /* pending writes before 503 overloaded */
+#define BYOC_WRITE_BATCH_MAX 512         /* writes per transaction */
+#define BYOC_READ_POOL_SIZE 4            /* reader connections */
+#define BYOC_DB_BUSY_TIMEOUT_MS 5000     /* sqlite busy timeout */
 #define BYOC_DB_JOURNAL_LIMIT (64 << 20) /* bytes the WAL is truncated to after checkpoints */
-#define BYOC_STORE_RETRY_AFTER_S 2      /* Retry-After sent with storage 503s */
+#define BYOC_STORE_RETRY_AFTER_S 2       /* Retry-After sent with storage 503s */
 
 /* --- Tokens and secrets --- */
 #define BYOC_TOKEN_TTL_DEFAULT 3600
 #define BYOC_TOKEN_TTL_MIN 60
 #define BYOC_TOKEN_TTL_MAX 86400
-#define BYOC_TOKEN_MAX_LEN 2048          /* bearer token bytes accepted */
-#define BYOC_JWT_CLOCK_SKEW_S 60         /* leeway for iat/nbf in the future */
-#define BYOC_SECRET_MAX 512              /* any credential we accept */
-#define BYOC_MASTER_KEY_LEN 32           /* bytes */
-#define BYOC_AUTH_FAIL_WINDOW_S 60       /* token endpoint failure throttle window */
-#define BYOC_AUTH_FAIL_MAX 20            /* failures per provider per window before 429 */
+#define BYOC_TOKEN_MAX_LEN 2048    /* bearer token bytes accepted */
+#define BYOC_JWT_CLOCK_SKEW_S 60   /* leeway for iat/nbf in the future */
+#define BYOC_SECRET_MAX 512        /* any credential we accept */
+#define BYOC_MASTER_KEY_LEN 32     /* bytes */
+#define BYOC_AUTH_FAIL_WINDOW_S 60 /* token endpoint failure throttle window */
+#define BYOC_AUTH_FAIL_MAX 20      /* failures per provider per window before 429 */
 
 /* --- Action pages --- */
-#define BYOC_ACTION_SESSION_TTL_S 900    /* an opened Add page stays usable this long */
+#define BYOC_ACTION_SESSION_TTL_S 900 /* an opened Add page stays usable this long */
 
 /* --- Outbound HTTP --- */
 #define BYOC_OUT_CONNECT_TIMEOUT_MS 5000
 #define BYOC_OUT_TOTAL_TIMEOUT_MS 15000
 #define BYOC_OUT_RESPONSE_MAX (1024 * 1024)
-#define BYOC_TASK_THREADS 2              /* blocking outbound work off the HTTP thread */
+#define BYOC_TASK_THREADS 2 /* blocking outbound work off the HTTP thread */
 #define BYOC_TASK_QUEUE_MAX 1024
 
 /* --- Logging --- */

@@ -12,14 +12,14 @@
 struct byoc_out_req {
     const char *method; /* "GET", "POST", "PUT", "DELETE" */
     const char *url;
-    const char *content_type;   /* of body; NULL if none */
-    const char *body;           /* may be NULL */
+    const char *content_type; /* of body; NULL if none */
+    const char *body;         /* may be NULL */
     size_t body_len;
-    const char *bearer;         /* adds Authorization: Bearer; NULL if none */
-    const char *basic_user;     /* HTTP Basic when both set */
+    const char *bearer;     /* adds Authorization: Bearer; NULL if none */
+    const char *basic_user; /* HTTP Basic when both set */
     const char *basic_password;
-    long connect_timeout_ms;    /* 0: BYOC_OUT_CONNECT_TIMEOUT_MS */
-    long total_timeout_ms;      /* 0: BYOC_OUT_TOTAL_TIMEOUT_MS */
+    long connect_timeout_ms; /* 0: BYOC_OUT_CONNECT_TIMEOUT_MS */
+    long total_timeout_ms;   /* 0: BYOC_OUT_TOTAL_TIMEOUT_MS */
 };
 
 struct byoc_out_resp {

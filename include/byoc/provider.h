@@ -42,8 +42,12 @@ BYOC_MUST_USE enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
 void byoc_provider_secrets_wipe(struct byoc_provider_secrets *s);
 
 /* Which sealed field to open. */
-enum byoc_sealed_field { BYOC_SEALED_CXONE_CLIENT_SECRET, BYOC_SEALED_ACCESS_KEY_SECRET,
-                         BYOC_SEALED_WEBHOOK_SECRET, BYOC_SEALED_ACTION_TOKEN };
+enum byoc_sealed_field {
+    BYOC_SEALED_CXONE_CLIENT_SECRET,
+    BYOC_SEALED_ACCESS_KEY_SECRET,
+    BYOC_SEALED_WEBHOOK_SECRET,
+    BYOC_SEALED_ACTION_TOKEN
+};
 /* Seals/unseals value bound to (owner id, field). *out is the caller's. */
 BYOC_MUST_USE enum byoc_err byoc_seal_field(const struct byoc_keys *keys, const char *owner_id,
                                             enum byoc_sealed_field f, const char *value,

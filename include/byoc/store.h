@@ -68,11 +68,11 @@ struct byoc_agent_msg {
     char *dedupe_key;       /* CXone's message id, or a digest of the request when it has none */
     char *cxone_message_id; /* may be NULL */
     enum byoc_agent_msg_kind kind;
-    char *channel_id;      /* may be NULL */
-    char *thread_ref;      /* thread id as CXone sent it; may be NULL */
-    char *post_id;         /* from the 1.0 path; may be NULL */
-    char *conversation_id; /* set by the store when the thread is known; else NULL */
-    char *text;            /* may be NULL (attachment-only) */
+    char *channel_id;       /* may be NULL */
+    char *thread_ref;       /* thread id as CXone sent it; may be NULL */
+    char *post_id;          /* from the 1.0 path; may be NULL */
+    char *conversation_id;  /* set by the store when the thread is known; else NULL */
+    char *text;             /* may be NULL (attachment-only) */
     char *attachments_json; /* JSON array [{"name","url","mime_type"}], never NULL */
     char *agent_name, *agent_avatar_url;
     char *raw_body;
@@ -114,10 +114,10 @@ struct byoc_write {
         } channel_upsert;               /* CHANNEL_UPSERT (NOT_FOUND: no provider) */
         struct {
             const char *provider_id, *channel_id;
-        } channel_delete;                           /* CHANNEL_DELETE (NOT_FOUND) */
-        const struct byoc_agent_msg *agent_msg;     /* AGENT_MSG_ADD: insert or find duplicate */
-        const struct byoc_action_session *session;  /* ACTION_SESSION_PUT */
-        const uint8_t *session_id_hash;             /* ACTION_SESSION_TAKE (NOT_FOUND) */
+        } channel_delete;                          /* CHANNEL_DELETE (NOT_FOUND) */
+        const struct byoc_agent_msg *agent_msg;    /* AGENT_MSG_ADD: insert or find duplicate */
+        const struct byoc_action_session *session; /* ACTION_SESSION_PUT */
+        const uint8_t *session_id_hash;            /* ACTION_SESSION_TAKE (NOT_FOUND) */
     } in;
     /* Written by the writer before done(): */
     enum byoc_err err;
@@ -168,10 +168,10 @@ BYOC_MUST_USE enum byoc_err byoc_store_channel_get(struct byoc_store *s, const c
 BYOC_MUST_USE enum byoc_err byoc_store_channel_list(struct byoc_store *s, const char *provider_id,
                                                     struct byoc_channel **out, size_t *n);
 /* Messages with seq > after_seq in order, at most limit; unmatched_only: no known conversation. */
-BYOC_MUST_USE enum byoc_err byoc_store_agent_msg_list(struct byoc_store *s,
-                                                      const char *provider_id, bool unmatched_only,
-                                                      int64_t after_seq, size_t limit,
-                                                      struct byoc_agent_msg **out, size_t *n);
+BYOC_MUST_USE enum byoc_err byoc_store_agent_msg_list(struct byoc_store *s, const char *provider_id,
+                                                      bool unmatched_only, int64_t after_seq,
+                                                      size_t limit, struct byoc_agent_msg **out,
+                                                      size_t *n);
 BYOC_MUST_USE enum byoc_err byoc_store_agent_msg_get(struct byoc_store *s, const char *provider_id,
                                                      const char *id, struct byoc_agent_msg *out);
 /* NOT_FOUND also when expired (now_ms >= expires_at). */

@@ -9,7 +9,7 @@
 #include "byoc/compiler.h"
 #include "byoc/err.h"
 
-#define BYOC_ID_MAX 40     /* prefix + '_' + random part + NUL fits */
+#define BYOC_ID_MAX 40 /* prefix + '_' + random part + NUL fits */
 #define BYOC_TIME_ISO_MAX 32
 
 int64_t byoc_now_ms(void);  /* wall clock, Unix ms */

@@ -73,8 +73,8 @@ static bool claim_int(jwt_t *jwt, const char *name, int64_t *out)
     return ok;
 }
 
-static bool claims_ok(const struct byoc_auth *a, jwt_t *jwt, const char *provider_id,
-                      int64_t now_s, struct byoc_token_claims *out)
+static bool claims_ok(const struct byoc_auth *a, jwt_t *jwt, const char *provider_id, int64_t now_s,
+                      struct byoc_token_claims *out)
 {
     char aud[AUDIENCE_MAX];
     byoc_auth_audience(a, provider_id, aud, sizeof aud);

@@ -11,6 +11,10 @@
 #include "byoc/util.h"
 #include "byoc/banned.h"
 
+/* Defaults are the numbers of limits.h, as text. */
+#define TEXT_(x) #x
+#define TEXT(x) TEXT_(x)
+
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONFIG_VALUE_MAX 4096
 #define ADMIN_TOKEN_MIN 16
@@ -20,7 +24,7 @@ enum key_type { KEY_STRING, KEY_LISTEN, KEY_URL, KEY_INT, KEY_SECRET, KEY_MASTER
 struct key_row {
     const char *name;
     enum key_type type;
-    size_t offset;       /* of a char * or int64_t member of struct byoc_config */
+    size_t offset;        /* of a char * or int64_t member of struct byoc_config */
     const char *fallback; /* NULL: unset by default */
     int64_t min, max;
     const char *help;
@@ -41,12 +45,12 @@ static const struct key_row key_rows[] = {
      "bearer token of the admin API, at least 16 characters (unset: admin API off)"},
     {"BYOCD_MASTER_KEY", KEY_MASTER_KEY, OFF(master_key), NULL, 0, 0,
      "32-byte key as 64 hex digits or base64 (unset: master.key beside the database)"},
-    {"BYOCD_TOKEN_TTL", KEY_INT, OFF(token_ttl), "3600", BYOC_TOKEN_TTL_MIN, BYOC_TOKEN_TTL_MAX,
-     "lifetime in seconds of the tokens issued to CXone"},
-    {"BYOCD_MAX_CONNECTIONS", KEY_INT, OFF(max_connections), "1024", 16, 100000,
-     "concurrent HTTP connections"},
-    {"BYOCD_IDLE_TIMEOUT", KEY_INT, OFF(idle_timeout), "60", 1, 3600,
-     "seconds an idle keep-alive connection is kept"},
+    {"BYOCD_TOKEN_TTL", KEY_INT, OFF(token_ttl), TEXT(BYOC_TOKEN_TTL_DEFAULT), BYOC_TOKEN_TTL_MIN,
+     BYOC_TOKEN_TTL_MAX, "lifetime in seconds of the tokens issued to CXone"},
+    {"BYOCD_MAX_CONNECTIONS", KEY_INT, OFF(max_connections),
+     TEXT(BYOC_HTTP_MAX_CONNECTIONS_DEFAULT), 16, 100000, "concurrent HTTP connections"},
+    {"BYOCD_IDLE_TIMEOUT", KEY_INT, OFF(idle_timeout), TEXT(BYOC_HTTP_IDLE_TIMEOUT_DEFAULT), 1,
+     3600, "seconds an idle keep-alive connection is kept"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 
@@ -208,7 +212,8 @@ static enum byoc_err set_value(struct byoc_config *c, const struct key_row *row,
         break;
     case KEY_URL:
         if (!byoc_url_valid(v)) {
-            snprintf(why, cap, "%s: expected an http(s) URL without query, e.g. https://byocd.example.com",
+            snprintf(why, cap,
+                     "%s: expected an http(s) URL without query, e.g. https://byocd.example.com",
                      row->name);
             return BYOC_ERR_CONFIG;
         }

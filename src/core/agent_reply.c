@@ -9,6 +9,7 @@
 #include "byoc/banned.h"
 
 /* Top-level keys we read or know to be harmless; anything else is noted for the log. */
+/* clang-format off */
 static const char *const known_keys[] = {
     "id", "messageId", "idOnExternalPlatform", "message", "messageContent", "text", "content",
     "attachments", "thread", "threadIdOnExternalPlatform", "post", "authorUser", "user", "agent",
@@ -16,6 +17,7 @@ static const char *const known_keys[] = {
     "authorEndUserIdentity", "createdAt", "createdAtWithMilliseconds", "direction", "case",
     "contact", "tags", "isRead", "readAt", "customFields", "externalAttributes", "sender",
     "channelId", "postId", "title"};
+/* clang-format on */
 
 static void note_unexpected(const cJSON *body, struct byoc_reply_notes *notes)
 {
@@ -82,7 +84,8 @@ static const cJSON *author(const cJSON *body)
             return a;
     }
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(body, "message");
-    const cJSON *a = cJSON_IsObject(msg) ? cJSON_GetObjectItemCaseSensitive(msg, "authorUser") : NULL;
+    const cJSON *a =
+        cJSON_IsObject(msg) ? cJSON_GetObjectItemCaseSensitive(msg, "authorUser") : NULL;
     return cJSON_IsObject(a) ? a : NULL;
 }
 
@@ -155,22 +158,22 @@ static char *attachments_json(const cJSON *body, bool *ok)
 
 static char *text_of(const cJSON *body, bool *ok)
 {
-    const char *t = first_str(
-        body, PATHS(PATH("messageContent", "payload", "text"), PATH("messageContent", "text"),
-                    PATH("messageContent", "fallbackText"),
-                    PATH("message", "messageContent", "payload", "text"),
-                    PATH("message", "messageContent", "fallbackText"), PATH("message", "text"),
-                    PATH("text"), PATH("content")));
+    const char *t = first_str(body, PATHS(PATH("messageContent", "payload", "text"),
+                                          PATH("messageContent", "text"),
+                                          PATH("messageContent", "fallbackText"),
+                                          PATH("message", "messageContent", "payload", "text"),
+                                          PATH("message", "messageContent", "fallbackText"),
+                                          PATH("message", "text"), PATH("text"), PATH("content")));
     return dup_capped(t, BYOC_MESSAGE_TEXT_MAX, ok);
 }
 
 static char *thread_of(const cJSON *body, bool *ok)
 {
-    const char *t = first_str(
-        body, PATHS(PATH("thread", "idOnExternalPlatform"), PATH("threadIdOnExternalPlatform"),
-                    PATH("post", "idOnExternalPlatform"),
-                    PATH("message", "thread", "idOnExternalPlatform"),
-                    PATH("post", "threadIdOnExternalPlatform")));
+    const char *t = first_str(body, PATHS(PATH("thread", "idOnExternalPlatform"),
+                                          PATH("threadIdOnExternalPlatform"),
+                                          PATH("post", "idOnExternalPlatform"),
+                                          PATH("message", "thread", "idOnExternalPlatform"),
+                                          PATH("post", "threadIdOnExternalPlatform")));
     return dup_capped(t, BYOC_EXTERNAL_ID_MAX, ok);
 }
 
@@ -218,10 +221,10 @@ enum byoc_err byoc_agent_reply_parse(const cJSON *body, const char *raw, size_t 
     m.thread_ref = thread_of(body, &ok);
     m.attachments_json = attachments_json(body, &ok);
     m.agent_name = agent_name(a, &ok);
-    m.agent_avatar_url = a ? dup_capped(str_of(a, (const char *const[]){"imageUrl", "avatarUrl",
-                                                                        "image"}, 3),
-                                        BYOC_URL_MAX, &ok)
-                           : NULL;
+    m.agent_avatar_url =
+        a ? dup_capped(str_of(a, (const char *const[]){"imageUrl", "avatarUrl", "image"}, 3),
+                       BYOC_URL_MAX, &ok)
+          : NULL;
     if (kind == BYOC_AGENT_MSG_REPLY)
         m.post_id = dup_capped(path_id, BYOC_EXTERNAL_ID_MAX, &ok);
     else

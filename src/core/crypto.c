@@ -24,8 +24,7 @@ enum byoc_err byoc_random_bytes(void *out, size_t len)
 
 enum byoc_err byoc_random_token(char *out, size_t nchars)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     size_t i = 0;
     while (i < nchars) {
         unsigned char pool[64];

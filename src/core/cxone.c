@@ -53,9 +53,12 @@ static enum byoc_err call(const char *method, const char *url, const char *beare
     char *text = body ? byoc_json_render(body) : NULL;
     if (body && !text)
         return BYOC_ERR_NOMEM;
-    struct byoc_out_req req = {.method = method, .url = url, .bearer = bearer,
+    struct byoc_out_req req = {.method = method,
+                               .url = url,
+                               .bearer = bearer,
                                .content_type = text ? "application/json" : NULL,
-                               .body = text, .body_len = text ? strlen(text) : 0};
+                               .body = text,
+                               .body_len = text ? strlen(text) : 0};
     struct byoc_out_resp resp = {0};
     enum byoc_err e = byoc_out_do(&req, &resp);
     free(text);
@@ -88,9 +91,8 @@ static cJSON *number_or_string(const char *decimal)
                                                      : cJSON_CreateString(decimal);
 }
 
-enum byoc_err byoc_cxone_verify_ott(const char *api_base, const char *brand_id,
-                                    const char *user_id, const char *token,
-                                    struct byoc_cxone_admin *out, char *detail)
+enum byoc_err byoc_cxone_verify_ott(const char *api_base, const char *brand_id, const char *user_id,
+                                    const char *token, struct byoc_cxone_admin *out, char *detail)
 {
     char url[URL_CAP];
     if (!url_for(url, api_base, "/one-time-token/verification", NULL))

@@ -15,11 +15,21 @@ enum byoc_err byoc_html_escape(struct byoc_buf *b, const char *s)
             continue;
         }
         switch (*s) {
-        case '&': e = byoc_buf_puts(b, "&amp;"); break;
-        case '<': e = byoc_buf_puts(b, "&lt;"); break;
-        case '>': e = byoc_buf_puts(b, "&gt;"); break;
-        case '"': e = byoc_buf_puts(b, "&quot;"); break;
-        default: e = byoc_buf_puts(b, "&#39;"); break;
+        case '&':
+            e = byoc_buf_puts(b, "&amp;");
+            break;
+        case '<':
+            e = byoc_buf_puts(b, "&lt;");
+            break;
+        case '>':
+            e = byoc_buf_puts(b, "&gt;");
+            break;
+        case '"':
+            e = byoc_buf_puts(b, "&quot;");
+            break;
+        default:
+            e = byoc_buf_puts(b, "&#39;");
+            break;
         }
     }
     return e;

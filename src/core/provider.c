@@ -67,8 +67,8 @@ enum byoc_err byoc_provider_input_check(const struct byoc_provider_input *in, ch
                         : rows[i].kind == 1 ? byoc_url_valid(v)
                                             : credential_ok(v));
         if (!ok) {
-            snprintf(why, cap, "%s: %s %s", rows[i].field, v ? "must be" : "is required:",
-                     expect[rows[i].kind]);
+            snprintf(why, cap, "%s: %s %s", rows[i].field,
+                     v ? "must be" : "is required:", expect[rows[i].kind]);
             return BYOC_ERR_INVALID;
         }
     }

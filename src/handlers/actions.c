@@ -20,8 +20,8 @@ struct action_ctx {
     enum action_kind kind;
     struct byoc_provider provider;
     char *token, *brand_id, *user_id, *channel_id, *back_url; /* back_url only when safe */
-    char *name, *form_integration_id;                           /* Add form submit */
-    struct byoc_action_session session;                         /* Add form submit */
+    char *name, *form_integration_id;                         /* Add form submit */
+    struct byoc_action_session session;                       /* Add form submit */
     /* results */
     enum byoc_err err;
     const char *err_msg; /* static text for the admin, or NULL */
@@ -150,8 +150,8 @@ static void store_channel(struct action_ctx *c, const char *id, const char *name
 
 static void open_session(struct action_ctx *c)
 {
-    struct byoc_action_session s = {.action = "add", .brand_id = c->brand_id,
-                                    .user_id = c->user_id, .back_url = c->back_url};
+    struct byoc_action_session s = {
+        .action = "add", .brand_id = c->brand_id, .user_id = c->user_id, .back_url = c->back_url};
     byoc_strlcpy(s.provider_id, c->provider.id, sizeof s.provider_id);
     s.expires_at = byoc_now_ms() + (int64_t)BYOC_ACTION_SESSION_TTL_S * 1000;
     enum byoc_err e = byoc_random_token(c->session_id, SESSION_ID_CHARS);
@@ -183,8 +183,8 @@ static void run_add_open(struct action_ctx *c, const char *api)
 static void run_reconnect(struct action_ctx *c, const char *api)
 {
     struct byoc_cxone_channel ch;
-    enum byoc_err e = byoc_cxone_channel_get(api, c->admin.access_token, c->channel_id, &ch,
-                                             c->detail);
+    enum byoc_err e =
+        byoc_cxone_channel_get(api, c->admin.access_token, c->channel_id, &ch, c->detail);
     if (e) {
         fail(c, e, e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id." : NULL);
         return;
@@ -195,8 +195,8 @@ static void run_reconnect(struct action_ctx *c, const char *api)
 
 static void run_remove(struct action_ctx *c, const char *api)
 {
-    enum byoc_err e = byoc_cxone_channel_delete(api, c->admin.access_token, c->channel_id,
-                                                c->detail);
+    enum byoc_err e =
+        byoc_cxone_channel_delete(api, c->admin.access_token, c->channel_id, c->detail);
     if (e && e != BYOC_ERR_NOT_FOUND) { /* already gone in CXone: finish the local side */
         fail(c, e, NULL);
         return;
@@ -274,9 +274,10 @@ static void action_submit_task(void *arg)
         enum byoc_err e = create_in_cxone(c, integration);
         if (e) {
             restore_session(c);
-            fail(c, e, e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
-                                                     "start again from CXone."
-                                                   : "CXone did not create the channel.");
+            fail(c, e,
+                 e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
+                                               "start again from CXone."
+                                             : "CXone did not create the channel.");
         } else {
             store_channel(c, c->created_id, c->name,
                           c->provider.cxone_integration_id ? NULL : c->form_integration_id);
@@ -346,11 +347,12 @@ static enum byoc_err render_channels(struct byoc_buf *b, const struct action_ctx
 
 static enum byoc_err render_form(struct byoc_buf *b, const struct action_ctx *c)
 {
-    enum byoc_err e = byoc_buf_printf(b, "<h2>Create a channel</h2><form method=\"post\" "
-                                         "action=\"add\"><input type=\"hidden\" name=\"session\" "
-                                         "value=\"%s\"><label for=\"name\">Channel name</label>"
-                                         "<input type=\"text\" id=\"name\" name=\"name\" "
-                                         "required maxlength=\"%d\">",
+    enum byoc_err e = byoc_buf_printf(b,
+                                      "<h2>Create a channel</h2><form method=\"post\" "
+                                      "action=\"add\"><input type=\"hidden\" name=\"session\" "
+                                      "value=\"%s\"><label for=\"name\">Channel name</label>"
+                                      "<input type=\"text\" id=\"name\" name=\"name\" "
+                                      "required maxlength=\"%d\">",
                                       c->session_id, BYOC_NAME_MAX);
     if (!e && !c->provider.cxone_integration_id)
         e = byoc_buf_puts(b, "<label for=\"integration_id\">Integration ID (CXone shows it after "
@@ -418,8 +420,9 @@ static void action_finished(struct byoc_req *req)
     else if (c->kind == ACTION_ADD)
         reply_add_page(req, c);
     else
-        reply_done(req, c, c->kind == ACTION_REMOVE ? "The channel was removed."
-                                                    : "The channel was reconnected.");
+        reply_done(req, c,
+                   c->kind == ACTION_REMOVE ? "The channel was removed."
+                                            : "The channel was reconnected.");
 }
 
 static bool parse_kind(const char *s, enum action_kind *out)
@@ -553,7 +556,8 @@ void h_action_add_submit(struct byoc_req *req)
         byoc_reply_error(req, BYOC_ERR_INVALID, "Give the channel a name of 1 to 200 characters.");
         return;
     }
-    if (!c->provider.cxone_integration_id && !external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
+    if (!c->provider.cxone_integration_id &&
+        !external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
                          "Enter the Integration ID CXone shows for this integration.");
         return;

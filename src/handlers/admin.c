@@ -90,7 +90,8 @@ void h_provider_create(struct byoc_req *req)
         return;
     }
     byoc_req_set_ctx(req, c, create_ctx_free);
-    enum byoc_err e = byoc_provider_build(&app_of(req)->keys, &in, byoc_now_ms(), &c->p, &c->secrets);
+    enum byoc_err e =
+        byoc_provider_build(&app_of(req)->keys, &in, byoc_now_ms(), &c->p, &c->secrets);
     if (e) {
         byoc_reply_error(req, e, NULL);
         return;
@@ -181,7 +182,8 @@ static void deleted(struct byoc_req *req)
     }
     byoc_reply(req, 204, NULL, NULL, 0);
     struct byoc_log_line l;
-    byoc_log_begin(&l, BYOC_LOG_INFO, "admin", c->channel_id ? "channel removed" : "provider deleted");
+    byoc_log_begin(&l, BYOC_LOG_INFO, "admin",
+                   c->channel_id ? "channel removed" : "provider deleted");
     byoc_log_str(&l, "provider_id", c->provider_id);
     byoc_log_str(&l, "channel_id", c->channel_id);
     byoc_log_end(&l);
@@ -258,8 +260,8 @@ static void channel_added(struct byoc_req *req)
     }
     char location[BYOC_ID_MAX + 3 * BYOC_EXTERNAL_ID_MAX + 40], esc[3 * BYOC_EXTERNAL_ID_MAX + 1];
     if (byoc_url_escape(c->ch.channel_id, esc, sizeof esc)) {
-        snprintf(location, sizeof location, "/admin/v1/providers/%s/channels/%s",
-                 c->ch.provider_id, esc);
+        snprintf(location, sizeof location, "/admin/v1/providers/%s/channels/%s", c->ch.provider_id,
+                 esc);
         byoc_reply_header(req, "Location", location);
     }
     byoc_reply_json(req, c->existed ? 200 : 201, channel_view(&c->ch));
@@ -339,20 +341,19 @@ static cJSON *agent_msg_view(const struct byoc_agent_msg *m)
     }
     cJSON *agent = cJSON_AddObjectToObject(v, "agent");
     const char *kind = m->kind == BYOC_AGENT_MSG_OUTBOUND ? "outbound" : "reply";
-    bool ok = agent && byoc_json_add_str(v, "id", m->id) &&
-              cJSON_AddNumberToObject(v, "seq", (double)m->seq) &&
-              byoc_json_add_str(v, "kind", kind) &&
-              byoc_json_add_str(v, "cxone_message_id", m->cxone_message_id) &&
-              byoc_json_add_str(v, "conversation_id", m->conversation_id) &&
-              byoc_json_add_str(v, "thread_ref", m->thread_ref) &&
-              byoc_json_add_str(v, "post_id", m->post_id) &&
-              byoc_json_add_str(v, "channel_id", m->channel_id) &&
-              byoc_json_add_str(v, "text", m->text) &&
-              byoc_json_add_str(agent, "name", m->agent_name) &&
-              byoc_json_add_str(agent, "avatar_url", m->agent_avatar_url) &&
-              cJSON_AddBoolToObject(v, "raw_truncated", m->raw_truncated) &&
-              byoc_json_add_str(v, "raw_body", m->raw_body) &&
-              json_add_time(v, "received_at", m->received_at);
+    bool ok =
+        agent && byoc_json_add_str(v, "id", m->id) &&
+        cJSON_AddNumberToObject(v, "seq", (double)m->seq) && byoc_json_add_str(v, "kind", kind) &&
+        byoc_json_add_str(v, "cxone_message_id", m->cxone_message_id) &&
+        byoc_json_add_str(v, "conversation_id", m->conversation_id) &&
+        byoc_json_add_str(v, "thread_ref", m->thread_ref) &&
+        byoc_json_add_str(v, "post_id", m->post_id) &&
+        byoc_json_add_str(v, "channel_id", m->channel_id) &&
+        byoc_json_add_str(v, "text", m->text) && byoc_json_add_str(agent, "name", m->agent_name) &&
+        byoc_json_add_str(agent, "avatar_url", m->agent_avatar_url) &&
+        cJSON_AddBoolToObject(v, "raw_truncated", m->raw_truncated) &&
+        byoc_json_add_str(v, "raw_body", m->raw_body) &&
+        json_add_time(v, "received_at", m->received_at);
     if (!ok) {
         cJSON_Delete(v);
         return NULL;

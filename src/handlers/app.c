@@ -159,13 +159,13 @@ cJSON *provider_view(const struct byoc_app *app, const struct byoc_provider *p)
 cJSON *channel_view(const struct byoc_channel *c)
 {
     cJSON *v = cJSON_CreateObject();
-    bool ok = v && byoc_json_add_str(v, "channel_id", c->channel_id) &&
-              byoc_json_add_str(v, "provider_id", c->provider_id) &&
-              byoc_json_add_str(v, "name", c->name) &&
-              byoc_json_add_str(v, "brand_id", c->brand_id) &&
-              byoc_json_add_str(v, "source", c->source == BYOC_CHANNEL_ACTION ? "action" : "admin") &&
-              json_add_time(v, "created_at", c->created_at) &&
-              json_add_time(v, "updated_at", c->updated_at);
+    bool ok =
+        v && byoc_json_add_str(v, "channel_id", c->channel_id) &&
+        byoc_json_add_str(v, "provider_id", c->provider_id) &&
+        byoc_json_add_str(v, "name", c->name) && byoc_json_add_str(v, "brand_id", c->brand_id) &&
+        byoc_json_add_str(v, "source", c->source == BYOC_CHANNEL_ACTION ? "action" : "admin") &&
+        json_add_time(v, "created_at", c->created_at) &&
+        json_add_time(v, "updated_at", c->updated_at);
     if (!ok) {
         cJSON_Delete(v);
         return NULL;

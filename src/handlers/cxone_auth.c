@@ -17,8 +17,8 @@ static void oauth_error(struct byoc_req *req, int status, const char *code, cons
         byoc_reply_header(req, "WWW-Authenticate", "Basic realm=\"byocd\"");
     byoc_reply_header(req, "Pragma", "no-cache");
     cJSON *j = cJSON_CreateObject();
-    if (j && !(byoc_json_add_str(j, "error", code) &&
-               byoc_json_add_str(j, "error_description", desc))) {
+    if (j &&
+        !(byoc_json_add_str(j, "error", code) && byoc_json_add_str(j, "error_description", desc))) {
         cJSON_Delete(j);
         j = NULL;
     }
@@ -77,8 +77,7 @@ static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
             return false;
         }
         if (body_secret) { /* RFC 6749 §2.3: one method only */
-            oauth_error(req, 400, "invalid_request", "use either Basic or body credentials",
-                        true);
+            oauth_error(req, 400, "invalid_request", "use either Basic or body credentials", true);
             return false;
         }
         c->id = c->basic_id;
@@ -136,8 +135,8 @@ static void reject_client(struct byoc_req *req, const char *provider_id, bool kn
     log_auth_failure(provider_id, why);
     struct byoc_throttle_slot *slot = known ? throttle_slot(app_of(req), provider_id) : NULL;
     if (slot && ++slot->failures > BYOC_AUTH_FAIL_MAX) {
-        int64_t left_ms = (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000 -
-                          (byoc_mono_ms() - slot->window_start_ms);
+        int64_t left_ms =
+            (int64_t)BYOC_AUTH_FAIL_WINDOW_S * 1000 - (byoc_mono_ms() - slot->window_start_ms);
         char secs[24];
         snprintf(secs, sizeof secs, "%lld", (long long)(left_ms / 1000 + 1));
         byoc_reply_header(req, "Retry-After", secs);
@@ -217,9 +216,9 @@ bool authorize_cxone_or_reply(struct byoc_req *req)
         return false;
     const char *token = byoc_req_bearer(req);
     struct byoc_app *app = app_of(req);
-    enum byoc_err e = token ? byoc_auth_verify(&app->auth, token, provider_id,
-                                               byoc_now_ms() / 1000, NULL)
-                            : BYOC_ERR_UNAUTHORIZED;
+    enum byoc_err e =
+        token ? byoc_auth_verify(&app->auth, token, provider_id, byoc_now_ms() / 1000, NULL)
+              : BYOC_ERR_UNAUTHORIZED;
     struct byoc_provider p;
     if (!e) {
         e = byoc_store_provider_get(app->store, provider_id, &p);

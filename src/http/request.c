@@ -293,10 +293,9 @@ enum MHD_Result http_req_flush(struct byoc_req *r)
 {
     if (!r->replied || r->queued)
         return MHD_YES;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->resp_len, r->resp_body ? r->resp_body : (void *)"",
-                                        r->resp_body ? MHD_RESPMEM_MUST_FREE
-                                                     : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->resp_len, r->resp_body ? r->resp_body : (void *)"",
+        r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp)
         return MHD_NO;
     r->resp_body = NULL; /* MHD owns it now */

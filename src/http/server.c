@@ -34,8 +34,8 @@ static void request_id_init(struct byoc_req *r)
     snprintf(r->id, sizeof r->id, "req_%s", rnd);
 }
 
-static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn,
-                                const char *url, const char *method)
+static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn, const char *url,
+                                const char *method)
 {
     struct byoc_req *r = calloc(1, sizeof *r);
     if (!r)
@@ -250,8 +250,8 @@ static bool make_addr(const char *host, int port, struct sockaddr_storage *ss, b
     return false;
 }
 
-enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_http **out,
-                              char *why, size_t why_cap)
+enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_http **out, char *why,
+                              size_t why_cap)
 {
     struct sockaddr_storage ss;
     bool v6 = false;
@@ -265,12 +265,12 @@ enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_ht
     h->cfg = *cfg;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
-    h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BYOC_HTTP_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
+                            on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                            MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+                            MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BYOC_HTTP_CONN_MEMORY,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->d) {
         snprintf(why, why_cap, "BYOCD_LISTEN: cannot listen on %s:%d (in use or not permitted)",
                  cfg->host, cfg->port);

@@ -1,6 +1,7 @@
 /* SQLite backend: the only file that includes sqlite3.h.
  * One writer connection (used only by the writer thread, plus readers when the database is
- * ":memory:"), a pool of reader connections in WAL mode, statements prepared once per connection. */
+ * ":memory:"), a pool of reader connections in WAL mode, statements prepared once per connection.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -41,10 +42,11 @@
     X(PROVIDER_DELETE, "DELETE FROM providers WHERE id = ?1")                                      \
     X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
     X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
-    X(CHANNEL_UPSERT, "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6) "     \
-                      "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, " \
-                      "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, " \
-                      "updated_at = excluded.updated_at")                                          \
+    X(CHANNEL_UPSERT,                                                                              \
+      "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6) "                     \
+      "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, "                 \
+      "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, "               \
+      "updated_at = excluded.updated_at")                                                          \
     X(PROVIDER_SET_INTEGRATION, "UPDATE providers SET cxone_integration_id = ?2, updated_at = ?3 " \
                                 "WHERE id = ?1 AND cxone_integration_id IS NULL")                  \
     X(CHANNEL_DELETE, "DELETE FROM channels WHERE provider_id = ?1 AND channel_id = ?2")           \
@@ -212,8 +214,7 @@ static enum byoc_err conn_exec(struct conn *c, const char *sql)
     return map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
-static enum byoc_err conn_open(struct conn *c, const char *path, bool reader, char *why,
-                               size_t cap)
+static enum byoc_err conn_open(struct conn *c, const char *path, bool reader, char *why, size_t cap)
 {
     pthread_mutex_init(&c->mu, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI |
@@ -728,7 +729,7 @@ static void row_channel(sqlite3_stmt *st, void *item, bool *ok)
     c->brand_id = col_text(st, 3, ok);
     const unsigned char *src = sqlite3_column_text(st, 4);
     c->source = (src && strcmp((const char *)src, "action") == 0) ? BYOC_CHANNEL_ACTION
-                                                                   : BYOC_CHANNEL_ADMIN;
+                                                                  : BYOC_CHANNEL_ADMIN;
     c->created_at = sqlite3_column_int64(st, 5);
     c->updated_at = sqlite3_column_int64(st, 6);
 }
@@ -773,7 +774,6 @@ static void row_session(sqlite3_stmt *st, void *item, bool *ok)
     col_blob(st, 7, &a->access_token_sealed, ok);
     a->expires_at = sqlite3_column_int64(st, 8);
 }
-
 
 /* Collects every row of a bound statement into a malloc'd array of item_size records. */
 static enum byoc_err collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_size, row_fn row,
@@ -857,8 +857,8 @@ static enum byoc_err sq_provider_get(void *state, const char *id, struct byoc_pr
 static enum byoc_err sq_provider_list(void *state, struct byoc_provider **out, size_t *n)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_PROVIDER_LIST);
-    enum byoc_err e = collect_rows(c, st, sizeof **out, row_provider,
-                                   rel_provider, (void **)out, n);
+    enum byoc_err e =
+        collect_rows(c, st, sizeof **out, row_provider, rel_provider, (void **)out, n);
     reader_put(c);
     return e;
 }
@@ -880,23 +880,22 @@ static enum byoc_err sq_channel_list(void *state, const char *provider_id,
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_CHANNEL_LIST);
     bind_text(st, 1, provider_id);
-    enum byoc_err e = collect_rows(c, st, sizeof **out, row_channel,
-                                   rel_channel, (void **)out, n);
+    enum byoc_err e = collect_rows(c, st, sizeof **out, row_channel, rel_channel, (void **)out, n);
     reader_put(c);
     return e;
 }
 
 static enum byoc_err sq_agent_msg_list(void *state, const char *provider_id, bool unmatched_only,
-                                       int64_t after_seq, size_t limit,
-                                       struct byoc_agent_msg **out, size_t *n)
+                                       int64_t after_seq, size_t limit, struct byoc_agent_msg **out,
+                                       size_t *n)
 {
     READ_BEGIN((struct sq *)state, c, st,
                unmatched_only ? STMT_AGENT_LIST_UNMATCHED : STMT_AGENT_LIST);
     bind_text(st, 1, provider_id);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
-    enum byoc_err e = collect_rows(c, st, sizeof **out, row_agent_msg,
-                                   rel_agent_msg, (void **)out, n);
+    enum byoc_err e =
+        collect_rows(c, st, sizeof **out, row_agent_msg, rel_agent_msg, (void **)out, n);
     reader_put(c);
     return e;
 }
@@ -908,8 +907,7 @@ static enum byoc_err sq_agent_msg_get(void *state, const char *provider_id, cons
     bind_text(st, 1, provider_id);
     bind_text(st, 2, id);
     *out = (struct byoc_agent_msg){0};
-    enum byoc_err e =
-        one_row(c, st, row_agent_msg, rel_agent_msg, out);
+    enum byoc_err e = one_row(c, st, row_agent_msg, rel_agent_msg, out);
     reader_put(c);
     return e;
 }
@@ -921,8 +919,7 @@ static enum byoc_err sq_action_session_get(void *state, const uint8_t *id_hash, 
     bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
     sqlite3_bind_int64(st, 2, now_ms);
     *out = (struct byoc_action_session){0};
-    enum byoc_err e =
-        one_row(c, st, row_session, rel_session, out);
+    enum byoc_err e = one_row(c, st, row_session, rel_session, out);
     reader_put(c);
     return e;
 }

@@ -15,8 +15,8 @@ struct store_backend {
     enum byoc_err (*batch_begin)(void *state);
     enum byoc_err (*batch_commit)(void *state); /* durable on return */
     void (*batch_rollback)(void *state);
-    enum byoc_err (*write_begin)(void *state);  /* savepoint */
-    void (*write_end)(void *state, bool keep);  /* release or roll back to the savepoint */
+    enum byoc_err (*write_begin)(void *state); /* savepoint */
+    void (*write_end)(void *state, bool keep); /* release or roll back to the savepoint */
     enum byoc_err (*apply)(void *state, struct byoc_write *w);
     /* Last backend error text for the log (writer thread only). */
     const char *(*last_error)(void *state);

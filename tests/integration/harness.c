@@ -104,7 +104,8 @@ static int listening_port(const struct byocd *b)
 {
     char *log = byocd_log(b);
     int port = 0;
-    for (char *p = strstr(log, "\"msg\":\"listening\""); p; p = strstr(p + 1, "\"msg\":\"listening\"")) {
+    for (char *p = strstr(log, "\"msg\":\"listening\""); p;
+         p = strstr(p + 1, "\"msg\":\"listening\"")) {
         char *q = strstr(p, "\"port\":");
         if (q)
             port = (int)strtol(q + 7, NULL, 10);
@@ -234,9 +235,10 @@ char *cxone_token(const struct byocd *b, const struct provider *p)
 {
     char path[128], body[512];
     snprintf(path, sizeof path, "/cxone/%s/auth/token", p->id);
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
-             p->client_id, p->client_secret);
+    snprintf(
+        body, sizeof body,
+        "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
+        p->client_id, p->client_secret);
     char *url = byocd_url(b, path);
     struct test_resp r;
     ck_assert(http_json("POST", url, NULL, body, &r));

@@ -15,8 +15,8 @@
 struct byocd {
     pid_t pid;
     int port;
-    char dir[256];      /* holds byocd.db, master.key, stdout.txt, stderr.log */
-    char base[64];      /* http://127.0.0.1:PORT */
+    char dir[256];        /* holds byocd.db, master.key, stdout.txt, stderr.log */
+    char base[64];        /* http://127.0.0.1:PORT */
     char admin_auth[128]; /* "Authorization: Bearer ..." */
 };
 

@@ -149,8 +149,8 @@ static void assert_error_page(const struct test_resp *r, long status, const char
 {
     assert_html(r, status);
     ck_assert_msg(strstr(r->body, says), "page lacks \"%s\": %s", says, r->body);
-    static const char *const leaks[] = {".c:", "sqlite", "SQLITE", "curl", "Traceback",
-                                        "backtrace", "Segmentation", NULL};
+    static const char *const leaks[] = {".c:",       "sqlite",    "SQLITE",       "curl",
+                                        "Traceback", "backtrace", "Segmentation", NULL};
     for (size_t i = 0; leaks[i]; i++)
         ck_assert_msg(!strstr(r->body, leaks[i]), "page leaks \"%s\": %s", leaks[i], r->body);
 }
@@ -251,8 +251,7 @@ static cJSON *admin_channel(const char *provider_id, const char *channel_id)
     return found;
 }
 
-static void assert_action_channel(const char *provider_id, const char *channel_id,
-                                  const char *name)
+static void assert_action_channel(const char *provider_id, const char *channel_id, const char *name)
 {
     cJSON *ch = admin_channel(provider_id, channel_id);
     ck_assert_msg(ch, "admin list lacks %s", channel_id);
@@ -288,8 +287,8 @@ static char *created_channel_id(size_t n)
 /* No <script>, <link>, <img>, src= or url(): every absolute URL is a plain link's href. */
 static void assert_self_contained(const char *html)
 {
-    static const char *const banned[] = {"<script", "<link", "<img", "<iframe", "src=",
-                                         "url(", "@import", NULL};
+    static const char *const banned[] = {"<script", "<link", "<img",    "<iframe",
+                                         "src=",    "url(",  "@import", NULL};
     for (size_t i = 0; banned[i]; i++)
         ck_assert_msg(!strcasestr(html, banned[i]), "page has %s", banned[i]);
     for (const char *p = strstr(html, "http"); p; p = strstr(p + 1, "http")) {
@@ -720,8 +719,7 @@ START_TEST(test_open_missing_token_401)
     get(path, &r);
     assert_error_page(&r, 401, "one-time token");
     test_resp_release(&r);
-    snprintf(path, sizeof path, "/cxone/%s/actions/remove?userId=2002&brandId=1001&token=",
-             P.id);
+    snprintf(path, sizeof path, "/cxone/%s/actions/remove?userId=2002&brandId=1001&token=", P.id);
     get(path, &r);
     assert_html(&r, 401);
     test_resp_release(&r);
@@ -739,10 +737,9 @@ END_TEST
 
 START_TEST(test_open_missing_brand_400)
 {
-    static const char *const queries[] = {"userId=2002&token=ott-1",
-                                          "userId=2002&brandId=abc&token=ott-1",
-                                          "brandId=1001&token=ott-1",
-                                          "userId=2002&brandId=-5&token=ott-1", NULL};
+    static const char *const queries[] = {
+        "userId=2002&token=ott-1", "userId=2002&brandId=abc&token=ott-1",
+        "brandId=1001&token=ott-1", "userId=2002&brandId=-5&token=ott-1", NULL};
     fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
     for (size_t i = 0; queries[i]; i++) {
         char path[256];
@@ -932,42 +929,27 @@ static Suite *actions_suite(void)
 {
     const struct group groups[] = {
         {"add",
-         {test_add_page_lists_channels,
-          test_add_page_verifies_token,
-          test_add_page_csp_allows_redirect_to_back_url,
-          test_add_submit_redirects_to_back_url,
-          test_add_submit_https_back_url,
-          test_add_session_single_use,
-          test_add_unknown_session_401,
-          test_add_session_bound_to_provider,
-          test_add_without_integration_id,
-          test_add_invalid_name_400,
-          test_add_cxone_failure_keeps_session,
-          test_add_cxone_list_failure_page,
-          test_add_page_escapes_provider_name,
-          test_add_form_over_cap_413,
-          test_add_concurrent_submits_create_one_channel, NULL}},
+         {test_add_page_lists_channels, test_add_page_verifies_token,
+          test_add_page_csp_allows_redirect_to_back_url, test_add_submit_redirects_to_back_url,
+          test_add_submit_https_back_url, test_add_session_single_use, test_add_unknown_session_401,
+          test_add_session_bound_to_provider, test_add_without_integration_id,
+          test_add_invalid_name_400, test_add_cxone_failure_keeps_session,
+          test_add_cxone_list_failure_page, test_add_page_escapes_provider_name,
+          test_add_form_over_cap_413, test_add_concurrent_submits_create_one_channel, NULL}},
         {"open_redirect",
-         {test_add_refuses_foreign_http_back_url,
-          test_add_refuses_javascript_back_url,
+         {test_add_refuses_foreign_http_back_url, test_add_refuses_javascript_back_url,
           test_reconnect_refuses_tricky_back_urls, NULL}},
         {"open_errors",
-         {test_open_bad_token_401,
-          test_open_used_token_401,
-          test_open_missing_token_401,
-          test_open_missing_brand_400,
-          test_open_unknown_provider_404,
+         {test_open_bad_token_401, test_open_used_token_401, test_open_missing_token_401,
+          test_open_missing_brand_400, test_open_unknown_provider_404,
           test_open_cxone_unreachable_page, NULL}},
         {"reconnect",
-         {test_reconnect_stores_mapping,
-          test_reconnect_missing_channel_404,
-          test_reconnect_channel_param_aliases,
-          test_reconnect_without_channel_400, NULL}},
+         {test_reconnect_stores_mapping, test_reconnect_missing_channel_404,
+          test_reconnect_channel_param_aliases, test_reconnect_without_channel_400, NULL}},
         {"remove",
-         {test_remove_deletes_both_sides,
-          test_remove_gone_in_cxone_forgets_locally,
-          test_remove_cxone_failure_keeps_mapping,
-          test_remove_other_providers_channel_untouched, NULL}},
+         {test_remove_deletes_both_sides, test_remove_gone_in_cxone_forgets_locally,
+          test_remove_cxone_failure_keeps_mapping, test_remove_other_providers_channel_untouched,
+          NULL}},
     };
     Suite *s = suite_create("actions");
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {

@@ -83,7 +83,7 @@ START_TEST(reads_never_show_secrets)
         ck_assert(http_json("GET", urls[i], b.admin_auth, NULL, &r));
         ck_assert_int_eq(r.status, 200);
         ck_assert_ptr_nonnull(strstr(r.body, p.id));
-        const char *secrets[] = {p.client_secret, p.bot_api_key, p.webhook_secret,
+        const char *secrets[] = {p.client_secret, p.bot_api_key,   p.webhook_secret,
                                  p.studio_secret, "client-secret", "key-secret"};
         for (size_t k = 0; k < sizeof secrets / sizeof *secrets; k++)
             ck_assert_msg(!strstr(r.body, secrets[k]), "secret %zu shown by GET", k);
@@ -120,7 +120,7 @@ START_TEST(secrets_not_in_database_files)
     struct provider p;
     provider_create(&b, "http://127.0.0.1:9", NULL, &p);
     const char *files[] = {"byocd.db", "byocd.db-wal"};
-    const char *secrets[] = {p.client_secret, p.bot_api_key,  p.webhook_secret,
+    const char *secrets[] = {p.client_secret, p.bot_api_key,   p.webhook_secret,
                              p.studio_secret, "client-secret", "key-secret"};
     bool row_seen = false; /* proves these are the files holding the provider */
     for (size_t f = 0; f < 2; f++) {

@@ -189,7 +189,8 @@ START_TEST(outbound_answer)
                    &status);
     ck_assert_int_eq(status, 200);
     const cJSON *msg = cJSON_GetObjectItem(j, "message"), *th = cJSON_GetObjectItem(j, "thread");
-    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(msg, "idOnExternalPlatform")->valuestring, "msg_"));
+    ck_assert_ptr_nonnull(
+        strstr(cJSON_GetObjectItem(msg, "idOnExternalPlatform")->valuestring, "msg_"));
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(msg, "createdAtWithMilliseconds")));
     ck_assert_str_eq(cJSON_GetObjectItem(th, "idOnExternalPlatform")->valuestring, "th-7");
     cJSON_Delete(j);
@@ -204,15 +205,16 @@ END_TEST
 START_TEST(recipient_validation)
 {
     long status = 0;
-    cJSON *ok = box("/1.0/channel/chan-1/recipients/validation",
-                    "{\"endUserRecipients\":[{\"idOnExternalPlatform\":\"u1\",\"name\":\"U\"}]}",
-                    &status);
+    cJSON *ok =
+        box("/1.0/channel/chan-1/recipients/validation",
+            "{\"endUserRecipients\":[{\"idOnExternalPlatform\":\"u1\",\"name\":\"U\"}]}", &status);
     ck_assert_int_eq(status, 200);
     cJSON_Delete(ok);
-    cJSON *bad = box("/1.0/channel/chan-1/recipients/validation", "{\"endUserRecipients\":[{}]}",
-                     &status);
+    cJSON *bad =
+        box("/1.0/channel/chan-1/recipients/validation", "{\"endUserRecipients\":[{}]}", &status);
     ck_assert_int_eq(status, 400);
-    ck_assert_str_eq(cJSON_GetObjectItem(bad, "errorCode")->valuestring, "outboundValidationFailed");
+    ck_assert_str_eq(cJSON_GetObjectItem(bad, "errorCode")->valuestring,
+                     "outboundValidationFailed");
     ck_assert(cJSON_IsString(cJSON_GetObjectItem(bad, "displayErrorMessage")));
     cJSON_Delete(bad);
 }

@@ -102,8 +102,8 @@ static void server_down_no_admin(void)
 
 /* ---- helpers ---- */
 
-static void req(const char *method, const char *path, const char *const *headers,
-                const char *body, size_t len, struct test_resp *r)
+static void req(const char *method, const char *path, const char *const *headers, const char *body,
+                size_t len, struct test_resp *r)
 {
     char *url = byocd_url(&B, path);
     ck_assert_msg(test_http(method, url, headers, body, len, r), "%s %s: no answer", method, path);
@@ -123,8 +123,8 @@ static const char *err_code(const struct test_resp *r)
     static char code[64];
     code[0] = '\0';
     cJSON *j = test_resp_json(r);
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"),
-                                                      "code");
+    const cJSON *c =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "code");
     if (cJSON_IsString(c))
         snprintf(code, sizeof code, "%s", c->valuestring);
     cJSON_Delete(j);
@@ -200,8 +200,8 @@ START_TEST(test_unknown_path_404_json)
     req("GET", "/no/such/thing", NULL, NULL, 0, &r);
     assert_json_error(&r, 404, "not_found");
     cJSON *j = test_resp_json(&r);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"),
-                                                        "message");
+    const cJSON *msg =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "error"), "message");
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "request_id");
     ck_assert(cJSON_IsString(msg) && msg->valuestring[0]);
     ck_assert(cJSON_IsString(rid));
@@ -646,8 +646,10 @@ static void bad_request_battery(const struct provider *p, const char *bearer)
     test_resp_release(&r);
     snprintf(path, sizeof path, "/cxone/%s/auth/token", p->id);
     char body[512];
-    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s-nope\","
-             "\"grant_type\":\"client_credentials\"}", p->client_id, p->client_secret);
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s-nope\","
+             "\"grant_type\":\"client_credentials\"}",
+             p->client_id, p->client_secret);
     req("POST", path, with_bearer + 1, body, strlen(body), &r);
     test_resp_release(&r);
     /* Control characters, quotes and broken UTF-8 in the path must not break a log line. */
@@ -664,8 +666,9 @@ static void assert_log_json_lines(const char *log)
     for (const char *s = log, *nl = strchr(s, '\n'); nl; s = nl + 1, nl = strchr(s, '\n')) {
         size_t len = (size_t)(nl - s);
         cJSON *j = cJSON_ParseWithLength(s, len);
-        ck_assert_msg(cJSON_IsObject(j), "log line of %zu bytes is not a JSON object: %.150s ... %.60s",
-                      len, s, len > 60 ? nl - 60 : s);
+        ck_assert_msg(cJSON_IsObject(j),
+                      "log line of %zu bytes is not a JSON object: %.150s ... %.60s", len, s,
+                      len > 60 ? nl - 60 : s);
         ck_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "msg")));
         cJSON_Delete(j);
         lines++;
@@ -736,8 +739,10 @@ static size_t utf8_len(const unsigned char *s)
 {
     if (s[0] < 0x80)
         return 1;
-    size_t n = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-                                              : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    size_t n = s[0] >= 0xC2 && s[0] <= 0xDF   ? 2
+               : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4
+                                              : 0;
     unsigned lo = s[0] == 0xE0 ? 0xA0 : s[0] == 0xF0 ? 0x90 : 0x80;
     unsigned hi = s[0] == 0xED ? 0x9F : s[0] == 0xF4 ? 0x8F : 0xBF;
     if (n == 0 || s[1] < lo || s[1] > hi)
@@ -817,49 +822,50 @@ struct group {
 static Suite *hygiene_suite(void)
 {
     const struct group groups[] = {
-        {"routing", server_up, server_down,
-         {test_unknown_path_404_json,
-          test_wrong_method_405_allow, NULL}},
-        {"request_id", server_up, server_down,
-         {test_request_id_generated,
-          test_request_id_valid_echoed,
-          test_request_id_invalid_replaced, NULL}},
-        {"body_caps", server_up, server_down,
-         {test_admin_body_over_cap_413,
-          test_box_body_over_cap_413,
-          test_chunked_over_cap_413,
+        {"routing",
+         server_up,
+         server_down,
+         {test_unknown_path_404_json, test_wrong_method_405_allow, NULL}},
+        {"request_id",
+         server_up,
+         server_down,
+         {test_request_id_generated, test_request_id_valid_echoed, test_request_id_invalid_replaced,
+          NULL}},
+        {"body_caps",
+         server_up,
+         server_down,
+         {test_admin_body_over_cap_413, test_box_body_over_cap_413, test_chunked_over_cap_413,
           test_chunked_under_cap_accepted, NULL}},
-        {"media_type", server_up, server_down,
-         {test_text_plain_415,
-          test_json_without_content_type_415,
-          test_json_with_charset_accepted, NULL}},
-        {"json_limits", server_up, server_down,
-         {test_invalid_json_400,
-          test_invalid_utf8_400,
-          test_depth_33_too_deep,
-          test_depth_32_parsed,
-          test_array_body_invalid_request,
-          test_trailing_garbage_invalid_json,
+        {"media_type",
+         server_up,
+         server_down,
+         {test_text_plain_415, test_json_without_content_type_415, test_json_with_charset_accepted,
+          NULL}},
+        {"json_limits",
+         server_up,
+         server_down,
+         {test_invalid_json_400, test_invalid_utf8_400, test_depth_33_too_deep,
+          test_depth_32_parsed, test_array_body_invalid_request, test_trailing_garbage_invalid_json,
           test_nul_byte_invalid_json, NULL}},
-        {"framing", server_up, server_down,
-         {test_cl_and_te_rejected,
-          test_garbage_request_line_survived,
-          test_huge_header_rejected, NULL}},
-        {"admin_auth", server_up, server_down,
-         {test_admin_no_token_401,
-          test_admin_wrong_token_401,
-          test_admin_token_accepted, NULL}},
-        {"admin_off", server_up_no_admin, server_down_no_admin,
-         {test_admin_off_404, NULL}},
-        {"health", server_up, server_down,
-         {test_healthz,
-          test_readyz, NULL}},
-        {"log", server_up, server_down,
-         {test_log_json_and_secret_free,
-          test_log_has_no_action_query, NULL}},
-        {"log_hostile", server_up, server_down,
-         {test_log_utf8_with_broken_path,
-          test_log_json_with_long_escaped_path, NULL}},
+        {"framing",
+         server_up,
+         server_down,
+         {test_cl_and_te_rejected, test_garbage_request_line_survived, test_huge_header_rejected,
+          NULL}},
+        {"admin_auth",
+         server_up,
+         server_down,
+         {test_admin_no_token_401, test_admin_wrong_token_401, test_admin_token_accepted, NULL}},
+        {"admin_off", server_up_no_admin, server_down_no_admin, {test_admin_off_404, NULL}},
+        {"health", server_up, server_down, {test_healthz, test_readyz, NULL}},
+        {"log",
+         server_up,
+         server_down,
+         {test_log_json_and_secret_free, test_log_has_no_action_query, NULL}},
+        {"log_hostile",
+         server_up,
+         server_down,
+         {test_log_utf8_with_broken_path, test_log_json_with_long_escaped_path, NULL}},
     };
     Suite *s = suite_create("http_hygiene");
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {

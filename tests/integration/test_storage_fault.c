@@ -30,36 +30,49 @@ static void start(void)
     char uri[128], why[256] = "";
     snprintf(uri, sizeof uri, "file:%s/byocd.db?vfs=" FAULT_VFS_NAME, dir);
     ck_assert_msg(byoc_store_open(uri, &store, why, sizeof why) == BYOC_ERR_OK, "%s", why);
-    cfg = (struct byoc_config){.listen_host = "127.0.0.1", .public_url = "https://byocd.test",
-                               .admin_token = "fault-test-admin-token", .token_ttl = 3600,
-                               .max_connections = 64, .idle_timeout = 30};
+    cfg = (struct byoc_config){.listen_host = "127.0.0.1",
+                               .public_url = "https://byocd.test",
+                               .admin_token = "fault-test-admin-token",
+                               .token_ttl = 3600,
+                               .max_connections = 64,
+                               .idle_timeout = 30};
     struct byoc_keys keys;
     memset(&keys, 7, sizeof keys);
     ck_assert_int_eq(byoc_tasks_start(1, 16, &tasks), BYOC_ERR_OK);
     ck_assert_int_eq(byoc_app_init(&app, &cfg, store, tasks, &keys), BYOC_ERR_OK);
     size_t n = 0;
     const struct byoc_route *routes = byoc_app_routes(&n);
-    struct byoc_http_config hc = {.host = "127.0.0.1", .port = 0, .max_connections = 64,
-                                  .idle_timeout_s = 30, .routes = routes, .nroutes = n,
-                                  .authorize_or_reply = byoc_app_authorize_or_reply, .app = &app};
+    struct byoc_http_config hc = {.host = "127.0.0.1",
+                                  .port = 0,
+                                  .max_connections = 64,
+                                  .idle_timeout_s = 30,
+                                  .routes = routes,
+                                  .nroutes = n,
+                                  .authorize_or_reply = byoc_app_authorize_or_reply,
+                                  .app = &app};
     ck_assert_int_eq(byoc_http_start(&hc, &http, why, sizeof why), BYOC_ERR_OK);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", byoc_http_port(http));
 }
 
 static void create_provider_and_token(void)
 {
-    struct byoc_provider_input in = {
-        .name = "Fault bot", .webhook_url = "https://bot.test/hook",
-        .auth_url = "https://cx.test/auth/token", .api_base_url = "https://cx.test",
-        .client_id = "c", .client_secret = "s", .access_key_id = "k", .access_key_secret = "ks"};
+    struct byoc_provider_input in = {.name = "Fault bot",
+                                     .webhook_url = "https://bot.test/hook",
+                                     .auth_url = "https://cx.test/auth/token",
+                                     .api_base_url = "https://cx.test",
+                                     .client_id = "c",
+                                     .client_secret = "s",
+                                     .access_key_id = "k",
+                                     .access_key_secret = "ks"};
     ck_assert_int_eq(byoc_provider_build(&app.keys, &in, 1, &prov, &secrets), BYOC_ERR_OK);
     struct byoc_write w = {.kind = BYOC_WRITE_PROVIDER_CREATE, .in.provider = &prov};
     ck_assert_int_eq(byoc_store_write(store, &w), BYOC_ERR_OK);
     char url[256], body[512];
     snprintf(url, sizeof url, "%s/cxone/%s/auth/token", base, prov.id);
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
-             prov.byoc_client_id, secrets.byoc_client_secret);
+    snprintf(
+        body, sizeof body,
+        "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
+        prov.byoc_client_id, secrets.byoc_client_secret);
     const char *h[] = {"Content-Type: application/json", NULL};
     struct test_resp r;
     ck_assert(test_http("POST", url, h, body, strlen(body), &r));

@@ -53,9 +53,10 @@ static void assert_token_response(struct test_resp *r)
 START_TEST(json_credentials)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
-             p.client_id, p.client_secret);
+    snprintf(
+        body, sizeof body,
+        "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
+        p.client_id, p.client_secret);
     const char *h[] = {"Content-Type: application/json", NULL};
     struct test_resp r;
     token_call(p.id, h, body, &r);
@@ -120,9 +121,10 @@ END_TEST
 START_TEST(other_providers_credentials_rejected)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
-             q.client_id, q.client_secret);
+    snprintf(
+        body, sizeof body,
+        "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"client_credentials\"}",
+        q.client_id, q.client_secret);
     const char *h[] = {"Content-Type: application/json", NULL};
     struct test_resp r;
     ck_assert_int_eq(token_call(p.id, h, body, &r), 401);
@@ -140,7 +142,8 @@ START_TEST(grant_type_errors)
     const char *h[] = {"Content-Type: application/json", NULL};
     char body[512];
     struct test_resp r;
-    snprintf(body, sizeof body, "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"password\"}",
+    snprintf(body, sizeof body,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":\"password\"}",
              p.client_id, p.client_secret);
     ck_assert_int_eq(token_call(p.id, h, body, &r), 400);
     char *code = oauth_error_code(&r);
@@ -228,9 +231,10 @@ END_TEST
 START_TEST(repeated_failures_throttled)
 {
     char body[512];
-    snprintf(body, sizeof body,
-             "{\"client_id\":\"%s\",\"client_secret\":\"wrong\",\"grant_type\":\"client_credentials\"}",
-             p.client_id);
+    snprintf(
+        body, sizeof body,
+        "{\"client_id\":\"%s\",\"client_secret\":\"wrong\",\"grant_type\":\"client_credentials\"}",
+        p.client_id);
     const char *h[] = {"Content-Type: application/json", NULL};
     struct test_resp r;
     int unauthorized = 0;
