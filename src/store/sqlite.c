@@ -13,98 +13,17 @@
 
 #include "byoc/limits.h"
 #include "store/migrations.h"
+#include "store/sqlite-internal.h"
 #include "store/store-internal.h"
 #include "byoc/banned.h"
 
-#define PROVIDER_COLS                                                                              \
-    "id, name, webhook_url, cxone_auth_url, cxone_api_base_url, cxone_client_id, "                 \
-    "cxone_access_key_id, cxone_integration_id, cxone_client_secret_sealed, "                      \
-    "cxone_access_key_secret_sealed, webhook_secret_sealed, byoc_client_id, "                      \
-    "byoc_client_secret_hash, bot_api_key_hash, studio_secret_hash, created_at, updated_at"
-#define CHANNEL_COLS "provider_id, channel_id, name, brand_id, source, created_at, updated_at"
-#define AGENT_COLS                                                                                 \
-    "seq, id, provider_id, dedupe_key, cxone_message_id, kind, channel_id, thread_ref, post_id, "  \
-    "conversation_id, text, attachments, agent_name, agent_avatar_url, raw_body, raw_truncated, "  \
-    "received_at"
-#define SESSION_COLS                                                                               \
-    "id_hash, provider_id, action, brand_id, user_id, channel_id, back_url, access_token_sealed, " \
-    "expires_at"
-
-#define STMT_MAP(X)                                                                                \
-    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
-    X(COMMIT, "COMMIT")                                                                            \
-    X(ROLLBACK, "ROLLBACK")                                                                        \
-    X(SAVEPOINT, "SAVEPOINT w")                                                                    \
-    X(RELEASE, "RELEASE w")                                                                        \
-    X(ROLLBACK_TO, "ROLLBACK TO w")                                                                \
-    X(PROVIDER_INSERT, "INSERT INTO providers (" PROVIDER_COLS ") VALUES "                         \
-                       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)")             \
-    X(PROVIDER_DELETE, "DELETE FROM providers WHERE id = ?1")                                      \
-    X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
-    X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
-    X(CHANNEL_UPSERT,                                                                              \
-      "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6) "                     \
-      "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, "                 \
-      "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, "               \
-      "updated_at = excluded.updated_at")                                                          \
-    X(PROVIDER_SET_INTEGRATION, "UPDATE providers SET cxone_integration_id = ?2, updated_at = ?3 " \
-                                "WHERE id = ?1 AND cxone_integration_id IS NULL")                  \
-    X(CHANNEL_DELETE, "DELETE FROM channels WHERE provider_id = ?1 AND channel_id = ?2")           \
-    X(CHANNEL_GET, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 AND "             \
-                   "channel_id = ?2")                                                              \
-    X(CHANNEL_LIST, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 "                \
-                    "ORDER BY created_at, channel_id")                                             \
-    X(CONVERSATION_BY_THREAD, "SELECT id FROM conversations WHERE provider_id = ?1 AND "           \
-                              "(thread_id = ?2 OR id = ?2) LIMIT 1")                               \
-    X(AGENT_INSERT, "INSERT INTO agent_messages (id, provider_id, dedupe_key, cxone_message_id, "  \
-                    "kind, channel_id, thread_ref, post_id, conversation_id, text, attachments, "  \
-                    "agent_name, agent_avatar_url, raw_body, raw_truncated, received_at) VALUES "  \
-                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "                    \
-                    "ON CONFLICT (provider_id, dedupe_key) DO NOTHING")                            \
-    X(AGENT_FIND, "SELECT id, conversation_id FROM agent_messages WHERE provider_id = ?1 AND "     \
-                  "dedupe_key = ?2")                                                               \
-    X(AGENT_LIST, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 AND "          \
-                  "seq > ?2 ORDER BY seq LIMIT ?3")                                                \
-    X(AGENT_LIST_UNMATCHED, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 "    \
-                            "AND seq > ?2 AND conversation_id IS NULL ORDER BY seq LIMIT ?3")      \
-    X(AGENT_GET, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 AND id = ?2")   \
-    X(SESSION_PUT, "INSERT INTO action_sessions (" SESSION_COLS ") VALUES "                        \
-                   "(?1,?2,?3,?4,?5,?6,?7,?8,?9)")                                                 \
-    X(SESSION_PURGE, "DELETE FROM action_sessions WHERE expires_at <= ?1")                         \
-    X(SESSION_DELETE, "DELETE FROM action_sessions WHERE id_hash = ?1")                            \
-    X(SESSION_GET, "SELECT " SESSION_COLS " FROM action_sessions WHERE id_hash = ?1 AND "          \
-                   "expires_at > ?2")                                                              \
-    X(PING, "SELECT count(*) FROM sqlite_schema")
-
-enum stmt_id {
-#define STMT_ENUM(id, sql) STMT_##id,
-    STMT_MAP(STMT_ENUM)
-#undef STMT_ENUM
-        STMT__COUNT
-};
-
-static const char *const stmt_sql[] = {
+const char *const sq_stmt_sql[] = {
 #define STMT_SQL(id, sql) [STMT_##id] = sql,
     STMT_MAP(STMT_SQL)
 #undef STMT_SQL
 };
 
-struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[STMT__COUNT];
-    pthread_mutex_t mu;
-};
-
-struct sq {
-    struct conn w;
-    struct conn r[BYOC_READ_POOL_SIZE];
-    size_t nr; /* 0 for ":memory:": readers share the writer connection */
-    atomic_uint next_reader;
-    int applied;
-    enum byoc_err batch_err; /* first storage failure inside the current batch */
-};
-
-static enum byoc_err map_rc(int rc)
+enum byoc_err sq_map_rc(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_OK:
@@ -126,34 +45,34 @@ static enum byoc_err map_rc(int rc)
 }
 
 /* The prepared statement, reset and ready to bind; NULL on failure (see sqlite3_errmsg). */
-static sqlite3_stmt *stmt(struct conn *c, enum stmt_id id)
+sqlite3_stmt *sq_stmt(struct conn *c, enum stmt_id id)
 {
     if (!c->stmt[id]) {
-        if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id],
+        if (sqlite3_prepare_v3(c->db, sq_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &c->stmt[id],
                                NULL) != SQLITE_OK)
             return NULL;
     }
     return c->stmt[id];
 }
 
-static void stmt_done(sqlite3_stmt *st)
+void sq_stmt_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
 /* Runs a statement without results; returns the mapped error. */
-static enum byoc_err exec_stmt(struct conn *c, enum stmt_id id)
+enum byoc_err sq_exec(struct conn *c, enum stmt_id id)
 {
-    sqlite3_stmt *st = stmt(c, id);
+    sqlite3_stmt *st = sq_stmt(c, id);
     if (!st)
-        return map_rc(sqlite3_extended_errcode(c->db));
+        return sq_map_rc(sqlite3_extended_errcode(c->db));
     int rc = sqlite3_step(st);
-    stmt_done(st);
-    return rc == SQLITE_DONE ? BYOC_ERR_OK : map_rc(sqlite3_extended_errcode(c->db));
+    sq_stmt_done(st);
+    return rc == SQLITE_DONE ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(c->db));
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
         sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -161,12 +80,12 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static void bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+void sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
 {
     sqlite3_bind_blob64(st, i, p ? p : "", n, SQLITE_STATIC);
 }
 
-static char *col_text(sqlite3_stmt *st, int i, bool *ok)
+char *sq_col_text(sqlite3_stmt *st, int i, bool *ok)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     if (!t)
@@ -177,14 +96,14 @@ static char *col_text(sqlite3_stmt *st, int i, bool *ok)
     return s;
 }
 
-static void col_id(sqlite3_stmt *st, int i, char out[BYOC_ID_MAX])
+void sq_col_id(sqlite3_stmt *st, int i, char out[BYOC_ID_MAX])
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     if (!t || !byoc_strlcpy(out, (const char *)t, BYOC_ID_MAX))
         out[0] = '\0';
 }
 
-static void col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok)
+void sq_col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok)
 {
     int n = sqlite3_column_bytes(st, i);
     const void *p = sqlite3_column_blob(st, i);
@@ -200,7 +119,7 @@ static void col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok)
     out->data[out->len] = 0;
 }
 
-static void col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN])
+void sq_col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN])
 {
     memset(out, 0, BYOC_SHA256_LEN);
     if (sqlite3_column_bytes(st, i) == BYOC_SHA256_LEN)
@@ -211,7 +130,7 @@ static void col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN])
 
 static enum byoc_err conn_exec(struct conn *c, const char *sql)
 {
-    return map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
+    return sq_map_rc(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
 static enum byoc_err conn_open(struct conn *c, const char *path, bool reader, char *why, size_t cap)
@@ -247,14 +166,14 @@ static void conn_close(struct conn *c)
     pthread_mutex_destroy(&c->mu);
 }
 
-static struct conn *reader_get(struct sq *q)
+struct conn *sq_reader_get(struct sq *q)
 {
     struct conn *c = q->nr ? &q->r[atomic_fetch_add(&q->next_reader, 1) % q->nr] : &q->w;
     pthread_mutex_lock(&c->mu);
     return c;
 }
 
-static void reader_put(struct conn *c)
+void sq_reader_put(struct conn *c)
 {
     pthread_mutex_unlock(&c->mu);
 }
@@ -394,7 +313,7 @@ static enum byoc_err sq_batch_begin(void *state)
     struct sq *q = state;
     pthread_mutex_lock(&q->w.mu);
     q->batch_err = BYOC_ERR_OK;
-    enum byoc_err e = exec_stmt(&q->w, STMT_BEGIN);
+    enum byoc_err e = sq_exec(&q->w, STMT_BEGIN);
     if (e)
         pthread_mutex_unlock(&q->w.mu);
     return e;
@@ -408,7 +327,7 @@ static enum byoc_err sq_batch_commit(void *state)
     if (!e && sqlite3_get_autocommit(q->w.db))
         e = BYOC_ERR_STORE_IO;
     if (!e)
-        e = exec_stmt(&q->w, STMT_COMMIT);
+        e = sq_exec(&q->w, STMT_COMMIT);
     if (!e)
         pthread_mutex_unlock(&q->w.mu);
     return e; /* on error the caller calls batch_rollback, which unlocks */
@@ -418,14 +337,14 @@ static void sq_batch_rollback(void *state)
 {
     struct sq *q = state;
     if (!sqlite3_get_autocommit(q->w.db))
-        (void)exec_stmt(&q->w, STMT_ROLLBACK);
+        (void)sq_exec(&q->w, STMT_ROLLBACK);
     pthread_mutex_unlock(&q->w.mu);
 }
 
 static enum byoc_err sq_write_begin(void *state)
 {
     struct sq *q = state;
-    enum byoc_err e = exec_stmt(&q->w, STMT_SAVEPOINT);
+    enum byoc_err e = sq_exec(&q->w, STMT_SAVEPOINT);
     if (e && !q->batch_err)
         q->batch_err = e;
     return e;
@@ -437,8 +356,8 @@ static void sq_write_end(void *state, bool keep)
     if (sqlite3_get_autocommit(q->w.db))
         return; /* the whole transaction is gone; commit will report it */
     if (!keep)
-        (void)exec_stmt(&q->w, STMT_ROLLBACK_TO);
-    enum byoc_err e = exec_stmt(&q->w, STMT_RELEASE);
+        (void)sq_exec(&q->w, STMT_ROLLBACK_TO);
+    enum byoc_err e = sq_exec(&q->w, STMT_RELEASE);
     if (e && !q->batch_err)
         q->batch_err = e;
 }
@@ -450,62 +369,62 @@ static const char *sq_last_error(void *state)
 }
 
 /* Steps a write statement; storage failures (not constraint ones) poison the batch. */
-static enum byoc_err step_write(struct sq *q, sqlite3_stmt *st)
+enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     enum byoc_err e = (rc == SQLITE_DONE || rc == SQLITE_ROW)
                           ? BYOC_ERR_OK
-                          : map_rc(sqlite3_extended_errcode(q->w.db));
-    stmt_done(st);
+                          : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    sq_stmt_done(st);
     if (e && e != BYOC_ERR_CONFLICT && e != BYOC_ERR_NOT_FOUND && !q->batch_err)
         q->batch_err = e;
     return e;
 }
 
-static sqlite3_stmt *wstmt(struct sq *q, enum stmt_id id)
+sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id)
 {
-    sqlite3_stmt *st = stmt(&q->w, id);
+    sqlite3_stmt *st = sq_stmt(&q->w, id);
     if (!st && !q->batch_err)
-        q->batch_err = map_rc(sqlite3_extended_errcode(q->w.db));
+        q->batch_err = sq_map_rc(sqlite3_extended_errcode(q->w.db));
     return st;
 }
 
 static enum byoc_err apply_provider_create(struct sq *q, const struct byoc_provider *p)
 {
-    sqlite3_stmt *st = wstmt(q, STMT_PROVIDER_INSERT);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_PROVIDER_INSERT);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, p->id);
-    bind_text(st, 2, p->name);
-    bind_text(st, 3, p->webhook_url);
-    bind_text(st, 4, p->cxone_auth_url);
-    bind_text(st, 5, p->cxone_api_base_url);
-    bind_text(st, 6, p->cxone_client_id);
-    bind_text(st, 7, p->cxone_access_key_id);
-    bind_text(st, 8, p->cxone_integration_id);
-    bind_blob(st, 9, p->cxone_client_secret_sealed.data, p->cxone_client_secret_sealed.len);
-    bind_blob(st, 10, p->cxone_access_key_secret_sealed.data,
-              p->cxone_access_key_secret_sealed.len);
-    bind_blob(st, 11, p->webhook_secret_sealed.data, p->webhook_secret_sealed.len);
-    bind_text(st, 12, p->byoc_client_id);
-    bind_blob(st, 13, p->byoc_client_secret_hash, BYOC_SHA256_LEN);
-    bind_blob(st, 14, p->bot_api_key_hash, BYOC_SHA256_LEN);
-    bind_blob(st, 15, p->studio_secret_hash, BYOC_SHA256_LEN);
+    sq_bind_text(st, 1, p->id);
+    sq_bind_text(st, 2, p->name);
+    sq_bind_text(st, 3, p->webhook_url);
+    sq_bind_text(st, 4, p->cxone_auth_url);
+    sq_bind_text(st, 5, p->cxone_api_base_url);
+    sq_bind_text(st, 6, p->cxone_client_id);
+    sq_bind_text(st, 7, p->cxone_access_key_id);
+    sq_bind_text(st, 8, p->cxone_integration_id);
+    sq_bind_blob(st, 9, p->cxone_client_secret_sealed.data, p->cxone_client_secret_sealed.len);
+    sq_bind_blob(st, 10, p->cxone_access_key_secret_sealed.data,
+                 p->cxone_access_key_secret_sealed.len);
+    sq_bind_blob(st, 11, p->webhook_secret_sealed.data, p->webhook_secret_sealed.len);
+    sq_bind_text(st, 12, p->byoc_client_id);
+    sq_bind_blob(st, 13, p->byoc_client_secret_hash, BYOC_SHA256_LEN);
+    sq_bind_blob(st, 14, p->bot_api_key_hash, BYOC_SHA256_LEN);
+    sq_bind_blob(st, 15, p->studio_secret_hash, BYOC_SHA256_LEN);
     sqlite3_bind_int64(st, 16, p->created_at);
     sqlite3_bind_int64(st, 17, p->updated_at);
-    return step_write(q, st);
+    return sq_step_write(q, st);
 }
 
 /* Deletes by up to two text keys and reports NOT_FOUND when nothing matched. */
 static enum byoc_err delete_by(struct sq *q, enum stmt_id id, const char *k1, const char *k2)
 {
-    sqlite3_stmt *st = wstmt(q, id);
+    sqlite3_stmt *st = sq_wstmt(q, id);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, k1);
+    sq_bind_text(st, 1, k1);
     if (k2)
-        bind_text(st, 2, k2);
-    enum byoc_err e = step_write(q, st);
+        sq_bind_text(st, 2, k2);
+    enum byoc_err e = sq_step_write(q, st);
     if (!e && sqlite3_changes(q->w.db) == 0)
         e = BYOC_ERR_NOT_FOUND;
     return e;
@@ -516,60 +435,60 @@ static enum byoc_err set_integration(struct sq *q, const struct byoc_channel *c,
 {
     if (!integration_id)
         return BYOC_ERR_OK;
-    sqlite3_stmt *st = wstmt(q, STMT_PROVIDER_SET_INTEGRATION);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_PROVIDER_SET_INTEGRATION);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, c->provider_id);
-    bind_text(st, 2, integration_id);
+    sq_bind_text(st, 1, c->provider_id);
+    sq_bind_text(st, 2, integration_id);
     sqlite3_bind_int64(st, 3, c->updated_at);
-    return step_write(q, st);
+    return sq_step_write(q, st);
 }
 
 static enum byoc_err apply_channel_upsert(struct sq *q, const struct byoc_channel *c,
                                           const char *integration_id)
 {
-    sqlite3_stmt *st = wstmt(q, STMT_CHANNEL_UPSERT);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_CHANNEL_UPSERT);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, c->provider_id);
-    bind_text(st, 2, c->channel_id);
-    bind_text(st, 3, c->name);
-    bind_text(st, 4, c->brand_id);
-    bind_text(st, 5, c->source == BYOC_CHANNEL_ACTION ? "action" : "admin");
+    sq_bind_text(st, 1, c->provider_id);
+    sq_bind_text(st, 2, c->channel_id);
+    sq_bind_text(st, 3, c->name);
+    sq_bind_text(st, 4, c->brand_id);
+    sq_bind_text(st, 5, c->source == BYOC_CHANNEL_ACTION ? "action" : "admin");
     sqlite3_bind_int64(st, 6, c->updated_at);
-    enum byoc_err e = step_write(q, st);
+    enum byoc_err e = sq_step_write(q, st);
     return e ? e : set_integration(q, c, integration_id);
 }
 
 static enum byoc_err apply_session_put(struct sq *q, const struct byoc_action_session *a)
 {
-    sqlite3_stmt *st = wstmt(q, STMT_SESSION_PURGE);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_SESSION_PURGE);
     if (!st)
         return q->batch_err;
     sqlite3_bind_int64(st, 1, a->expires_at - (int64_t)BYOC_ACTION_SESSION_TTL_S * 1000);
-    enum byoc_err e = step_write(q, st);
-    st = e ? NULL : wstmt(q, STMT_SESSION_PUT);
+    enum byoc_err e = sq_step_write(q, st);
+    st = e ? NULL : sq_wstmt(q, STMT_SESSION_PUT);
     if (!st)
         return e ? e : q->batch_err;
-    bind_blob(st, 1, a->id_hash, BYOC_SHA256_LEN);
-    bind_text(st, 2, a->provider_id);
-    bind_text(st, 3, a->action);
-    bind_text(st, 4, a->brand_id);
-    bind_text(st, 5, a->user_id);
-    bind_text(st, 6, a->channel_id);
-    bind_text(st, 7, a->back_url);
-    bind_blob(st, 8, a->access_token_sealed.data, a->access_token_sealed.len);
+    sq_bind_blob(st, 1, a->id_hash, BYOC_SHA256_LEN);
+    sq_bind_text(st, 2, a->provider_id);
+    sq_bind_text(st, 3, a->action);
+    sq_bind_text(st, 4, a->brand_id);
+    sq_bind_text(st, 5, a->user_id);
+    sq_bind_text(st, 6, a->channel_id);
+    sq_bind_text(st, 7, a->back_url);
+    sq_bind_blob(st, 8, a->access_token_sealed.data, a->access_token_sealed.len);
     sqlite3_bind_int64(st, 9, a->expires_at);
-    return step_write(q, st);
+    return sq_step_write(q, st);
 }
 
 static enum byoc_err take_session(struct sq *q, const uint8_t *id_hash)
 {
-    sqlite3_stmt *st = wstmt(q, STMT_SESSION_DELETE);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_SESSION_DELETE);
     if (!st)
         return q->batch_err;
-    bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
-    enum byoc_err e = step_write(q, st);
+    sq_bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
+    enum byoc_err e = sq_step_write(q, st);
     if (!e && sqlite3_changes(q->w.db) == 0)
         e = BYOC_ERR_NOT_FOUND; /* already taken: a double submit must not act twice */
     return e;
@@ -582,33 +501,33 @@ static enum byoc_err find_conversation(struct sq *q, const char *provider_id, co
     out[0] = '\0';
     if (!ref)
         return BYOC_ERR_OK;
-    sqlite3_stmt *st = wstmt(q, STMT_CONVERSATION_BY_THREAD);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_CONVERSATION_BY_THREAD);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, provider_id);
-    bind_text(st, 2, ref);
+    sq_bind_text(st, 1, provider_id);
+    sq_bind_text(st, 2, ref);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        col_id(st, 0, out);
-    stmt_done(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : map_rc(rc);
+        sq_col_id(st, 0, out);
+    sq_stmt_done(st);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : sq_map_rc(rc);
 }
 
 static enum byoc_err find_duplicate(struct sq *q, const struct byoc_agent_msg *m,
                                     struct byoc_write *w)
 {
-    sqlite3_stmt *st = wstmt(q, STMT_AGENT_FIND);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_AGENT_FIND);
     if (!st)
         return q->batch_err;
-    bind_text(st, 1, m->provider_id);
-    bind_text(st, 2, m->dedupe_key);
+    sq_bind_text(st, 1, m->provider_id);
+    sq_bind_text(st, 2, m->dedupe_key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        col_id(st, 0, w->out.agent_msg.id);
-        col_id(st, 1, w->out.agent_msg.conversation_id);
+        sq_col_id(st, 0, w->out.agent_msg.id);
+        sq_col_id(st, 1, w->out.agent_msg.conversation_id);
         w->out.agent_msg.duplicate = true;
     }
-    stmt_done(st);
+    sq_stmt_done(st);
     return rc == SQLITE_ROW ? BYOC_ERR_OK : BYOC_ERR_STORE_IO;
 }
 
@@ -619,26 +538,26 @@ static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
     enum byoc_err e = find_conversation(q, m->provider_id, m->thread_ref, conv);
     if (!e && !conv[0])
         e = find_conversation(q, m->provider_id, m->post_id, conv);
-    sqlite3_stmt *st = e ? NULL : wstmt(q, STMT_AGENT_INSERT);
+    sqlite3_stmt *st = e ? NULL : sq_wstmt(q, STMT_AGENT_INSERT);
     if (!st)
         return e ? e : q->batch_err;
-    bind_text(st, 1, m->id);
-    bind_text(st, 2, m->provider_id);
-    bind_text(st, 3, m->dedupe_key);
-    bind_text(st, 4, m->cxone_message_id);
-    bind_text(st, 5, m->kind == BYOC_AGENT_MSG_OUTBOUND ? "outbound" : "reply");
-    bind_text(st, 6, m->channel_id);
-    bind_text(st, 7, m->thread_ref);
-    bind_text(st, 8, m->post_id);
-    bind_text(st, 9, conv[0] ? conv : NULL);
-    bind_text(st, 10, m->text);
-    bind_text(st, 11, m->attachments_json);
-    bind_text(st, 12, m->agent_name);
-    bind_text(st, 13, m->agent_avatar_url);
-    bind_blob(st, 14, m->raw_body, m->raw_len);
+    sq_bind_text(st, 1, m->id);
+    sq_bind_text(st, 2, m->provider_id);
+    sq_bind_text(st, 3, m->dedupe_key);
+    sq_bind_text(st, 4, m->cxone_message_id);
+    sq_bind_text(st, 5, m->kind == BYOC_AGENT_MSG_OUTBOUND ? "outbound" : "reply");
+    sq_bind_text(st, 6, m->channel_id);
+    sq_bind_text(st, 7, m->thread_ref);
+    sq_bind_text(st, 8, m->post_id);
+    sq_bind_text(st, 9, conv[0] ? conv : NULL);
+    sq_bind_text(st, 10, m->text);
+    sq_bind_text(st, 11, m->attachments_json);
+    sq_bind_text(st, 12, m->agent_name);
+    sq_bind_text(st, 13, m->agent_avatar_url);
+    sq_bind_blob(st, 14, m->raw_body, m->raw_len);
     sqlite3_bind_int(st, 15, m->raw_truncated);
     sqlite3_bind_int64(st, 16, m->received_at);
-    e = step_write(q, st);
+    e = sq_step_write(q, st);
     if (e)
         return e;
     if (sqlite3_changes(q->w.db) == 0)
@@ -675,9 +594,6 @@ static enum byoc_err sq_apply(void *state, struct byoc_write *w)
 
 /* ---- readers ---- */
 
-typedef void (*row_fn)(sqlite3_stmt *st, void *item, bool *ok);
-typedef void (*release_fn)(void *item);
-
 static void rel_provider(void *p)
 {
     byoc_provider_release(p);
@@ -701,21 +617,21 @@ static void rel_session(void *a)
 static void row_provider(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_provider *p = item;
-    col_id(st, 0, p->id);
-    p->name = col_text(st, 1, ok);
-    p->webhook_url = col_text(st, 2, ok);
-    p->cxone_auth_url = col_text(st, 3, ok);
-    p->cxone_api_base_url = col_text(st, 4, ok);
-    p->cxone_client_id = col_text(st, 5, ok);
-    p->cxone_access_key_id = col_text(st, 6, ok);
-    p->cxone_integration_id = col_text(st, 7, ok);
-    col_blob(st, 8, &p->cxone_client_secret_sealed, ok);
-    col_blob(st, 9, &p->cxone_access_key_secret_sealed, ok);
-    col_blob(st, 10, &p->webhook_secret_sealed, ok);
-    p->byoc_client_id = col_text(st, 11, ok);
-    col_hash(st, 12, p->byoc_client_secret_hash);
-    col_hash(st, 13, p->bot_api_key_hash);
-    col_hash(st, 14, p->studio_secret_hash);
+    sq_col_id(st, 0, p->id);
+    p->name = sq_col_text(st, 1, ok);
+    p->webhook_url = sq_col_text(st, 2, ok);
+    p->cxone_auth_url = sq_col_text(st, 3, ok);
+    p->cxone_api_base_url = sq_col_text(st, 4, ok);
+    p->cxone_client_id = sq_col_text(st, 5, ok);
+    p->cxone_access_key_id = sq_col_text(st, 6, ok);
+    p->cxone_integration_id = sq_col_text(st, 7, ok);
+    sq_col_blob(st, 8, &p->cxone_client_secret_sealed, ok);
+    sq_col_blob(st, 9, &p->cxone_access_key_secret_sealed, ok);
+    sq_col_blob(st, 10, &p->webhook_secret_sealed, ok);
+    p->byoc_client_id = sq_col_text(st, 11, ok);
+    sq_col_hash(st, 12, p->byoc_client_secret_hash);
+    sq_col_hash(st, 13, p->bot_api_key_hash);
+    sq_col_hash(st, 14, p->studio_secret_hash);
     p->created_at = sqlite3_column_int64(st, 15);
     p->updated_at = sqlite3_column_int64(st, 16);
 }
@@ -723,10 +639,10 @@ static void row_provider(sqlite3_stmt *st, void *item, bool *ok)
 static void row_channel(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_channel *c = item;
-    col_id(st, 0, c->provider_id);
-    c->channel_id = col_text(st, 1, ok);
-    c->name = col_text(st, 2, ok);
-    c->brand_id = col_text(st, 3, ok);
+    sq_col_id(st, 0, c->provider_id);
+    c->channel_id = sq_col_text(st, 1, ok);
+    c->name = sq_col_text(st, 2, ok);
+    c->brand_id = sq_col_text(st, 3, ok);
     const unsigned char *src = sqlite3_column_text(st, 4);
     c->source = (src && strcmp((const char *)src, "action") == 0) ? BYOC_CHANNEL_ACTION
                                                                   : BYOC_CHANNEL_ADMIN;
@@ -738,23 +654,23 @@ static void row_agent_msg(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_agent_msg *m = item;
     m->seq = sqlite3_column_int64(st, 0);
-    col_id(st, 1, m->id);
-    col_id(st, 2, m->provider_id);
-    m->dedupe_key = col_text(st, 3, ok);
-    m->cxone_message_id = col_text(st, 4, ok);
+    sq_col_id(st, 1, m->id);
+    sq_col_id(st, 2, m->provider_id);
+    m->dedupe_key = sq_col_text(st, 3, ok);
+    m->cxone_message_id = sq_col_text(st, 4, ok);
     const unsigned char *kind = sqlite3_column_text(st, 5);
     m->kind = (kind && strcmp((const char *)kind, "outbound") == 0) ? BYOC_AGENT_MSG_OUTBOUND
                                                                     : BYOC_AGENT_MSG_REPLY;
-    m->channel_id = col_text(st, 6, ok);
-    m->thread_ref = col_text(st, 7, ok);
-    m->post_id = col_text(st, 8, ok);
-    m->conversation_id = col_text(st, 9, ok);
-    m->text = col_text(st, 10, ok);
-    m->attachments_json = col_text(st, 11, ok);
-    m->agent_name = col_text(st, 12, ok);
-    m->agent_avatar_url = col_text(st, 13, ok);
+    m->channel_id = sq_col_text(st, 6, ok);
+    m->thread_ref = sq_col_text(st, 7, ok);
+    m->post_id = sq_col_text(st, 8, ok);
+    m->conversation_id = sq_col_text(st, 9, ok);
+    m->text = sq_col_text(st, 10, ok);
+    m->attachments_json = sq_col_text(st, 11, ok);
+    m->agent_name = sq_col_text(st, 12, ok);
+    m->agent_avatar_url = sq_col_text(st, 13, ok);
     struct byoc_blob raw = {0};
-    col_blob(st, 14, &raw, ok);
+    sq_col_blob(st, 14, &raw, ok);
     m->raw_body = (char *)raw.data;
     m->raw_len = raw.len;
     m->raw_truncated = sqlite3_column_int(st, 15) != 0;
@@ -764,20 +680,20 @@ static void row_agent_msg(sqlite3_stmt *st, void *item, bool *ok)
 static void row_session(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_action_session *a = item;
-    col_hash(st, 0, a->id_hash);
-    col_id(st, 1, a->provider_id);
-    a->action = col_text(st, 2, ok);
-    a->brand_id = col_text(st, 3, ok);
-    a->user_id = col_text(st, 4, ok);
-    a->channel_id = col_text(st, 5, ok);
-    a->back_url = col_text(st, 6, ok);
-    col_blob(st, 7, &a->access_token_sealed, ok);
+    sq_col_hash(st, 0, a->id_hash);
+    sq_col_id(st, 1, a->provider_id);
+    a->action = sq_col_text(st, 2, ok);
+    a->brand_id = sq_col_text(st, 3, ok);
+    a->user_id = sq_col_text(st, 4, ok);
+    a->channel_id = sq_col_text(st, 5, ok);
+    a->back_url = sq_col_text(st, 6, ok);
+    sq_col_blob(st, 7, &a->access_token_sealed, ok);
     a->expires_at = sqlite3_column_int64(st, 8);
 }
 
 /* Collects every row of a bound statement into a malloc'd array of item_size records. */
-static enum byoc_err collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_size, row_fn row,
-                                  release_fn release, void **out, size_t *n)
+enum byoc_err sq_collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_size, row_fn row,
+                              release_fn release, void **out, size_t *n)
 {
     char *items = NULL;
     size_t count = 0, cap = 0;
@@ -800,10 +716,10 @@ static enum byoc_err collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_
         row(st, items + count * item_size, &ok);
         count++;
     }
-    enum byoc_err e = !ok ? BYOC_ERR_NOMEM : map_rc(sqlite3_extended_errcode(c->db));
+    enum byoc_err e = !ok ? BYOC_ERR_NOMEM : sq_map_rc(sqlite3_extended_errcode(c->db));
     if (ok && rc == SQLITE_DONE)
         e = BYOC_ERR_OK;
-    stmt_done(st);
+    sq_stmt_done(st);
     if (e) {
         for (size_t i = 0; i < count; i++)
             release(items + i * item_size);
@@ -816,14 +732,14 @@ static enum byoc_err collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_
 }
 
 /* Runs a single-row read; NOT_FOUND when empty. */
-static enum byoc_err one_row(struct conn *c, sqlite3_stmt *st, row_fn row, release_fn release,
-                             void *out)
+enum byoc_err sq_one_row(struct conn *c, sqlite3_stmt *st, row_fn row, release_fn release,
+                         void *out)
 {
     bool ok = true;
     int rc = sqlite3_step(st);
     enum byoc_err e = rc == SQLITE_ROW    ? BYOC_ERR_OK
                       : rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND
-                                          : map_rc(sqlite3_extended_errcode(c->db));
+                                          : sq_map_rc(sqlite3_extended_errcode(c->db));
     if (!e) {
         row(st, out, &ok);
         if (!ok) {
@@ -831,26 +747,17 @@ static enum byoc_err one_row(struct conn *c, sqlite3_stmt *st, row_fn row, relea
             e = BYOC_ERR_NOMEM;
         }
     }
-    stmt_done(st);
+    sq_stmt_done(st);
     return e;
 }
-
-#define READ_BEGIN(q, c, st, id)                                                                   \
-    struct conn *c = reader_get(q);                                                                \
-    sqlite3_stmt *st = stmt(c, id);                                                                \
-    if (!st) {                                                                                     \
-        enum byoc_err prep_e = map_rc(sqlite3_extended_errcode(c->db));                            \
-        reader_put(c);                                                                             \
-        return prep_e;                                                                             \
-    }
 
 static enum byoc_err sq_provider_get(void *state, const char *id, struct byoc_provider *out)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_PROVIDER_GET);
-    bind_text(st, 1, id);
+    sq_bind_text(st, 1, id);
     *out = (struct byoc_provider){0};
-    enum byoc_err e = one_row(c, st, row_provider, rel_provider, out);
-    reader_put(c);
+    enum byoc_err e = sq_one_row(c, st, row_provider, rel_provider, out);
+    sq_reader_put(c);
     return e;
 }
 
@@ -858,8 +765,8 @@ static enum byoc_err sq_provider_list(void *state, struct byoc_provider **out, s
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_PROVIDER_LIST);
     enum byoc_err e =
-        collect_rows(c, st, sizeof **out, row_provider, rel_provider, (void **)out, n);
-    reader_put(c);
+        sq_collect_rows(c, st, sizeof **out, row_provider, rel_provider, (void **)out, n);
+    sq_reader_put(c);
     return e;
 }
 
@@ -867,11 +774,11 @@ static enum byoc_err sq_channel_get(void *state, const char *provider_id, const 
                                     struct byoc_channel *out)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_CHANNEL_GET);
-    bind_text(st, 1, provider_id);
-    bind_text(st, 2, channel_id);
+    sq_bind_text(st, 1, provider_id);
+    sq_bind_text(st, 2, channel_id);
     *out = (struct byoc_channel){0};
-    enum byoc_err e = one_row(c, st, row_channel, rel_channel, out);
-    reader_put(c);
+    enum byoc_err e = sq_one_row(c, st, row_channel, rel_channel, out);
+    sq_reader_put(c);
     return e;
 }
 
@@ -879,9 +786,10 @@ static enum byoc_err sq_channel_list(void *state, const char *provider_id,
                                      struct byoc_channel **out, size_t *n)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_CHANNEL_LIST);
-    bind_text(st, 1, provider_id);
-    enum byoc_err e = collect_rows(c, st, sizeof **out, row_channel, rel_channel, (void **)out, n);
-    reader_put(c);
+    sq_bind_text(st, 1, provider_id);
+    enum byoc_err e =
+        sq_collect_rows(c, st, sizeof **out, row_channel, rel_channel, (void **)out, n);
+    sq_reader_put(c);
     return e;
 }
 
@@ -891,12 +799,12 @@ static enum byoc_err sq_agent_msg_list(void *state, const char *provider_id, boo
 {
     READ_BEGIN((struct sq *)state, c, st,
                unmatched_only ? STMT_AGENT_LIST_UNMATCHED : STMT_AGENT_LIST);
-    bind_text(st, 1, provider_id);
+    sq_bind_text(st, 1, provider_id);
     sqlite3_bind_int64(st, 2, after_seq);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
     enum byoc_err e =
-        collect_rows(c, st, sizeof **out, row_agent_msg, rel_agent_msg, (void **)out, n);
-    reader_put(c);
+        sq_collect_rows(c, st, sizeof **out, row_agent_msg, rel_agent_msg, (void **)out, n);
+    sq_reader_put(c);
     return e;
 }
 
@@ -904,11 +812,11 @@ static enum byoc_err sq_agent_msg_get(void *state, const char *provider_id, cons
                                       struct byoc_agent_msg *out)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_AGENT_GET);
-    bind_text(st, 1, provider_id);
-    bind_text(st, 2, id);
+    sq_bind_text(st, 1, provider_id);
+    sq_bind_text(st, 2, id);
     *out = (struct byoc_agent_msg){0};
-    enum byoc_err e = one_row(c, st, row_agent_msg, rel_agent_msg, out);
-    reader_put(c);
+    enum byoc_err e = sq_one_row(c, st, row_agent_msg, rel_agent_msg, out);
+    sq_reader_put(c);
     return e;
 }
 
@@ -916,23 +824,23 @@ static enum byoc_err sq_action_session_get(void *state, const uint8_t *id_hash, 
                                            struct byoc_action_session *out)
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_SESSION_GET);
-    bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
+    sq_bind_blob(st, 1, id_hash, BYOC_SHA256_LEN);
     sqlite3_bind_int64(st, 2, now_ms);
     *out = (struct byoc_action_session){0};
-    enum byoc_err e = one_row(c, st, row_session, rel_session, out);
-    reader_put(c);
+    enum byoc_err e = sq_one_row(c, st, row_session, rel_session, out);
+    sq_reader_put(c);
     return e;
 }
 
 static bool sq_ping(void *state)
 {
     struct sq *q = state;
-    struct conn *c = reader_get(q);
-    sqlite3_stmt *st = stmt(c, STMT_PING);
+    struct conn *c = sq_reader_get(q);
+    sqlite3_stmt *st = sq_stmt(c, STMT_PING);
     bool ok = st && sqlite3_step(st) == SQLITE_ROW;
     if (st)
-        stmt_done(st);
-    reader_put(c);
+        sq_stmt_done(st);
+    sq_reader_put(c);
     return ok;
 }
 

@@ -1,0 +1,135 @@
+/* Shared by the SQLite backend's files only (src/store/sqlite*.c). */
+#ifndef BYOC_SQLITE_INTERNAL_H
+#define BYOC_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sqlite3.h>
+
+#include "byoc/limits.h"
+#include "byoc/store.h"
+#include "store/sqlite-relay-stmts.h"
+
+#define PROVIDER_COLS                                                                              \
+    "id, name, webhook_url, cxone_auth_url, cxone_api_base_url, cxone_client_id, "                 \
+    "cxone_access_key_id, cxone_integration_id, cxone_client_secret_sealed, "                      \
+    "cxone_access_key_secret_sealed, webhook_secret_sealed, byoc_client_id, "                      \
+    "byoc_client_secret_hash, bot_api_key_hash, studio_secret_hash, created_at, updated_at"
+#define CHANNEL_COLS "provider_id, channel_id, name, brand_id, source, created_at, updated_at"
+#define AGENT_COLS                                                                                 \
+    "seq, id, provider_id, dedupe_key, cxone_message_id, kind, channel_id, thread_ref, post_id, "  \
+    "conversation_id, text, attachments, agent_name, agent_avatar_url, raw_body, raw_truncated, "  \
+    "received_at"
+#define SESSION_COLS                                                                               \
+    "id_hash, provider_id, action, brand_id, user_id, channel_id, back_url, access_token_sealed, " \
+    "expires_at"
+
+#define STMT_MAP(X)                                                                                \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(SAVEPOINT, "SAVEPOINT w")                                                                    \
+    X(RELEASE, "RELEASE w")                                                                        \
+    X(ROLLBACK_TO, "ROLLBACK TO w")                                                                \
+    X(PROVIDER_INSERT, "INSERT INTO providers (" PROVIDER_COLS ") VALUES "                         \
+                       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)")             \
+    X(PROVIDER_DELETE, "DELETE FROM providers WHERE id = ?1")                                      \
+    X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
+    X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
+    X(CHANNEL_UPSERT,                                                                              \
+      "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6) "                     \
+      "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, "                 \
+      "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, "               \
+      "updated_at = excluded.updated_at")                                                          \
+    X(PROVIDER_SET_INTEGRATION, "UPDATE providers SET cxone_integration_id = ?2, updated_at = ?3 " \
+                                "WHERE id = ?1 AND cxone_integration_id IS NULL")                  \
+    X(CHANNEL_DELETE, "DELETE FROM channels WHERE provider_id = ?1 AND channel_id = ?2")           \
+    X(CHANNEL_GET, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 AND "             \
+                   "channel_id = ?2")                                                              \
+    X(CHANNEL_LIST, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 "                \
+                    "ORDER BY created_at, channel_id")                                             \
+    X(CONVERSATION_BY_THREAD, "SELECT id FROM conversations WHERE provider_id = ?1 AND "           \
+                              "(thread_id = ?2 OR id = ?2) LIMIT 1")                               \
+    X(AGENT_INSERT, "INSERT INTO agent_messages (id, provider_id, dedupe_key, cxone_message_id, "  \
+                    "kind, channel_id, thread_ref, post_id, conversation_id, text, attachments, "  \
+                    "agent_name, agent_avatar_url, raw_body, raw_truncated, received_at) VALUES "  \
+                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "                    \
+                    "ON CONFLICT (provider_id, dedupe_key) DO NOTHING")                            \
+    X(AGENT_FIND, "SELECT id, conversation_id FROM agent_messages WHERE provider_id = ?1 AND "     \
+                  "dedupe_key = ?2")                                                               \
+    X(AGENT_LIST, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 AND "          \
+                  "seq > ?2 ORDER BY seq LIMIT ?3")                                                \
+    X(AGENT_LIST_UNMATCHED, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 "    \
+                            "AND seq > ?2 AND conversation_id IS NULL ORDER BY seq LIMIT ?3")      \
+    X(AGENT_GET, "SELECT " AGENT_COLS " FROM agent_messages WHERE provider_id = ?1 AND id = ?2")   \
+    X(SESSION_PUT, "INSERT INTO action_sessions (" SESSION_COLS ") VALUES "                        \
+                   "(?1,?2,?3,?4,?5,?6,?7,?8,?9)")                                                 \
+    X(SESSION_PURGE, "DELETE FROM action_sessions WHERE expires_at <= ?1")                         \
+    X(SESSION_DELETE, "DELETE FROM action_sessions WHERE id_hash = ?1")                            \
+    X(SESSION_GET, "SELECT " SESSION_COLS " FROM action_sessions WHERE id_hash = ?1 AND "          \
+                   "expires_at > ?2")                                                              \
+    X(PING, "SELECT count(*) FROM sqlite_schema")                                                  \
+    RELAY_STMT_MAP(X)
+
+enum stmt_id {
+#define STMT_ENUM(id, sql) STMT_##id,
+    STMT_MAP(STMT_ENUM)
+#undef STMT_ENUM
+        STMT__COUNT
+};
+
+extern const char *const sq_stmt_sql[];
+
+struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT__COUNT];
+    pthread_mutex_t mu;
+};
+
+struct sq {
+    struct conn w;
+    struct conn r[BYOC_READ_POOL_SIZE];
+    size_t nr; /* 0 for ":memory:": readers share the writer connection */
+    atomic_uint next_reader;
+    int applied;
+    enum byoc_err batch_err; /* first storage failure inside the current batch */
+};
+
+typedef void (*row_fn)(sqlite3_stmt *st, void *item, bool *ok);
+typedef void (*release_fn)(void *item);
+
+enum byoc_err sq_map_rc(int rc);
+/* The prepared statement (prepared once per connection), ready to bind; NULL on failure. */
+sqlite3_stmt *sq_stmt(struct conn *c, enum stmt_id id);
+void sq_stmt_done(sqlite3_stmt *st);
+enum byoc_err sq_exec(struct conn *c, enum stmt_id id);
+void sq_bind_text(sqlite3_stmt *st, int i, const char *s);
+void sq_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
+char *sq_col_text(sqlite3_stmt *st, int i, bool *ok);
+void sq_col_id(sqlite3_stmt *st, int i, char out[BYOC_ID_MAX]);
+void sq_col_blob(sqlite3_stmt *st, int i, struct byoc_blob *out, bool *ok);
+void sq_col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN]);
+/* Writer side: steps a write; storage failures (not constraint ones) poison the batch. */
+enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st);
+sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id);
+/* Reader side. */
+struct conn *sq_reader_get(struct sq *q);
+void sq_reader_put(struct conn *c);
+enum byoc_err sq_collect_rows(struct conn *c, sqlite3_stmt *st, size_t item_size, row_fn row,
+                              release_fn release, void **out, size_t *n);
+enum byoc_err sq_one_row(struct conn *c, sqlite3_stmt *st, row_fn row, release_fn release,
+                         void *out);
+
+#define READ_BEGIN(q, c, st, id)                                                                   \
+    struct conn *c = sq_reader_get(q);                                                             \
+    sqlite3_stmt *st = sq_stmt(c, id);                                                             \
+    if (!st) {                                                                                     \
+        enum byoc_err prep_e = sq_map_rc(sqlite3_extended_errcode(c->db));                         \
+        sq_reader_put(c);                                                                          \
+        return prep_e;                                                                             \
+    }
+
+/* sqlite_relay.c */
+enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w);
+
+#endif
