@@ -95,6 +95,8 @@ static enum byoc_err demo_provider(struct byoc_app *app)
         .client_secret = "replace-with-your-cxone-client-secret",
         .access_key_id = "replace-with-your-access-key-id",
         .access_key_secret = "replace-with-your-access-key-secret",
+        .transcript_chunk_max = -1,
+        .inactivity_timeout_s = -1,
     };
     struct byoc_provider p;
     struct byoc_provider_secrets s;

@@ -13,7 +13,17 @@ struct byoc_provider_input {
     const char *name, *webhook_url;
     const char *auth_url, *api_base_url, *client_id, *client_secret;
     const char *access_key_id, *access_key_secret, *integration_id; /* integration_id optional */
+    /* Relay settings; NULL, 0 or -1 take the defaults below. */
+    const char *transcript_mode;  /* "combined" (default) or "per_turn" */
+    int64_t transcript_chunk_max; /* characters per transcript message */
+    int64_t inactivity_timeout_s; /* 0: off (default) */
 };
+
+#define BYOC_TRANSCRIPT_CHUNK_DEFAULT 4000
+#define BYOC_TRANSCRIPT_CHUNK_MIN 200
+#define BYOC_TRANSCRIPT_CHUNK_MAX 100000
+#define BYOC_INACTIVITY_MIN_S 30
+#define BYOC_INACTIVITY_MAX_S 86400
 
 /* Shown once to the admin, never stored in clear. */
 struct byoc_provider_secrets {

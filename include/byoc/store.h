@@ -29,6 +29,11 @@ struct byoc_blob {
     size_t len;
 };
 
+enum byoc_transcript_mode {
+    BYOC_TRANSCRIPT_COMBINED, /* one readable message, split when longer than the chunk limit */
+    BYOC_TRANSCRIPT_PER_TURN, /* one message per turn */
+};
+
 struct byoc_provider {
     char id[BYOC_ID_MAX];
     char *name;
@@ -45,6 +50,9 @@ struct byoc_provider {
     uint8_t byoc_client_secret_hash[BYOC_SHA256_LEN];
     uint8_t bot_api_key_hash[BYOC_SHA256_LEN];
     uint8_t studio_secret_hash[BYOC_SHA256_LEN];
+    enum byoc_transcript_mode transcript_mode;
+    int64_t transcript_chunk_max;   /* characters per transcript message */
+    int64_t inactivity_timeout_s;   /* 0: conversations never time out */
     int64_t created_at, updated_at; /* Unix ms */
 };
 
@@ -93,6 +101,72 @@ struct byoc_action_session {
     int64_t expires_at;
 };
 
+/* ---- relay: conversations handed over by bot platforms ---- */
+
+enum byoc_conv_state {
+    BYOC_CONV_QUEUED,       /* stored; CXone has not accepted the first message yet */
+    BYOC_CONV_ESCALATED,    /* CXone accepted the first message */
+    BYOC_CONV_AGENT_JOINED, /* an agent replied */
+    BYOC_CONV_ENDED,
+};
+const char *byoc_conv_state_name(enum byoc_conv_state s);
+/* false for an unknown name. */
+bool byoc_conv_state_parse(const char *name, enum byoc_conv_state *out);
+
+struct byoc_conversation {
+    char id[BYOC_ID_MAX];
+    char provider_id[BYOC_ID_MAX];
+    char *channel_id, *thread_id;
+    char *end_user_id;
+    char *end_user_json;     /* {"id","first_name",...} as the bot gave it */
+    char *reason, *skill_id; /* may be NULL */
+    enum byoc_conv_state state;
+    char *cxone_contact_id, *cxone_case_id, *cxone_interaction_id; /* NULL until CXone answers */
+    char *agent_name, *agent_avatar_url;                           /* NULL until an agent replies */
+    char *ended_by, *ended_reason;                                 /* NULL until ended */
+    int64_t created_at, updated_at, ended_at, inactive_at;         /* Unix ms; 0 = none */
+    int64_t cursor;                                                /* list order */
+};
+
+enum byoc_out_kind { BYOC_OUT_TEXT, BYOC_OUT_TYPING, BYOC_OUT_CLOSE, BYOC_OUT_ROUTING };
+enum byoc_out_state { BYOC_OUT_QUEUED, BYOC_OUT_SENDING, BYOC_OUT_DELIVERED, BYOC_OUT_FAILED };
+const char *byoc_out_kind_name(enum byoc_out_kind k);
+const char *byoc_out_state_name(enum byoc_out_state s);
+
+/* One thing to tell CXone; sent strictly in seq order per conversation. */
+struct byoc_outbound {
+    char id[BYOC_ID_MAX]; /* also the idOnExternalPlatform CXone sees: a retry cannot duplicate */
+    char conversation_id[BYOC_ID_MAX];
+    int64_t seq; /* assigned by the store */
+    enum byoc_out_kind kind;
+    char *client_message_id; /* may be NULL */
+    char *payload;           /* JSON the relay turns into the CXone call */
+    enum byoc_out_state state;
+    int64_t attempts;
+    int64_t next_attempt_at, deadline_at, delivered_at, created_at; /* Unix ms; 0 = none */
+    char *last_error;                                               /* may be NULL */
+};
+
+/* An Idempotency-Key with the answer to replay to its retries. */
+struct byoc_idem {
+    const char *key;
+    uint8_t request_hash[BYOC_SHA256_LEN];
+    int status;
+    const char *body;
+};
+
+/* A claimed head-of-line message with what sending it needs. */
+struct byoc_relay_job {
+    struct byoc_outbound msg;
+    struct byoc_conversation conv;
+    bool first_text; /* no text delivered yet: this post opens the contact in CXone */
+};
+void byoc_conversation_release(struct byoc_conversation *c);
+void byoc_conversation_list_free(struct byoc_conversation *c, size_t n);
+void byoc_outbound_release(struct byoc_outbound *m);
+void byoc_outbound_list_free(struct byoc_outbound *m, size_t n);
+void byoc_relay_job_free(struct byoc_relay_job *j);
+
 enum byoc_write_kind {
     BYOC_WRITE_PROVIDER_CREATE,
     BYOC_WRITE_PROVIDER_DELETE,
@@ -101,6 +175,12 @@ enum byoc_write_kind {
     BYOC_WRITE_AGENT_MSG_ADD,
     BYOC_WRITE_ACTION_SESSION_PUT,
     BYOC_WRITE_ACTION_SESSION_TAKE, /* deletes it; NOT_FOUND if already taken */
+    BYOC_WRITE_CONVERSATION_OPEN,
+    BYOC_WRITE_OUTBOUND_ADD,
+    BYOC_WRITE_CONVERSATION_END,
+    BYOC_WRITE_RELAY_CLAIM,
+    BYOC_WRITE_RELAY_OUTCOME,
+    BYOC_WRITE_RELAY_HOUSEKEEP,
 };
 
 struct byoc_write {
@@ -118,7 +198,42 @@ struct byoc_write {
         const struct byoc_agent_msg *agent_msg;    /* AGENT_MSG_ADD: insert or find duplicate */
         const struct byoc_action_session *session; /* ACTION_SESSION_PUT */
         const uint8_t *session_id_hash;            /* ACTION_SESSION_TAKE (NOT_FOUND) */
+        struct {
+            const struct byoc_conversation *conv;
+            const struct byoc_outbound *msgs; /* in order; seq assigned 1..n */
+            size_t nmsgs;
+            const struct byoc_idem *idem; /* may be NULL */
+        } open;                           /* CONVERSATION_OPEN; idem.hit on a replayed key */
+        struct {
+            const char *provider_id;
+            const struct byoc_outbound *msg; /* msg->conversation_id names the conversation */
+            const struct byoc_idem *idem;    /* may be NULL */
+            bool user_activity;              /* restarts the inactivity timer */
+            int64_t now;
+        } add; /* OUTBOUND_ADD: NOT_FOUND, CONFLICT when ended; out.add */
+        struct {
+            const char *provider_id; /* NULL: any (system ends) */
+            const char *conversation_id, *ended_by, *reason;
+            const struct byoc_outbound *close_msg; /* queued after everything before it */
+            const struct byoc_idem *idem;          /* may be NULL */
+            int64_t now;
+        } end; /* CONVERSATION_END: NOT_FOUND; ending an ended one changes nothing */
+        struct {
+            int64_t now, lease_ms;
+        } claim; /* RELAY_CLAIM: out.job, NULL when nothing is due */
+        struct {
+            const char *message_id, *conversation_id;
+            enum byoc_out_state state; /* DELIVERED, FAILED, or QUEUED to retry */
+            bool text; /* a text message: delivered escalates, failed before any delivered ends */
+            int64_t next_attempt_at, now;
+            const char *last_error;                            /* may be NULL */
+            const char *contact_id, *case_id, *interaction_id; /* from CXone; may be NULL */
+        } outcome;                                             /* RELAY_OUTCOME */
+        struct {
+            int64_t now, close_deadline_ms;
+        } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end */
     } in;
+
     /* Written by the writer before done(): */
     enum byoc_err err;
     union {
@@ -127,7 +242,20 @@ struct byoc_write {
             bool duplicate;
             char conversation_id[BYOC_ID_MAX]; /* "" when the thread is unknown */
         } agent_msg;
+        struct {
+            char id[BYOC_ID_MAX]; /* new, or the one first stored with this client message id */
+            bool duplicate;
+        } add;
+        struct byoc_relay_job *job; /* RELAY_CLAIM; the caller frees with byoc_relay_job_free */
+        int64_t ended;              /* RELAY_HOUSEKEEP: conversations ended for inactivity */
     } out;
+    /* An Idempotency-Key seen before: its stored answer (body malloc'd, the caller frees). */
+    struct {
+        bool hit;
+        int status;
+        char *body;
+    } idem;
+
     /* Called on the writer thread once the outcome is final; must not block. */
     void (*done)(struct byoc_write *w);
     void *user;
@@ -179,7 +307,33 @@ BYOC_MUST_USE enum byoc_err byoc_store_action_session_get(struct byoc_store *s,
                                                           const uint8_t id_hash[BYOC_SHA256_LEN],
                                                           int64_t now_ms,
                                                           struct byoc_action_session *out);
+BYOC_MUST_USE enum byoc_err byoc_store_provider_by_bot_key(struct byoc_store *s,
+                                                           const uint8_t hash[BYOC_SHA256_LEN],
+                                                           struct byoc_provider *out);
+/* provider_id NULL: any provider. */
+BYOC_MUST_USE enum byoc_err byoc_store_conversation_get(struct byoc_store *s,
+                                                        const char *provider_id, const char *id,
+                                                        struct byoc_conversation *out);
+/* Conversations with cursor > after, oldest first; state_filter -1 = any; end_user_id NULL = any.
+ */
+BYOC_MUST_USE enum byoc_err byoc_store_conversation_list(struct byoc_store *s,
+                                                         const char *provider_id, int state_filter,
+                                                         const char *end_user_id, int64_t after,
+                                                         size_t limit,
+                                                         struct byoc_conversation **out, size_t *n);
+/* The conversation's outbound messages in seq order (at most limit, the newest). */
+BYOC_MUST_USE enum byoc_err byoc_store_outbound_list(struct byoc_store *s,
+                                                     const char *conversation_id, size_t limit,
+                                                     struct byoc_outbound **out, size_t *n);
+/* The stored answer for an Idempotency-Key; NOT_FOUND when none. *body malloc'd. */
+BYOC_MUST_USE enum byoc_err byoc_store_idem_get(struct byoc_store *s, const char *provider_id,
+                                                const char *key,
+                                                uint8_t request_hash[BYOC_SHA256_LEN], int *status,
+                                                char **body);
+/* Earliest next_attempt_at of a queued message; INT64_MAX when none. */
+int64_t byoc_store_relay_next_due(struct byoc_store *s);
 /* True when the database answers a read (readiness). */
+
 bool byoc_store_ping(struct byoc_store *s);
 
 void byoc_provider_release(struct byoc_provider *p);

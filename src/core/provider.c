@@ -59,6 +59,25 @@ enum byoc_err byoc_provider_input_check(const struct byoc_provider_input *in, ch
     static const char *const expect[] = {
         "a name of 1 to 200 characters", "an absolute http(s) URL without query or credentials",
         "a non-empty string of printable characters without spaces (at most 512)"};
+    if (in->transcript_mode && strcmp(in->transcript_mode, "combined") != 0 &&
+        strcmp(in->transcript_mode, "per_turn") != 0) {
+        snprintf(why, cap, "settings.transcript_mode: must be combined or per_turn");
+        return BYOC_ERR_INVALID;
+    }
+    if (in->transcript_chunk_max != -1 && in->transcript_chunk_max != 0 &&
+        (in->transcript_chunk_max < BYOC_TRANSCRIPT_CHUNK_MIN ||
+         in->transcript_chunk_max > BYOC_TRANSCRIPT_CHUNK_MAX)) {
+        snprintf(why, cap, "settings.transcript_chunk_max: must be %d to %d characters",
+                 BYOC_TRANSCRIPT_CHUNK_MIN, BYOC_TRANSCRIPT_CHUNK_MAX);
+        return BYOC_ERR_INVALID;
+    }
+    if (in->inactivity_timeout_s != -1 && in->inactivity_timeout_s != 0 &&
+        (in->inactivity_timeout_s < BYOC_INACTIVITY_MIN_S ||
+         in->inactivity_timeout_s > BYOC_INACTIVITY_MAX_S)) {
+        snprintf(why, cap, "settings.inactivity_timeout_s: must be 0 (off) or %d to %d seconds",
+                 BYOC_INACTIVITY_MIN_S, BYOC_INACTIVITY_MAX_S);
+        return BYOC_ERR_INVALID;
+    }
     for (size_t i = 0; i < BYOC_ARRAY_LEN(rows); i++) {
         const char *v = rows[i].value;
         if (!v && rows[i].optional)
@@ -170,6 +189,12 @@ enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
                 p.byoc_client_secret_hash);
     byoc_sha256(secrets->bot_api_key, strlen(secrets->bot_api_key), p.bot_api_key_hash);
     byoc_sha256(secrets->studio_secret, strlen(secrets->studio_secret), p.studio_secret_hash);
+    p.transcript_mode = (in->transcript_mode && strcmp(in->transcript_mode, "per_turn") == 0)
+                            ? BYOC_TRANSCRIPT_PER_TURN
+                            : BYOC_TRANSCRIPT_COMBINED;
+    p.transcript_chunk_max =
+        in->transcript_chunk_max > 0 ? in->transcript_chunk_max : BYOC_TRANSCRIPT_CHUNK_DEFAULT;
+    p.inactivity_timeout_s = in->inactivity_timeout_s > 0 ? in->inactivity_timeout_s : 0;
     p.created_at = p.updated_at = now_ms;
     *out = p;
     return BYOC_ERR_OK;

@@ -37,7 +37,18 @@ static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
         .access_key_id = byoc_json_str(cx, "access_key_id"),
         .access_key_secret = byoc_json_str(cx, "access_key_secret"),
         .integration_id = byoc_json_str(cx, "integration_id"),
+        .transcript_mode = NULL,
+        .transcript_chunk_max = -1,
+        .inactivity_timeout_s = -1,
     };
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(b, "settings");
+    in->transcript_mode = byoc_json_str(set, "transcript_mode");
+    const cJSON *chunk = cJSON_GetObjectItemCaseSensitive(set, "transcript_chunk_max");
+    const cJSON *idle = cJSON_GetObjectItemCaseSensitive(set, "inactivity_timeout_s");
+    if (chunk) /* a non-number gets -2: out of range, so validation names the field */
+        in->transcript_chunk_max = cJSON_IsNumber(chunk) ? (int64_t)chunk->valuedouble : -2;
+    if (idle)
+        in->inactivity_timeout_s = cJSON_IsNumber(idle) ? (int64_t)idle->valuedouble : -2;
 }
 
 static cJSON *created_view(const struct byoc_app *app, const struct create_ctx *c)

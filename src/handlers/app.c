@@ -149,6 +149,13 @@ cJSON *provider_view(const struct byoc_app *app, const struct byoc_provider *p)
               byoc_json_add_str(byoc, "client_id", p->byoc_client_id) &&
               json_add_time(v, "created_at", p->created_at) &&
               json_add_time(v, "updated_at", p->updated_at);
+    cJSON *set = ok ? cJSON_AddObjectToObject(v, "settings") : NULL;
+    ok = set &&
+         byoc_json_add_str(set, "transcript_mode",
+                           p->transcript_mode == BYOC_TRANSCRIPT_PER_TURN ? "per_turn"
+                                                                          : "combined") &&
+         cJSON_AddNumberToObject(set, "transcript_chunk_max", (double)p->transcript_chunk_max) &&
+         cJSON_AddNumberToObject(set, "inactivity_timeout_s", (double)p->inactivity_timeout_s);
     if (!ok) {
         cJSON_Delete(v);
         return NULL;

@@ -1,5 +1,6 @@
 /* Release functions of the store's record types (backend-neutral). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "byoc/store.h"
 #include "byoc/banned.h"
@@ -91,4 +92,81 @@ void byoc_action_session_release(struct byoc_action_session *a)
     free(a->back_url);
     byoc_blob_release(&a->access_token_sealed);
     *a = (struct byoc_action_session){0};
+}
+
+static const char *const conv_state_names[] = {"queued", "escalated", "agent_joined", "ended"};
+static const char *const out_kind_names[] = {"text", "typing", "close", "routing"};
+static const char *const out_state_names[] = {"queued", "sending", "delivered", "failed"};
+
+const char *byoc_conv_state_name(enum byoc_conv_state s)
+{
+    return (unsigned)s < 4 ? conv_state_names[s] : "unknown";
+}
+
+bool byoc_conv_state_parse(const char *name, enum byoc_conv_state *out)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        if (strcmp(name, conv_state_names[i]) == 0) {
+            *out = (enum byoc_conv_state)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+const char *byoc_out_kind_name(enum byoc_out_kind k)
+{
+    return (unsigned)k < 4 ? out_kind_names[k] : "unknown";
+}
+
+const char *byoc_out_state_name(enum byoc_out_state s)
+{
+    return (unsigned)s < 4 ? out_state_names[s] : "unknown";
+}
+
+void byoc_conversation_release(struct byoc_conversation *c)
+{
+    if (!c)
+        return;
+    char **strs[] = {&c->channel_id,       &c->thread_id,        &c->end_user_id,
+                     &c->end_user_json,    &c->reason,           &c->skill_id,
+                     &c->cxone_contact_id, &c->cxone_case_id,    &c->cxone_interaction_id,
+                     &c->agent_name,       &c->agent_avatar_url, &c->ended_by,
+                     &c->ended_reason};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+        free(*strs[i]);
+    *c = (struct byoc_conversation){0};
+}
+
+void byoc_conversation_list_free(struct byoc_conversation *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++)
+        byoc_conversation_release(&c[i]);
+    free(c);
+}
+
+void byoc_outbound_release(struct byoc_outbound *m)
+{
+    if (!m)
+        return;
+    free(m->client_message_id);
+    free(m->payload);
+    free(m->last_error);
+    *m = (struct byoc_outbound){0};
+}
+
+void byoc_outbound_list_free(struct byoc_outbound *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++)
+        byoc_outbound_release(&m[i]);
+    free(m);
+}
+
+void byoc_relay_job_free(struct byoc_relay_job *j)
+{
+    if (!j)
+        return;
+    byoc_outbound_release(&j->msg);
+    byoc_conversation_release(&j->conv);
+    free(j);
 }

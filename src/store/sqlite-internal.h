@@ -14,7 +14,8 @@
     "id, name, webhook_url, cxone_auth_url, cxone_api_base_url, cxone_client_id, "                 \
     "cxone_access_key_id, cxone_integration_id, cxone_client_secret_sealed, "                      \
     "cxone_access_key_secret_sealed, webhook_secret_sealed, byoc_client_id, "                      \
-    "byoc_client_secret_hash, bot_api_key_hash, studio_secret_hash, created_at, updated_at"
+    "byoc_client_secret_hash, bot_api_key_hash, studio_secret_hash, created_at, updated_at, "      \
+    "transcript_mode, transcript_chunk_max, inactivity_timeout_s"
 #define CHANNEL_COLS "provider_id, channel_id, name, brand_id, source, created_at, updated_at"
 #define AGENT_COLS                                                                                 \
     "seq, id, provider_id, dedupe_key, cxone_message_id, kind, channel_id, thread_ref, post_id, "  \
@@ -32,7 +33,7 @@
     X(RELEASE, "RELEASE w")                                                                        \
     X(ROLLBACK_TO, "ROLLBACK TO w")                                                                \
     X(PROVIDER_INSERT, "INSERT INTO providers (" PROVIDER_COLS ") VALUES "                         \
-                       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)")             \
+                       "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)") \
     X(PROVIDER_DELETE, "DELETE FROM providers WHERE id = ?1")                                      \
     X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
     X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
@@ -49,11 +50,13 @@
     X(CHANNEL_LIST, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 "                \
                     "ORDER BY created_at, channel_id")                                             \
     X(CONVERSATION_BY_THREAD, "SELECT id FROM conversations WHERE provider_id = ?1 AND "           \
-                              "(thread_id = ?2 OR id = ?2) LIMIT 1")                               \
+                              "(thread_id = ?2 OR id = ?2 OR cxone_contact_id = ?2 OR "            \
+                              "cxone_case_id = ?2) LIMIT 1")                                       \
     X(AGENT_INSERT, "INSERT INTO agent_messages (id, provider_id, dedupe_key, cxone_message_id, "  \
                     "kind, channel_id, thread_ref, post_id, conversation_id, text, attachments, "  \
-                    "agent_name, agent_avatar_url, raw_body, raw_truncated, received_at) VALUES "  \
-                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16) "                    \
+                    "agent_name, agent_avatar_url, raw_body, raw_truncated, received_at, "         \
+                    "conversation_seq) VALUES "                                                    \
+                    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17) "                \
                     "ON CONFLICT (provider_id, dedupe_key) DO NOTHING")                            \
     X(AGENT_FIND, "SELECT id, conversation_id FROM agent_messages WHERE provider_id = ?1 AND "     \
                   "dedupe_key = ?2")                                                               \
@@ -129,7 +132,21 @@ enum byoc_err sq_one_row(struct conn *c, sqlite3_stmt *st, row_fn row, release_f
         return prep_e;                                                                             \
     }
 
+void sq_row_provider(sqlite3_stmt *st, void *item, bool *ok);
+void sq_rel_provider(void *p);
+
 /* sqlite_relay.c */
 enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w);
+enum byoc_err sq_provider_by_bot_key(void *state, const uint8_t *hash, struct byoc_provider *out);
+enum byoc_err sq_conversation_get(void *state, const char *provider_id, const char *id,
+                                  struct byoc_conversation *out);
+enum byoc_err sq_conversation_list(void *state, const char *provider_id, int state_filter,
+                                   const char *end_user_id, int64_t after, size_t limit,
+                                   struct byoc_conversation **out, size_t *n);
+enum byoc_err sq_outbound_list(void *state, const char *conversation_id, size_t limit,
+                               struct byoc_outbound **out, size_t *n);
+enum byoc_err sq_idem_get(void *state, const char *provider_id, const char *key,
+                          uint8_t *request_hash, int *status, char **body);
+int64_t sq_relay_next_due(void *state);
 
 #endif

@@ -412,6 +412,9 @@ static enum byoc_err apply_provider_create(struct sq *q, const struct byoc_provi
     sq_bind_blob(st, 15, p->studio_secret_hash, BYOC_SHA256_LEN);
     sqlite3_bind_int64(st, 16, p->created_at);
     sqlite3_bind_int64(st, 17, p->updated_at);
+    sq_bind_text(st, 18, p->transcript_mode == BYOC_TRANSCRIPT_PER_TURN ? "per_turn" : "combined");
+    sqlite3_bind_int64(st, 19, p->transcript_chunk_max);
+    sqlite3_bind_int64(st, 20, p->inactivity_timeout_s);
     return sq_step_write(q, st);
 }
 
@@ -513,6 +516,7 @@ static enum byoc_err find_conversation(struct sq *q, const char *provider_id, co
     return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : sq_map_rc(rc);
 }
 
+/* OK with the original's id when the message was stored before; NOT_FOUND when it is new. */
 static enum byoc_err find_duplicate(struct sq *q, const struct byoc_agent_msg *m,
                                     struct byoc_write *w)
 {
@@ -528,16 +532,43 @@ static enum byoc_err find_duplicate(struct sq *q, const struct byoc_agent_msg *m
         w->out.agent_msg.duplicate = true;
     }
     sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : BYOC_ERR_STORE_IO;
+    if (rc == SQLITE_ROW)
+        return BYOC_ERR_OK;
+    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+}
+
+/* Next per-conversation sequence number of an agent message; the conversation learns the agent
+ * has joined and who it is. */
+static enum byoc_err agent_seq(struct sq *q, const char *conv, const struct byoc_agent_msg *m,
+                               int64_t *seq)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_CONV_AGENT);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, conv);
+    sq_bind_text(st, 2, m->agent_name);
+    sq_bind_text(st, 3, m->agent_avatar_url);
+    sqlite3_bind_int64(st, 4, m->received_at);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    sq_stmt_done(st);
+    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
 }
 
 static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
 {
     const struct byoc_agent_msg *m = w->in.agent_msg;
+    enum byoc_err e = find_duplicate(q, m, w);
+    if (e != BYOC_ERR_NOT_FOUND)
+        return e; /* found: the original's id is the answer; or a storage error */
     char conv[BYOC_ID_MAX];
-    enum byoc_err e = find_conversation(q, m->provider_id, m->thread_ref, conv);
+    int64_t seq = 0;
+    e = find_conversation(q, m->provider_id, m->thread_ref, conv);
     if (!e && !conv[0])
         e = find_conversation(q, m->provider_id, m->post_id, conv);
+    if (!e && conv[0])
+        e = agent_seq(q, conv, m, &seq);
     sqlite3_stmt *st = e ? NULL : sq_wstmt(q, STMT_AGENT_INSERT);
     if (!st)
         return e ? e : q->batch_err;
@@ -557,11 +588,13 @@ static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
     sq_bind_blob(st, 14, m->raw_body, m->raw_len);
     sqlite3_bind_int(st, 15, m->raw_truncated);
     sqlite3_bind_int64(st, 16, m->received_at);
+    if (seq)
+        sqlite3_bind_int64(st, 17, seq);
+    else
+        sqlite3_bind_null(st, 17);
     e = sq_step_write(q, st);
     if (e)
         return e;
-    if (sqlite3_changes(q->w.db) == 0)
-        return find_duplicate(q, m, w);
     byoc_strlcpy(w->out.agent_msg.id, m->id, BYOC_ID_MAX);
     byoc_strlcpy(w->out.agent_msg.conversation_id, conv, BYOC_ID_MAX);
     w->out.agent_msg.duplicate = false;
@@ -588,13 +621,15 @@ static enum byoc_err sq_apply(void *state, struct byoc_write *w)
         return apply_session_put(q, w->in.session);
     case BYOC_WRITE_ACTION_SESSION_TAKE:
         return take_session(q, w->in.session_id_hash);
+    default:
+        return sq_apply_relay(q, w);
     }
     return BYOC_ERR_INTERNAL;
 }
 
 /* ---- readers ---- */
 
-static void rel_provider(void *p)
+void sq_rel_provider(void *p)
 {
     byoc_provider_release(p);
 }
@@ -614,7 +649,7 @@ static void rel_session(void *a)
     byoc_action_session_release(a);
 }
 
-static void row_provider(sqlite3_stmt *st, void *item, bool *ok)
+void sq_row_provider(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_provider *p = item;
     sq_col_id(st, 0, p->id);
@@ -634,6 +669,12 @@ static void row_provider(sqlite3_stmt *st, void *item, bool *ok)
     sq_col_hash(st, 14, p->studio_secret_hash);
     p->created_at = sqlite3_column_int64(st, 15);
     p->updated_at = sqlite3_column_int64(st, 16);
+    const unsigned char *mode = sqlite3_column_text(st, 17);
+    p->transcript_mode = (mode && strcmp((const char *)mode, "per_turn") == 0)
+                             ? BYOC_TRANSCRIPT_PER_TURN
+                             : BYOC_TRANSCRIPT_COMBINED;
+    p->transcript_chunk_max = sqlite3_column_int64(st, 18);
+    p->inactivity_timeout_s = sqlite3_column_int64(st, 19);
 }
 
 static void row_channel(sqlite3_stmt *st, void *item, bool *ok)
@@ -756,7 +797,7 @@ static enum byoc_err sq_provider_get(void *state, const char *id, struct byoc_pr
     READ_BEGIN((struct sq *)state, c, st, STMT_PROVIDER_GET);
     sq_bind_text(st, 1, id);
     *out = (struct byoc_provider){0};
-    enum byoc_err e = sq_one_row(c, st, row_provider, rel_provider, out);
+    enum byoc_err e = sq_one_row(c, st, sq_row_provider, sq_rel_provider, out);
     sq_reader_put(c);
     return e;
 }
@@ -765,7 +806,7 @@ static enum byoc_err sq_provider_list(void *state, struct byoc_provider **out, s
 {
     READ_BEGIN((struct sq *)state, c, st, STMT_PROVIDER_LIST);
     enum byoc_err e =
-        sq_collect_rows(c, st, sizeof **out, row_provider, rel_provider, (void **)out, n);
+        sq_collect_rows(c, st, sizeof **out, sq_row_provider, sq_rel_provider, (void **)out, n);
     sq_reader_put(c);
     return e;
 }
@@ -864,4 +905,10 @@ const struct store_backend byoc_store_sqlite = {
     .agent_msg_get = sq_agent_msg_get,
     .action_session_get = sq_action_session_get,
     .ping = sq_ping,
+    .provider_by_bot_key = sq_provider_by_bot_key,
+    .conversation_get = sq_conversation_get,
+    .conversation_list = sq_conversation_list,
+    .outbound_list = sq_outbound_list,
+    .idem_get = sq_idem_get,
+    .relay_next_due = sq_relay_next_due,
 };

@@ -36,6 +36,18 @@ struct store_backend {
     enum byoc_err (*action_session_get)(void *state, const uint8_t *id_hash, int64_t now_ms,
                                         struct byoc_action_session *out);
     bool (*ping)(void *state);
+    enum byoc_err (*provider_by_bot_key)(void *state, const uint8_t *hash,
+                                         struct byoc_provider *out);
+    enum byoc_err (*conversation_get)(void *state, const char *provider_id, const char *id,
+                                      struct byoc_conversation *out);
+    enum byoc_err (*conversation_list)(void *state, const char *provider_id, int state_filter,
+                                       const char *end_user_id, int64_t after, size_t limit,
+                                       struct byoc_conversation **out, size_t *n);
+    enum byoc_err (*outbound_list)(void *state, const char *conversation_id, size_t limit,
+                                   struct byoc_outbound **out, size_t *n);
+    enum byoc_err (*idem_get)(void *state, const char *provider_id, const char *key,
+                              uint8_t *request_hash, int *status, char **body);
+    int64_t (*relay_next_due)(void *state);
 };
 
 extern const struct store_backend byoc_store_sqlite;

@@ -258,3 +258,41 @@ bool byoc_store_ping(struct byoc_store *s)
 {
     return s->be->ping(s->state);
 }
+
+enum byoc_err byoc_store_provider_by_bot_key(struct byoc_store *s,
+                                             const uint8_t hash[BYOC_SHA256_LEN],
+                                             struct byoc_provider *out)
+{
+    return s->be->provider_by_bot_key(s->state, hash, out);
+}
+
+enum byoc_err byoc_store_conversation_get(struct byoc_store *s, const char *provider_id,
+                                          const char *id, struct byoc_conversation *out)
+{
+    return s->be->conversation_get(s->state, provider_id, id, out);
+}
+
+enum byoc_err byoc_store_conversation_list(struct byoc_store *s, const char *provider_id,
+                                           int state_filter, const char *end_user_id, int64_t after,
+                                           size_t limit, struct byoc_conversation **out, size_t *n)
+{
+    return s->be->conversation_list(s->state, provider_id, state_filter, end_user_id, after, limit,
+                                    out, n);
+}
+
+enum byoc_err byoc_store_outbound_list(struct byoc_store *s, const char *conversation_id,
+                                       size_t limit, struct byoc_outbound **out, size_t *n)
+{
+    return s->be->outbound_list(s->state, conversation_id, limit, out, n);
+}
+
+enum byoc_err byoc_store_idem_get(struct byoc_store *s, const char *provider_id, const char *key,
+                                  uint8_t request_hash[BYOC_SHA256_LEN], int *status, char **body)
+{
+    return s->be->idem_get(s->state, provider_id, key, request_hash, status, body);
+}
+
+int64_t byoc_store_relay_next_due(struct byoc_store *s)
+{
+    return s->be->relay_next_due(s->state);
+}
