@@ -139,6 +139,8 @@ struct runtime {
     struct byoc_config cfg;
     struct byoc_store *store;
     struct byoc_tasks *tasks;
+    struct byoc_cxone_tokens *tokens;
+    struct byoc_relay *relay;
     struct byoc_app app;
     struct byoc_http *http;
     bool app_ready;
@@ -148,10 +150,12 @@ struct runtime {
 static void runtime_release(struct runtime *rt)
 {
     byoc_http_stop(rt->http); /* first: it waits for parked requests the others will finish */
+    byoc_relay_stop(rt->relay);
     byoc_tasks_stop(rt->tasks);
     byoc_store_close(rt->store);
     if (rt->app_ready)
         byoc_app_release(&rt->app);
+    byoc_cxone_tokens_free(rt->tokens);
     byoc_config_release(&rt->cfg);
     byoc_wipe(rt->demo_admin_token, sizeof rt->demo_admin_token);
 }
@@ -186,6 +190,13 @@ static int open_state(struct runtime *rt)
         e = byoc_app_init(&rt->app, &rt->cfg, rt->store, rt->tasks, &keys);
     byoc_wipe(&keys, sizeof keys);
     rt->app_ready = e == BYOC_ERR_OK;
+    if (!e)
+        e = byoc_cxone_tokens_new(&rt->tokens);
+    struct byoc_relay_config rc = {.threads = BYOC_RELAY_THREADS,
+                                   .retry_cap_ms = rt->cfg.relay_retry_cap * 1000};
+    if (!e)
+        e = byoc_relay_start(rt->store, &rt->app.keys, rt->tokens, &rc, &rt->relay);
+    rt->app.relay = rt->relay;
     if (e)
         log_fatal("cannot start", e, NULL);
     return e ? 1 : 0;

@@ -6,6 +6,7 @@
 #include "byoc/config.h"
 #include "byoc/http.h"
 #include "byoc/keys.h"
+#include "byoc/relay.h"
 #include "byoc/store.h"
 #include "byoc/tasks.h"
 
@@ -15,6 +16,7 @@ enum byoc_policy {
     BYOC_POLICY_NONE,  /* public */
     BYOC_POLICY_ADMIN, /* Authorization: Bearer $BYOCD_ADMIN_TOKEN */
     BYOC_POLICY_CXONE, /* Authorization: Bearer <token from /cxone/{provider_id}/auth/token> */
+    BYOC_POLICY_BOT,   /* Authorization: Bearer <provider bot_api_key> */
 };
 
 /* Failed client authentications per provider in the current window (HTTP thread only). */
@@ -28,6 +30,7 @@ struct byoc_app {
     const struct byoc_config *cfg; /* not owned */
     struct byoc_store *store;      /* not owned */
     struct byoc_tasks *tasks;      /* not owned */
+    struct byoc_relay *relay;      /* not owned; may be NULL (then nothing is sent) */
     struct byoc_keys keys;
     struct byoc_auth auth;
     struct byoc_throttle_slot throttle[BYOC_THROTTLE_SLOTS];

@@ -20,6 +20,8 @@ struct byoc_config {
     int64_t token_ttl;
     int64_t max_connections;
     int64_t idle_timeout;
+    int64_t relay_deadline;  /* seconds a bot message may take to reach CXone */
+    int64_t relay_retry_cap; /* seconds: longest pause between two attempts */
     enum byoc_log_level log_level;
 };
 

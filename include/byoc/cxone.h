@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
 #include "byoc/compiler.h"
 #include "byoc/err.h"
 
@@ -45,6 +48,54 @@ BYOC_MUST_USE enum byoc_err byoc_cxone_channel_create(const char *api_base, cons
                                                       char *detail);
 BYOC_MUST_USE enum byoc_err byoc_cxone_channel_delete(const char *api_base, const char *bearer,
                                                       const char *id, char *detail);
+
+/* ---- access tokens (password grant with the provider's access key) ---- */
+
+/* Refresh this long before a token expires (CXone tokens live about an hour). */
+#define BYOC_CXONE_TOKEN_EARLY_MS (5 * 60 * 1000)
+#define BYOC_CXONE_TOKEN_CACHE 256 /* providers whose tokens are kept */
+
+struct byoc_cxone_tokens;
+
+struct byoc_cxone_creds {
+    const char *provider_id, *auth_url, *client_id, *client_secret, *access_key_id,
+        *access_key_secret;
+};
+
+BYOC_MUST_USE enum byoc_err byoc_cxone_tokens_new(struct byoc_cxone_tokens **out);
+void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t);
+/* A valid token for the provider (*token malloc'd). force drops the cached one first (after a
+ * 401). Errors as above; UPSTREAM_AUTH when CXone refuses the credentials. */
+BYOC_MUST_USE enum byoc_err byoc_cxone_token(struct byoc_cxone_tokens *t,
+                                             const struct byoc_cxone_creds *c, bool force,
+                                             char **token, char *detail);
+/* Tokens fetched from CXone so far (tests, metrics). */
+unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t);
+
+/* ---- messaging (DFO 3.0) ---- */
+
+/* What a call came to; err is UPSTREAM_NET / UPSTREAM_TIMEOUT when no status arrived. */
+struct byoc_cxone_result {
+    enum byoc_err err;
+    long status;
+    long retry_after_s; /* -1 when absent */
+    char detail[BYOC_CXONE_DETAIL_MAX];
+    char *case_id, *contact_id, *interaction_id; /* from consumerContact; may be NULL */
+};
+void byoc_cxone_result_release(struct byoc_cxone_result *r);
+
+/* POST /dfo/3.0/channels/{channel}/messages with body (a DFO message object). */
+void byoc_cxone_post_message(const char *api_base, const char *bearer, const char *channel_id,
+                             const cJSON *body, struct byoc_cxone_result *r);
+/* POST …/threads/{thread}/sender-actions {action: isTypingOn|isTypingOff}. */
+void byoc_cxone_typing(const char *api_base, const char *bearer, const char *channel_id,
+                       const char *thread_id, bool typing, struct byoc_cxone_result *r);
+/* PUT …/threads/{thread} {canAddMoreMessages: false}. */
+void byoc_cxone_close_thread(const char *api_base, const char *bearer, const char *channel_id,
+                             const char *thread_id, struct byoc_cxone_result *r);
+/* PUT /dfo/3.0/contacts/{contact}/routing-queue {routingQueueId}. */
+void byoc_cxone_routing_queue(const char *api_base, const char *bearer, const char *case_id,
+                              const char *queue_id, struct byoc_cxone_result *r);
 
 void byoc_cxone_channel_release(struct byoc_cxone_channel *c);
 void byoc_cxone_channel_list_free(struct byoc_cxone_channel *c, size_t n);

@@ -20,6 +20,9 @@
     X(FORBIDDEN, "forbidden", "not allowed", 403)                                                  \
     X(CONFLICT, "conflict", "the resource already exists or is in another state", 409)             \
     X(GONE, "gone", "the resource no longer exists", 410)                                          \
+    X(CONVERSATION_CLOSED, "conversation_closed", "the conversation has ended", 409)               \
+    X(IDEMPOTENCY_REUSED, "idempotency_key_reused",                                                \
+      "this Idempotency-Key was used with a different request", 422)                               \
     X(RATE_LIMITED, "rate_limited", "too many requests; retry later", 429)                         \
     X(STORE_BUSY, "storage_busy", "storage is busy; retry later", 503)                             \
     X(STORE_FULL, "storage_full", "storage is full; retry later", 503)                             \

@@ -79,6 +79,9 @@ const cJSON *byoc_req_json(const struct byoc_req *r);
 const char *byoc_req_form(const struct byoc_req *r, const char *name);
 /* The bearer token of an "Authorization: Bearer" header, or NULL. */
 const char *byoc_req_bearer(const struct byoc_req *r);
+/* Who the authorization step found (e.g. a provider id); copied; logged with the request. */
+void byoc_req_set_principal(struct byoc_req *r, const char *principal);
+const char *byoc_req_principal(const struct byoc_req *r); /* NULL when none */
 /* Handler state freed by free_fn when the request completes (one owner, one free point). */
 void byoc_req_set_ctx(struct byoc_req *r, void *ctx, void (*free_fn)(void *));
 void *byoc_req_ctx(const struct byoc_req *r);

@@ -14,6 +14,8 @@
 #define BYOC_BODY_MAX_SMALL (16 * 1024)        /* token, admin writes, validation */
 #define BYOC_BODY_MAX_AGENT_REPLY (256 * 1024) /* box messages from CXone */
 #define BYOC_BODY_MAX_FORM (8 * 1024)          /* action page form posts */
+#define BYOC_BODY_MAX_HANDOVER (1024 * 1024)   /* POST /v1/conversations with its transcript */
+#define BYOC_BODY_MAX_BOT_MESSAGE (128 * 1024) /* one end-user message */
 
 /* --- JSON --- */
 #define BYOC_JSON_MAX_DEPTH 32 /* nesting of objects and arrays */
@@ -27,6 +29,9 @@
 #define BYOC_EXTERNAL_ID_MAX 256            /* ids that come from CXone */
 #define BYOC_LIST_PAGE_DEFAULT 50           /* list endpoints */
 #define BYOC_LIST_PAGE_MAX 500
+#define BYOC_CUSTOM_FIELDS_MAX 50    /* per handover */
+#define BYOC_REASON_MAX 1000         /* handover reason, characters */
+#define BYOC_IDEMPOTENCY_KEY_MAX 200 /* Idempotency-Key header bytes */
 
 /* --- Store / group commit --- */
 #define BYOC_WRITE_QUEUE_MAX 65536       /* pending writes before 503 overloaded */
@@ -56,6 +61,17 @@
 #define BYOC_OUT_RESPONSE_MAX (1024 * 1024)
 #define BYOC_TASK_THREADS 2 /* blocking outbound work off the HTTP thread */
 #define BYOC_TASK_QUEUE_MAX 1024
+
+/* --- Relay to CXone --- */
+#define BYOC_RELAY_THREADS 2                /* conversations sent in parallel */
+#define BYOC_RELAY_LEASE_MS 60000           /* a claimed message is requeued after this */
+#define BYOC_RELAY_POLL_MS 1000             /* longest sleep between looks for due work */
+#define BYOC_RELAY_BACKOFF_BASE_MS 500      /* first retry delay bound, doubled per attempt */
+#define BYOC_RELAY_RETRY_CAP_DEFAULT 60     /* seconds: longest delay between two attempts */
+#define BYOC_RELAY_DEADLINE_DEFAULT 900     /* seconds a message may take to reach CXone */
+#define BYOC_RELAY_TYPING_DEADLINE_MS 30000 /* typing is worthless later */
+#define BYOC_RELAY_CLOSE_DEADLINE_MS 3600000
+#define BYOC_CONVERSATION_MESSAGES_SHOWN 100 /* outbound messages in GET /v1/conversations/{id} */
 
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096

@@ -51,6 +51,10 @@ static const struct key_row key_rows[] = {
      TEXT(BYOC_HTTP_MAX_CONNECTIONS_DEFAULT), 16, 100000, "concurrent HTTP connections"},
     {"BYOCD_IDLE_TIMEOUT", KEY_INT, OFF(idle_timeout), TEXT(BYOC_HTTP_IDLE_TIMEOUT_DEFAULT), 1,
      3600, "seconds an idle keep-alive connection is kept"},
+    {"BYOCD_RELAY_DEADLINE", KEY_INT, OFF(relay_deadline), TEXT(BYOC_RELAY_DEADLINE_DEFAULT), 10,
+     86400, "seconds a bot message may take to reach CXone before it counts as failed"},
+    {"BYOCD_RELAY_RETRY_CAP", KEY_INT, OFF(relay_retry_cap), TEXT(BYOC_RELAY_RETRY_CAP_DEFAULT), 1,
+     3600, "longest pause in seconds between two attempts to reach CXone"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 

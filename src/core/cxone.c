@@ -1,10 +1,12 @@
 #include "byoc/cxone.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "byoc/crypto.h"
+#include "byoc/buf.h"
 #include "byoc/json.h"
 #include "byoc/limits.h"
 #include "byoc/outbound.h"
@@ -275,4 +277,287 @@ void byoc_cxone_channel_list_free(struct byoc_cxone_channel *c, size_t n)
     for (size_t i = 0; c && i < n; i++)
         byoc_cxone_channel_release(&c[i]);
     free(c);
+}
+
+/* ---- access tokens ---- */
+
+struct token_slot {
+    char provider_id[BYOC_ID_MAX];
+    char *token;
+    int64_t expires_ms; /* monotonic */
+    int64_t used_ms;
+};
+
+struct byoc_cxone_tokens {
+    pthread_mutex_t mu;
+    unsigned long fetched;
+    struct token_slot slots[BYOC_CXONE_TOKEN_CACHE];
+};
+
+enum byoc_err byoc_cxone_tokens_new(struct byoc_cxone_tokens **out)
+{
+    struct byoc_cxone_tokens *t = calloc(1, sizeof *t);
+    if (!t)
+        return BYOC_ERR_NOMEM;
+    pthread_mutex_init(&t->mu, NULL);
+    *out = t;
+    return BYOC_ERR_OK;
+}
+
+static void slot_clear(struct token_slot *s)
+{
+    if (s->token) {
+        byoc_wipe(s->token, strlen(s->token));
+        free(s->token);
+    }
+    *s = (struct token_slot){0};
+}
+
+void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < BYOC_CXONE_TOKEN_CACHE; i++)
+        slot_clear(&t->slots[i]);
+    pthread_mutex_destroy(&t->mu);
+    free(t);
+}
+
+unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t)
+{
+    pthread_mutex_lock(&t->mu);
+    unsigned long n = t->fetched;
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+/* The provider's slot, or the least recently used one (cleared). Lock held. */
+static struct token_slot *slot_for(struct byoc_cxone_tokens *t, const char *provider_id)
+{
+    struct token_slot *lru = &t->slots[0];
+    for (size_t i = 0; i < BYOC_CXONE_TOKEN_CACHE; i++) {
+        struct token_slot *s = &t->slots[i];
+        if (strcmp(s->provider_id, provider_id) == 0)
+            return s;
+        if (s->used_ms < lru->used_ms)
+            lru = s;
+    }
+    slot_clear(lru);
+    byoc_strlcpy(lru->provider_id, provider_id, sizeof lru->provider_id);
+    return lru;
+}
+
+/* POST auth_url grant_type=password (form) with Basic client auth. */
+static enum byoc_err fetch_token(const struct byoc_cxone_creds *c, char **token,
+                                 int64_t *expires_in_s, char *detail)
+{
+    struct byoc_buf form;
+    byoc_buf_init(&form, 4 * BYOC_SECRET_MAX + 64);
+    char eu[3 * BYOC_SECRET_MAX + 1], ep[3 * BYOC_SECRET_MAX + 1];
+    enum byoc_err e =
+        (byoc_url_escape(c->access_key_id, eu, sizeof eu) &&
+         byoc_url_escape(c->access_key_secret, ep, sizeof ep))
+            ? byoc_buf_printf(&form, "grant_type=password&username=%s&password=%s", eu, ep)
+            : BYOC_ERR_INVALID;
+    byoc_wipe(ep, sizeof ep);
+    struct byoc_out_req req = {.method = "POST",
+                               .url = c->auth_url,
+                               .content_type = "application/x-www-form-urlencoded",
+                               .body = form.data,
+                               .body_len = form.len,
+                               .basic_user = c->client_id,
+                               .basic_password = c->client_secret};
+    struct byoc_out_resp resp = {0};
+    if (!e)
+        e = byoc_out_do(&req, &resp);
+    if (form.data)
+        byoc_wipe(form.data, form.len);
+    byoc_buf_release(&form);
+    if (!e && map_status(resp.status)) {
+        take_detail(&resp, detail);
+        e = resp.status == 400 || resp.status == 401 || resp.status == 403 ? BYOC_ERR_UPSTREAM_AUTH
+                                                                           : BYOC_ERR_UPSTREAM;
+    }
+    cJSON *j = NULL;
+    if (!e && byoc_json_parse(resp.body, resp.body_len, &j) != BYOC_ERR_OK)
+        e = BYOC_ERR_UPSTREAM;
+    const char *at = e ? NULL : byoc_json_str(j, "access_token");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    if (!e && !at)
+        e = BYOC_ERR_UPSTREAM;
+    if (!e) {
+        *token = strdup(at);
+        *expires_in_s =
+            cJSON_IsNumber(exp) && exp->valuedouble > 0 ? (int64_t)exp->valuedouble : 3600;
+        e = *token ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
+    }
+    cJSON_Delete(j);
+    if (resp.body)
+        byoc_wipe(resp.body, resp.body_len);
+    byoc_out_resp_release(&resp);
+    return e == BYOC_ERR_TOO_LARGE ? BYOC_ERR_UPSTREAM : e;
+}
+
+enum byoc_err byoc_cxone_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_creds *c,
+                               bool force, char **token, char *detail)
+{
+    if (detail)
+        detail[0] = '\0';
+    /* One lock over the fetch: concurrent callers of one provider share one refresh. */
+    pthread_mutex_lock(&t->mu);
+    struct token_slot *s = slot_for(t, c->provider_id);
+    int64_t now = byoc_mono_ms();
+    enum byoc_err e = BYOC_ERR_OK;
+    if (force || !s->token || now >= s->expires_ms - BYOC_CXONE_TOKEN_EARLY_MS) {
+        char *fresh = NULL;
+        int64_t ttl = 0;
+        e = fetch_token(c, &fresh, &ttl, detail);
+        if (!e) {
+            slot_clear(s);
+            byoc_strlcpy(s->provider_id, c->provider_id, sizeof s->provider_id);
+            s->token = fresh;
+            s->expires_ms = now + ttl * 1000;
+            t->fetched++;
+        }
+    }
+    s->used_ms = now;
+    *token = e ? NULL : strdup(s->token);
+    if (!e && !*token)
+        e = BYOC_ERR_NOMEM;
+    pthread_mutex_unlock(&t->mu);
+    return e;
+}
+
+/* ---- messaging ---- */
+
+void byoc_cxone_result_release(struct byoc_cxone_result *r)
+{
+    if (!r)
+        return;
+    free(r->case_id);
+    free(r->contact_id);
+    free(r->interaction_id);
+    r->case_id = r->contact_id = r->interaction_id = NULL;
+}
+
+static char *id_member(const cJSON *obj, const char *key)
+{
+    char id[BYOC_EXTERNAL_ID_MAX + 1];
+    return byoc_json_id(obj, key, id, sizeof id) ? strdup(id) : NULL;
+}
+
+static void take_contact(const struct byoc_out_resp *resp, struct byoc_cxone_result *r)
+{
+    cJSON *j = NULL;
+    if (byoc_json_parse(resp->body, resp->body_len, &j) != BYOC_ERR_OK)
+        return;
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(j, "consumerContact");
+    if (!cJSON_IsObject(cc))
+        cc = cJSON_GetObjectItemCaseSensitive(j, "case");
+    if (cJSON_IsObject(cc)) {
+        r->case_id = id_member(cc, "id");
+        r->contact_id = id_member(cc, "contactId");
+        r->interaction_id = id_member(cc, "interactionId");
+    }
+    cJSON_Delete(j);
+}
+
+static void raw_call(const char *method, const char *url, const char *bearer, const cJSON *body,
+                     struct byoc_cxone_result *r)
+{
+    *r = (struct byoc_cxone_result){.retry_after_s = -1};
+    char *text = body ? byoc_json_render(body) : NULL;
+    struct byoc_out_req req = {.method = method,
+                               .url = url,
+                               .bearer = bearer,
+                               .content_type = text ? "application/json" : NULL,
+                               .body = text,
+                               .body_len = text ? strlen(text) : 0};
+    struct byoc_out_resp resp = {0};
+    r->err = (body && !text) ? BYOC_ERR_NOMEM : byoc_out_do(&req, &resp);
+    free(text);
+    if (r->err)
+        return;
+    r->status = resp.status;
+    r->retry_after_s = resp.retry_after_s;
+    if (resp.status >= 200 && resp.status < 300)
+        take_contact(&resp, r);
+    else
+        take_detail(&resp, r->detail);
+    byoc_out_resp_release(&resp);
+}
+
+void byoc_cxone_post_message(const char *api_base, const char *bearer, const char *channel_id,
+                             const cJSON *body, struct byoc_cxone_result *r)
+{
+    char url[URL_CAP], esc[3 * BYOC_EXTERNAL_ID_MAX + 1];
+    if (!byoc_url_escape(channel_id, esc, sizeof esc) ||
+        snprintf(url, sizeof url, "%s" DFO "/channels/%s/messages", api_base, esc) >= URL_CAP) {
+        *r = (struct byoc_cxone_result){.err = BYOC_ERR_INVALID, .retry_after_s = -1};
+        return;
+    }
+    raw_call("POST", url, bearer, body, r);
+}
+
+/* {api}/dfo/3.0/channels/{channel}/threads/{thread}[suffix] into url. */
+static bool thread_url(char *url, const char *api_base, const char *channel_id,
+                       const char *thread_id, const char *suffix)
+{
+    char ec[3 * BYOC_EXTERNAL_ID_MAX + 1], et[3 * BYOC_EXTERNAL_ID_MAX + 1];
+    return byoc_url_escape(channel_id, ec, sizeof ec) &&
+           byoc_url_escape(thread_id, et, sizeof et) &&
+           snprintf(url, URL_CAP, "%s" DFO "/channels/%s/threads/%s%s", api_base, ec, et, suffix) <
+               URL_CAP;
+}
+
+static void call_with(const char *method, const char *url, bool url_ok, const char *bearer,
+                      cJSON *body, struct byoc_cxone_result *r)
+{
+    if (!url_ok || !body)
+        *r = (struct byoc_cxone_result){.err = url_ok ? BYOC_ERR_NOMEM : BYOC_ERR_INVALID,
+                                        .retry_after_s = -1};
+    else
+        raw_call(method, url, bearer, body, r);
+    cJSON_Delete(body);
+}
+
+void byoc_cxone_typing(const char *api_base, const char *bearer, const char *channel_id,
+                       const char *thread_id, bool typing, struct byoc_cxone_result *r)
+{
+    char url[URL_CAP];
+    bool ok = thread_url(url, api_base, channel_id, thread_id, "/sender-actions");
+    cJSON *b = cJSON_CreateObject();
+    if (b && !byoc_json_add_str(b, "action", typing ? "isTypingOn" : "isTypingOff")) {
+        cJSON_Delete(b);
+        b = NULL;
+    }
+    call_with("POST", url, ok, bearer, b, r);
+}
+
+void byoc_cxone_close_thread(const char *api_base, const char *bearer, const char *channel_id,
+                             const char *thread_id, struct byoc_cxone_result *r)
+{
+    char url[URL_CAP];
+    bool ok = thread_url(url, api_base, channel_id, thread_id, "");
+    cJSON *b = cJSON_CreateObject();
+    if (b && !cJSON_AddFalseToObject(b, "canAddMoreMessages")) {
+        cJSON_Delete(b);
+        b = NULL;
+    }
+    call_with("PUT", url, ok, bearer, b, r);
+}
+
+void byoc_cxone_routing_queue(const char *api_base, const char *bearer, const char *case_id,
+                              const char *queue_id, struct byoc_cxone_result *r)
+{
+    char url[URL_CAP], esc[3 * BYOC_EXTERNAL_ID_MAX + 1];
+    bool ok =
+        byoc_url_escape(case_id, esc, sizeof esc) &&
+        snprintf(url, sizeof url, "%s" DFO "/contacts/%s/routing-queue", api_base, esc) < URL_CAP;
+    cJSON *b = cJSON_CreateObject();
+    if (b && !byoc_json_add_str(b, "routingQueueId", queue_id)) {
+        cJSON_Delete(b);
+        b = NULL;
+    }
+    call_with("PUT", url, ok, bearer, b, r);
 }

@@ -46,6 +46,8 @@ bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy)
         return authorize_admin_or_reply(req);
     case BYOC_POLICY_CXONE:
         return authorize_cxone_or_reply(req);
+    case BYOC_POLICY_BOT:
+        return authorize_bot_or_reply(req);
     default:
         return true;
     }

@@ -27,6 +27,14 @@ void h_box_reply(struct byoc_req *req);
 void h_box_outbound(struct byoc_req *req);
 void h_box_validate(struct byoc_req *req);
 void h_box_unknown(struct byoc_req *req);
+/* bot.c */
+bool authorize_bot_or_reply(struct byoc_req *req);
+void h_conversation_open(struct byoc_req *req);
+void h_conversation_list(struct byoc_req *req);
+void h_conversation_get(struct byoc_req *req);
+void h_conversation_message(struct byoc_req *req);
+void h_conversation_typing(struct byoc_req *req);
+void h_conversation_end(struct byoc_req *req);
 /* actions.c */
 void h_action_open(struct byoc_req *req);
 void h_action_add_submit(struct byoc_req *req);

@@ -5,6 +5,7 @@
 
 #define PROVIDER "/admin/v1/providers/{provider_id}"
 #define BOX "/cxone/{provider_id}/box"
+#define CONV "/v1/conversations/{conversation_id}"
 
 static const struct byoc_route routes[] = {
     {"GET", "/healthz", h_healthz, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
@@ -35,6 +36,18 @@ static const struct byoc_route routes[] = {
     {"POST", BOX "/1.0/channel/{channel_id}/recipients/validation", h_box_validate,
      BYOC_POLICY_CXONE, BYOC_BODY_JSON, BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
     {"*", BOX "/{*}", h_box_unknown, BYOC_POLICY_CXONE, BYOC_BODY_RAW, BYOC_BODY_MAX_AGENT_REPLY,
+     BYOC_ERRSTYLE_JSON},
+
+    {"POST", "/v1/conversations", h_conversation_open, BYOC_POLICY_BOT, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_HANDOVER, BYOC_ERRSTYLE_JSON},
+    {"GET", "/v1/conversations", h_conversation_list, BYOC_POLICY_BOT, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
+    {"GET", CONV, h_conversation_get, BYOC_POLICY_BOT, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
+    {"POST", CONV "/messages", h_conversation_message, BYOC_POLICY_BOT, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_BOT_MESSAGE, BYOC_ERRSTYLE_JSON},
+    {"POST", CONV "/typing", h_conversation_typing, BYOC_POLICY_BOT, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON},
+    {"POST", CONV "/end", h_conversation_end, BYOC_POLICY_BOT, BYOC_BODY_JSON, BYOC_BODY_MAX_SMALL,
      BYOC_ERRSTYLE_JSON},
 
     {"GET", "/cxone/{provider_id}/actions/{action}", h_action_open, BYOC_POLICY_NONE,

@@ -38,6 +38,7 @@ struct byoc_req {
     struct http_kv params[BYOC_HTTP_MAX_ROUTE_PARAMS];
     size_t nparams;
     char allow[48]; /* methods of a path matched with another method (405) */
+    char principal[BYOC_REQUEST_ID_MAX + 1];
     struct byoc_buf body;
     bool body_overflow, body_done;
     cJSON *json;

@@ -82,6 +82,17 @@ const char *byoc_req_bearer(const struct byoc_req *r)
     return *v ? v : NULL;
 }
 
+void byoc_req_set_principal(struct byoc_req *r, const char *principal)
+{
+    if (!byoc_strlcpy(r->principal, principal, sizeof r->principal))
+        r->principal[0] = '\0';
+}
+
+const char *byoc_req_principal(const struct byoc_req *r)
+{
+    return r->principal[0] ? r->principal : NULL;
+}
+
 void byoc_req_set_ctx(struct byoc_req *r, void *ctx, void (*free_fn)(void *))
 {
     r->ctx = ctx;

@@ -196,6 +196,7 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
     byoc_log_str(&l, "method", r->method);
     byoc_log_str(&l, "path", r->path); /* MHD keeps the query apart; it never reaches the log */
     byoc_log_str(&l, "route", r->route ? r->route->pattern : NULL);
+    byoc_log_str(&l, "principal", r->principal[0] ? r->principal : NULL);
     byoc_log_int(&l, "status", r->queued ? r->status : 0);
     byoc_log_int(&l, "req_bytes", (long long)r->body.len);
     byoc_log_int(&l, "dur_ms", (long long)(byoc_mono_ms() - r->start_ms));

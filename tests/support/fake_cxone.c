@@ -72,6 +72,8 @@ struct fake_cxone {
     size_t n_calls, cap_calls;
     cJSON *channels; /* array of channel objects */
     cJSON *contacts; /* object: "<channel>\x1f<thread>" -> contact number */
+    cJSON *seen;     /* object: idOnExternalPlatform of accepted messages -> 1 */
+    unsigned long n_messages;
     unsigned long n_grants;
     unsigned long n_ott_grants;
     unsigned long n_contacts;
@@ -715,9 +717,36 @@ static void fc_channel_message(struct fake_cxone *f, const char *id, const struc
         fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "Body must be a JSON object", "invalidRequest");
         return;
     }
+    const cJSON *ext = cJSON_GetObjectItemCaseSensitive(msg, "idOnExternalPlatform");
+    if (cJSON_IsString(ext) && cJSON_GetObjectItemCaseSensitive(f->seen, ext->valuestring)) {
+        cJSON_Delete(msg); /* like a platform that dedupes on the external id */
+        fc_reply_errors(r, MHD_HTTP_CONFLICT, "Duplicate idOnExternalPlatform", "duplicate");
+        return;
+    }
+    if (cJSON_IsString(ext))
+        cJSON_AddTrueToObject(f->seen, ext->valuestring);
+    f->n_messages++;
     unsigned long n = fc_contact_for(f, id, msg);
     cJSON_Delete(msg);
     fc_message_reply(n, r);
+}
+
+/* POST …/threads/{thread}/sender-actions and PUT …/threads/{thread} (close). */
+static void fc_channel_thread(struct fake_cxone *f, const char *id, const struct fc_in *in,
+                              const char *rest, struct fc_reply *r)
+{
+    if (!fc_find_channel(f, id, NULL)) {
+        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Channel not found", "channelNotFound");
+        return;
+    }
+    const char *tail = strchr(rest, '/');
+    bool typing = tail && strcmp(tail, "/sender-actions") == 0 && strcmp(in->method, "POST") == 0;
+    bool close = !tail && rest[0] && strcmp(in->method, "PUT") == 0;
+    if (!typing && !close) {
+        fc_reply_not_found(r);
+        return;
+    }
+    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
 /* Everything under /dfo/3.0/channels; `rest` is the path after that prefix. */
@@ -752,8 +781,26 @@ static void fc_channels(struct fake_cxone *f, const struct fc_in *in, const char
         fc_channel_item(f, in->method, id, r);
     else if (post && strcmp(slash, "/messages") == 0)
         fc_channel_message(f, id, in, r);
+    else if (fc_starts_with(slash, "/threads/"))
+        fc_channel_thread(f, id, in, slash + strlen("/threads/"), r);
     else
         fc_reply_not_found(r);
+}
+
+/* PUT /dfo/3.0/contacts/{id}/routing-queue */
+static void fc_routing_queue(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+{
+    if (!fc_bearer_ok(f, in->authorization)) {
+        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        r->www_authenticate = "Bearer";
+        return;
+    }
+    const char *tail = strstr(in->path, "/routing-queue");
+    if (!tail || tail[strlen("/routing-queue")] != '\0' || strcmp(in->method, "PUT") != 0) {
+        fc_reply_not_found(r);
+        return;
+    }
+    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
 static bool fc_is(const struct fc_in *in, const char *method, const char *path)
@@ -779,6 +826,8 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
     else if (fc_starts_with(in->path, channels) &&
              (in->path[sizeof(channels) - 1] == '\0' || in->path[sizeof(channels) - 1] == '/'))
         fc_channels(f, in, in->path + sizeof(channels) - 1, r);
+    else if (fc_starts_with(in->path, FC_DFO "/contacts/"))
+        fc_routing_queue(f, in, r);
     else
         fc_reply_not_found(r);
 }
@@ -968,6 +1017,7 @@ struct fake_cxone *fake_cxone_start(void)
     f->key_secret = fc_xstrdup("key-secret");
     f->channels = cJSON_CreateArray();
     f->contacts = cJSON_CreateObject();
+    f->seen = cJSON_CreateObject();
     if (!f->channels || !f->contacts)
         fc_die("out of memory");
     fc_listen(f);
@@ -987,6 +1037,7 @@ static void fc_free_state(struct fake_cxone *f)
     free(f->calls);
     cJSON_Delete(f->channels);
     cJSON_Delete(f->contacts);
+    cJSON_Delete(f->seen);
     free(f->client_id);
     free(f->client_secret);
     free(f->key_id);
@@ -1178,4 +1229,12 @@ void fake_cxone_reset_calls(struct fake_cxone *f)
     pthread_mutex_lock(&f->mu);
     fc_reset_calls_locked(f);
     pthread_mutex_unlock(&f->mu);
+}
+
+size_t fake_cxone_message_count(struct fake_cxone *f)
+{
+    pthread_mutex_lock(&f->mu);
+    size_t n = (size_t)f->n_messages;
+    pthread_mutex_unlock(&f->mu);
+    return n;
 }

@@ -115,5 +115,8 @@ bool fake_cxone_get_call(struct fake_cxone *f, const char *method, const char *p
 void fake_cxone_call_release(struct fake_cxone_call *c);
 /* Forgets all recorded calls. */
 void fake_cxone_reset_calls(struct fake_cxone *f);
+/* Distinct messages accepted by POST …/channels/{id}/messages (a repeated idOnExternalPlatform
+ * gets 409 and is not counted). */
+size_t fake_cxone_message_count(struct fake_cxone *f);
 
 #endif /* FAKE_CXONE_H */

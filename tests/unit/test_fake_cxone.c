@@ -429,16 +429,47 @@ static long contact_id(const struct test_resp *r)
 
 static long post_message(const char *auth, const char *thread)
 {
+    static int serial;
     char body[256];
     snprintf(body, sizeof(body),
-             "{\"idOnExternalPlatform\":\"m\",\"thread\":{\"idOnExternalPlatform\":\"%s\"}}",
-             thread);
+             "{\"idOnExternalPlatform\":\"m%d\",\"thread\":{\"idOnExternalPlatform\":\"%s\"}}",
+             ++serial, thread);
     struct test_resp r = call("POST", "/dfo/3.0/channels/c1/messages", auth, body);
     ck_assert_int_eq(r.status, 200);
     long id = contact_id(&r);
     test_resp_release(&r);
     return id;
 }
+
+START_TEST(duplicate_external_id_conflicts)
+{
+    char auth[128];
+    bearer(auth, sizeof(auth));
+    fake_cxone_add_channel(fake, "c1", "C1", NULL);
+    const char *body =
+        "{\"idOnExternalPlatform\":\"dup-1\",\"thread\":{\"idOnExternalPlatform\":\"t\"}}";
+    struct test_resp r = call("POST", "/dfo/3.0/channels/c1/messages", auth, body);
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    r = call("POST", "/dfo/3.0/channels/c1/messages", auth, body);
+    ck_assert_int_eq(r.status, 409);
+    test_resp_release(&r);
+    ck_assert_uint_eq(fake_cxone_message_count(fake), 1);
+    r = call("POST", "/dfo/3.0/channels/c1/threads/t/sender-actions", auth,
+             "{\"action\":\"isTypingOn\"}");
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    r = call("PUT", "/dfo/3.0/channels/c1/threads/t", auth, "{\"canAddMoreMessages\":false}");
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    r = call("PUT", "/dfo/3.0/contacts/cc-1/routing-queue", auth, "{\"routingQueueId\":\"s\"}");
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    r = call("PUT", "/dfo/3.0/contacts/cc-1/routing-queue", NULL, "{}");
+    ck_assert_int_eq(r.status, 401);
+    test_resp_release(&r);
+}
+END_TEST
 
 START_TEST(channel_messages)
 {
@@ -733,6 +764,7 @@ static Suite *fake_cxone_suite(void)
     tcase_add_test(tc, channels_create_rejects);
     tcase_add_test(tc, channels_unauthorized);
     tcase_add_test(tc, channel_messages);
+    tcase_add_test(tc, duplicate_external_id_conflicts);
     tcase_add_test(tc, unknown_paths);
     suite_add_tcase(s, tc);
 

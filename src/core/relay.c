@@ -1,0 +1,475 @@
+#include "byoc/relay.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "byoc/json.h"
+#include "byoc/limits.h"
+#include "byoc/log.h"
+#include "byoc/provider.h"
+#include "byoc/banned.h"
+
+#define HOUSEKEEP_EVERY_MS 1000
+#define ERROR_TEXT_MAX 320
+
+struct byoc_relay {
+    struct byoc_store *store;
+    const struct byoc_keys *keys;
+    struct byoc_cxone_tokens *tokens;
+    struct byoc_relay_config cfg;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stopping, work;
+    unsigned nthreads;
+    pthread_t threads[BYOC_RELAY_THREADS];
+};
+
+enum verdict { V_DELIVERED, V_RETRY, V_FAIL };
+
+/* What one attempt came to, in words for the bot developer. */
+struct attempt {
+    enum verdict verdict;
+    long retry_after_s;
+    char error[ERROR_TEXT_MAX];
+    struct byoc_cxone_result res;
+};
+
+int64_t byoc_relay_backoff_ms(int64_t attempts, int64_t cap_ms, long retry_after_s)
+{
+    if (retry_after_s >= 0)
+        return (int64_t)retry_after_s * 1000;
+    int64_t bound = BYOC_RELAY_BACKOFF_BASE_MS;
+    for (int64_t i = 1; i < attempts && bound < cap_ms; i++)
+        bound *= 2;
+    if (bound > cap_ms)
+        bound = cap_ms;
+    uint64_t r = 0;
+    if (byoc_random_bytes(&r, sizeof r))
+        r = (uint64_t)byoc_mono_ms();
+    return (int64_t)(r % (uint64_t)(bound + 1)); /* full jitter */
+}
+
+static enum verdict classify(const struct byoc_cxone_result *res, enum byoc_out_kind kind)
+{
+    if (res->err)
+        return (res->err == BYOC_ERR_UPSTREAM_NET || res->err == BYOC_ERR_UPSTREAM_TIMEOUT ||
+                res->err == BYOC_ERR_NOMEM)
+                   ? V_RETRY
+                   : V_FAIL;
+    long s = res->status;
+    if (s >= 200 && s < 300)
+        return V_DELIVERED;
+    if (s == 409 && kind == BYOC_OUT_TEXT)
+        return V_DELIVERED; /* this idOnExternalPlatform is already in CXone: an earlier try won */
+    if (s == 401 || s == 403 || s == 408 || s == 429 || s >= 500)
+        return V_RETRY;
+    return V_FAIL;
+}
+
+static void describe(struct attempt *a)
+{
+    const struct byoc_cxone_result *r = &a->res;
+    if (r->err)
+        snprintf(a->error, sizeof a->error, "%s", byoc_strerror(r->err));
+    else
+        snprintf(a->error, sizeof a->error, "CXone answered %ld%s%s", r->status,
+                 r->detail[0] ? ": " : "", r->detail);
+}
+
+/* ---- one attempt ---- */
+
+static cJSON *identity(const struct byoc_conversation *c)
+{
+    cJSON *u = NULL, *id = cJSON_CreateObject();
+    if (byoc_json_parse(c->end_user_json, strlen(c->end_user_json), &u) != BYOC_ERR_OK)
+        u = NULL;
+    static const char *const map[][2] = {{"first_name", "firstName"},
+                                         {"last_name", "lastName"},
+                                         {"nickname", "nickname"},
+                                         {"image_url", "image"}};
+    bool ok = id && byoc_json_add_str(id, "idOnExternalPlatform", c->end_user_id);
+    for (size_t i = 0; ok && i < BYOC_ARRAY_LEN(map); i++) {
+        const char *v = byoc_json_str(u, map[i][0]);
+        if (v)
+            ok = byoc_json_add_str(id, map[i][1], v);
+    }
+    cJSON_Delete(u);
+    if (!ok) {
+        cJSON_Delete(id);
+        return NULL;
+    }
+    return id;
+}
+
+static bool add_attachments(cJSON *body, const cJSON *payload)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(payload, "attachments"), *it;
+    if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) == 0)
+        return true;
+    cJSON *out = cJSON_AddArrayToObject(body, "attachments");
+    bool ok = out != NULL;
+    cJSON_ArrayForEach(it, list)
+    {
+        cJSON *a = ok ? cJSON_CreateObject() : NULL;
+        ok = a && cJSON_AddItemToArray(out, a) &&
+             byoc_json_add_str(a, "friendlyName", byoc_json_str(it, "name")) &&
+             byoc_json_add_str(a, "url", byoc_json_str(it, "url"));
+    }
+    return ok;
+}
+
+static bool add_custom_fields(cJSON *body, const cJSON *payload)
+{
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(payload, "custom_fields"), *it;
+    if (!cJSON_IsObject(fields) || !fields->child)
+        return true;
+    cJSON *contact = cJSON_AddObjectToObject(body, "contact");
+    cJSON *list = contact ? cJSON_AddArrayToObject(contact, "customFields") : NULL;
+    bool ok = list != NULL;
+    cJSON_ArrayForEach(it, fields)
+    {
+        cJSON *f = ok ? cJSON_CreateObject() : NULL;
+        ok = f && cJSON_AddItemToArray(list, f) && byoc_json_add_str(f, "ident", it->string) &&
+             byoc_json_add_str(f, "value", cJSON_IsString(it) ? it->valuestring : "");
+    }
+    return ok;
+}
+
+/* The DFO message for a text job. */
+static cJSON *message_body(const struct byoc_relay_job *job, const cJSON *payload)
+{
+    char at[BYOC_TIME_ISO_MAX];
+    byoc_time_iso(job->msg.created_at, at);
+    cJSON *b = cJSON_CreateObject(), *who = identity(&job->conv);
+    cJSON *thread = b ? cJSON_AddObjectToObject(b, "thread") : NULL;
+    cJSON *content = b ? cJSON_AddObjectToObject(b, "messageContent") : NULL;
+    cJSON *pl = content ? cJSON_AddObjectToObject(content, "payload") : NULL;
+    bool ok = pl && who && cJSON_AddItemToObject(b, "authorEndUserIdentity", who);
+    if (!ok)
+        cJSON_Delete(who);
+    ok = ok && byoc_json_add_str(b, "idOnExternalPlatform", job->msg.id) &&
+         byoc_json_add_str(b, "direction", "inbound") &&
+         byoc_json_add_str(b, "createdAtWithMilliseconds", at) &&
+         byoc_json_add_str(thread, "idOnExternalPlatform", job->conv.thread_id) &&
+         byoc_json_add_str(content, "type", "TEXT") &&
+         byoc_json_add_str(pl, "text", byoc_json_str(payload, "text")) &&
+         add_attachments(b, payload) && add_custom_fields(b, payload);
+    if (!ok) {
+        cJSON_Delete(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void send_job(const struct byoc_provider *p, const char *token,
+                     const struct byoc_relay_job *job, const cJSON *payload,
+                     struct byoc_cxone_result *res)
+{
+    const char *api = p->cxone_api_base_url;
+    const struct byoc_conversation *c = &job->conv;
+    cJSON *body = NULL;
+    switch (job->msg.kind) {
+    case BYOC_OUT_TEXT:
+        body = message_body(job, payload);
+        if (body)
+            byoc_cxone_post_message(api, token, c->channel_id, body, res);
+        else
+            *res = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
+        cJSON_Delete(body);
+        return;
+    case BYOC_OUT_TYPING:
+        byoc_cxone_typing(api, token, c->channel_id, c->thread_id,
+                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(payload, "typing")), res);
+        return;
+    case BYOC_OUT_CLOSE:
+        byoc_cxone_close_thread(api, token, c->channel_id, c->thread_id, res);
+        return;
+    case BYOC_OUT_ROUTING:
+        byoc_cxone_routing_queue(api, token, c->cxone_case_id ? c->cxone_case_id : "",
+                                 byoc_json_str(payload, "queue_id"), res);
+        return;
+    }
+}
+
+static void creds_of(const struct byoc_provider *p, char *client_secret, char *key_secret,
+                     struct byoc_cxone_creds *out)
+{
+    *out = (struct byoc_cxone_creds){.provider_id = p->id,
+                                     .auth_url = p->cxone_auth_url,
+                                     .client_id = p->cxone_client_id,
+                                     .client_secret = client_secret,
+                                     .access_key_id = p->cxone_access_key_id,
+                                     .access_key_secret = key_secret};
+}
+
+/* Token, send, and once more with a fresh token when CXone says 401. */
+static void attempt_send(struct byoc_relay *r, const struct byoc_provider *p,
+                         const struct byoc_cxone_creds *creds, const struct byoc_relay_job *job,
+                         const cJSON *payload, struct attempt *a)
+{
+    for (int round = 0; round < 2; round++) {
+        char *token = NULL;
+        char detail[BYOC_CXONE_DETAIL_MAX];
+        enum byoc_err e = byoc_cxone_token(r->tokens, creds, round == 1, &token, detail);
+        byoc_cxone_result_release(&a->res);
+        if (e) {
+            a->res = (struct byoc_cxone_result){.err = e, .retry_after_s = -1};
+            snprintf(a->res.detail, sizeof a->res.detail, "%s", detail);
+            a->verdict = e == BYOC_ERR_NOMEM || e == BYOC_ERR_UPSTREAM_NET ||
+                                 e == BYOC_ERR_UPSTREAM_TIMEOUT || e == BYOC_ERR_UPSTREAM_AUTH ||
+                                 e == BYOC_ERR_UPSTREAM
+                             ? V_RETRY /* credentials may be fixed before the deadline */
+                             : V_FAIL;
+            snprintf(a->error, sizeof a->error, "no CXone token: %s%s%s", byoc_strerror(e),
+                     detail[0] ? ": " : "", detail);
+            return;
+        }
+        send_job(p, token, job, payload, &a->res);
+        byoc_wipe(token, strlen(token));
+        free(token);
+        if (a->res.err || a->res.status != 401)
+            break;
+    }
+    a->verdict = classify(&a->res, job->msg.kind);
+    a->retry_after_s = a->res.retry_after_s;
+    describe(a);
+}
+
+/* Loads the provider and its credentials, then attempts; a = the outcome. */
+static void attempt(struct byoc_relay *r, const struct byoc_relay_job *job, struct attempt *a)
+{
+    struct byoc_provider p;
+    char *client_secret = NULL, *key_secret = NULL;
+    cJSON *payload = NULL;
+    enum byoc_err e = byoc_store_provider_get(r->store, job->conv.provider_id, &p);
+    if (!e) {
+        e = byoc_unseal_field(r->keys, p.id, BYOC_SEALED_CXONE_CLIENT_SECRET,
+                              &p.cxone_client_secret_sealed, &client_secret);
+        if (!e)
+            e = byoc_unseal_field(r->keys, p.id, BYOC_SEALED_ACCESS_KEY_SECRET,
+                                  &p.cxone_access_key_secret_sealed, &key_secret);
+        if (!e)
+            e = byoc_json_parse(job->msg.payload, strlen(job->msg.payload), &payload);
+        if (!e) {
+            struct byoc_cxone_creds creds;
+            creds_of(&p, client_secret, key_secret, &creds);
+            attempt_send(r, &p, &creds, job, payload, a);
+        }
+        byoc_provider_release(&p);
+    }
+    if (e) { /* the provider is gone, or its sealed credentials do not open: nothing to retry */
+        a->verdict = e == BYOC_ERR_STORE_BUSY || e == BYOC_ERR_STORE_IO ? V_RETRY : V_FAIL;
+        snprintf(a->error, sizeof a->error, "byocd could not prepare the message: %s",
+                 byoc_strerror(e));
+    }
+    cJSON_Delete(payload);
+    if (client_secret)
+        byoc_wipe(client_secret, strlen(client_secret));
+    if (key_secret)
+        byoc_wipe(key_secret, strlen(key_secret));
+    free(client_secret);
+    free(key_secret);
+}
+
+static void log_outcome(const struct byoc_relay_job *job, const struct attempt *a,
+                        enum byoc_out_state state)
+{
+    if (state == BYOC_OUT_DELIVERED)
+        return;
+    struct byoc_log_line l;
+    byoc_log_begin(&l, state == BYOC_OUT_FAILED ? BYOC_LOG_WARN : BYOC_LOG_INFO, "relay",
+                   state == BYOC_OUT_FAILED ? "message failed" : "message will be retried");
+    byoc_log_str(&l, "conversation_id", job->conv.id);
+    byoc_log_str(&l, "message_id", job->msg.id);
+    byoc_log_str(&l, "kind", byoc_out_kind_name(job->msg.kind));
+    byoc_log_int(&l, "attempts", (long long)job->msg.attempts);
+    byoc_log_str(&l, "error", a->error);
+    byoc_log_end(&l);
+}
+
+/* Nothing to tell CXone: typing or closing a conversation CXone never received. */
+static bool nothing_to_send(const struct byoc_relay_job *job)
+{
+    return job->first_text && job->msg.kind != BYOC_OUT_TEXT && job->msg.kind != BYOC_OUT_ROUTING;
+}
+
+static void process(struct byoc_relay *r, struct byoc_relay_job *job)
+{
+    struct attempt a = {.verdict = V_DELIVERED, .retry_after_s = -1};
+    if (!nothing_to_send(job))
+        attempt(r, job, &a);
+    int64_t now = byoc_now_ms();
+    int64_t next = now;
+    enum byoc_out_state state = a.verdict == V_DELIVERED ? BYOC_OUT_DELIVERED
+                                : a.verdict == V_FAIL    ? BYOC_OUT_FAILED
+                                                         : BYOC_OUT_QUEUED;
+    if (state == BYOC_OUT_QUEUED) {
+        next = now + byoc_relay_backoff_ms(job->msg.attempts, r->cfg.retry_cap_ms, a.retry_after_s);
+        if (next > job->msg.deadline_at) {
+            state = BYOC_OUT_FAILED;
+            char last[ERROR_TEXT_MAX];
+            snprintf(last, sizeof last, "%s", a.error);
+            snprintf(a.error, sizeof a.error, "gave up at the deadline; last error: %.*s",
+                     (int)(sizeof a.error - 40), last);
+        }
+    }
+    log_outcome(job, &a, state);
+    struct byoc_write w = {.kind = BYOC_WRITE_RELAY_OUTCOME};
+    w.in.outcome.message_id = job->msg.id;
+    w.in.outcome.conversation_id = job->conv.id;
+    w.in.outcome.state = state;
+    w.in.outcome.text = job->msg.kind == BYOC_OUT_TEXT;
+    w.in.outcome.next_attempt_at = next;
+    w.in.outcome.now = now;
+    w.in.outcome.last_error = state == BYOC_OUT_DELIVERED ? NULL : a.error;
+    w.in.outcome.case_id = a.res.case_id;
+    w.in.outcome.contact_id = a.res.contact_id;
+    w.in.outcome.interaction_id = a.res.interaction_id;
+    enum byoc_err e = byoc_store_write(r->store, &w);
+    if (e && e != BYOC_ERR_NOT_FOUND) { /* the lease will run out and the message is resent */
+        struct byoc_log_line l;
+        byoc_log_begin(&l, BYOC_LOG_ERROR, "relay", "outcome not recorded");
+        byoc_log_err(&l, e);
+        byoc_log_str(&l, "message_id", job->msg.id);
+        byoc_log_end(&l);
+    }
+    byoc_cxone_result_release(&a.res);
+}
+
+/* ---- threads ---- */
+
+static void housekeep(struct byoc_relay *r)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_RELAY_HOUSEKEEP};
+    w.in.housekeep.now = byoc_now_ms();
+    w.in.housekeep.close_deadline_ms = BYOC_RELAY_CLOSE_DEADLINE_MS;
+    enum byoc_err e = byoc_store_write(r->store, &w);
+    if (!e && w.out.ended > 0) {
+        struct byoc_log_line l;
+        byoc_log_begin(&l, BYOC_LOG_INFO, "relay", "ended idle conversations");
+        byoc_log_int(&l, "count", (long long)w.out.ended);
+        byoc_log_end(&l);
+    }
+}
+
+static struct byoc_relay_job *claim(struct byoc_relay *r)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_RELAY_CLAIM};
+    w.in.claim.now = byoc_now_ms();
+    w.in.claim.lease_ms = BYOC_RELAY_LEASE_MS;
+    return byoc_store_write(r->store, &w) == BYOC_ERR_OK ? w.out.job : NULL;
+}
+
+/* Sleeps until kicked, the next message is due, or the poll interval passes. */
+static void idle_wait(struct byoc_relay *r)
+{
+    int64_t now = byoc_now_ms(), due = byoc_store_relay_next_due(r->store);
+    int64_t wait_ms = due == INT64_MAX ? BYOC_RELAY_POLL_MS : due - now;
+    if (wait_ms > BYOC_RELAY_POLL_MS)
+        wait_ms = BYOC_RELAY_POLL_MS;
+    if (wait_ms < 1)
+        wait_ms = 1;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (wait_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (!r->work && !r->stopping)
+        pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    r->work = false;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static bool stopping(struct byoc_relay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    bool s = r->stopping;
+    pthread_mutex_unlock(&r->mu);
+    return s;
+}
+
+struct thread_arg {
+    struct byoc_relay *r;
+    bool housekeeper;
+};
+
+static void *relay_main(void *arg)
+{
+    struct byoc_relay *r = ((struct thread_arg *)arg)->r;
+    bool housekeeper = ((struct thread_arg *)arg)->housekeeper;
+    free(arg);
+    int64_t last_housekeep = 0;
+    while (!stopping(r)) {
+        if (housekeeper && byoc_mono_ms() - last_housekeep >= HOUSEKEEP_EVERY_MS) {
+            housekeep(r);
+            last_housekeep = byoc_mono_ms();
+        }
+        struct byoc_relay_job *job = claim(r);
+        if (job) {
+            process(r, job);
+            byoc_relay_job_free(job);
+        } else {
+            idle_wait(r);
+        }
+    }
+    return NULL;
+}
+
+enum byoc_err byoc_relay_start(struct byoc_store *store, const struct byoc_keys *keys,
+                               struct byoc_cxone_tokens *tokens,
+                               const struct byoc_relay_config *cfg, struct byoc_relay **out)
+{
+    struct byoc_relay *r = calloc(1, sizeof *r);
+    if (!r)
+        return BYOC_ERR_NOMEM;
+    *r = (struct byoc_relay){.store = store, .keys = keys, .tokens = tokens, .cfg = *cfg};
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    unsigned want = cfg->threads ? cfg->threads : 1;
+    if (want > BYOC_RELAY_THREADS)
+        want = BYOC_RELAY_THREADS;
+    for (; r->nthreads < want; r->nthreads++) {
+        struct thread_arg *a = malloc(sizeof *a);
+        if (a)
+            *a = (struct thread_arg){r, r->nthreads == 0};
+        if (!a || pthread_create(&r->threads[r->nthreads], NULL, relay_main, a) != 0) {
+            free(a);
+            byoc_relay_stop(r);
+            return BYOC_ERR_INTERNAL;
+        }
+    }
+    *out = r;
+    return BYOC_ERR_OK;
+}
+
+void byoc_relay_kick(struct byoc_relay *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->work = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void byoc_relay_stop(struct byoc_relay *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = true;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    for (unsigned i = 0; i < r->nthreads; i++)
+        pthread_join(r->threads[i], NULL);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+}
