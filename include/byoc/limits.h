@@ -64,7 +64,7 @@
 
 /* --- Relay to CXone --- */
 #define BYOC_RELAY_THREADS 2                /* conversations sent in parallel */
-#define BYOC_RELAY_LEASE_MS 60000           /* a claimed message is requeued after this */
+#define BYOC_RELAY_LEASE_DEFAULT 60         /* s: a claimed message is requeued after this */
 #define BYOC_RELAY_POLL_MS 1000             /* longest sleep between looks for due work */
 #define BYOC_RELAY_BACKOFF_BASE_MS 500      /* first retry delay bound, doubled per attempt */
 #define BYOC_RELAY_RETRY_CAP_DEFAULT 60     /* seconds: longest delay between two attempts */

@@ -22,7 +22,7 @@ struct byoc_provider_input {
 #define BYOC_TRANSCRIPT_CHUNK_DEFAULT 4000
 #define BYOC_TRANSCRIPT_CHUNK_MIN 200
 #define BYOC_TRANSCRIPT_CHUNK_MAX 100000
-#define BYOC_INACTIVITY_MIN_S 30
+#define BYOC_INACTIVITY_MIN_S 5
 #define BYOC_INACTIVITY_MAX_S 86400
 
 /* Shown once to the admin, never stored in clear. */

@@ -14,6 +14,7 @@ struct byoc_relay;
 struct byoc_relay_config {
     unsigned threads;
     int64_t retry_cap_ms; /* longest delay between attempts */
+    int64_t lease_ms;     /* a claimed message is sent again after this (crash recovery) */
 };
 
 /* keys and tokens must outlive the relay. */

@@ -55,6 +55,8 @@ static const struct key_row key_rows[] = {
      86400, "seconds a bot message may take to reach CXone before it counts as failed"},
     {"BYOCD_RELAY_RETRY_CAP", KEY_INT, OFF(relay_retry_cap), TEXT(BYOC_RELAY_RETRY_CAP_DEFAULT), 1,
      3600, "longest pause in seconds between two attempts to reach CXone"},
+    {"BYOCD_RELAY_LEASE", KEY_INT, OFF(relay_lease), TEXT(BYOC_RELAY_LEASE_DEFAULT), 5, 3600,
+     "seconds before a message whose send was interrupted (crash) is sent again"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 

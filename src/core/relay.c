@@ -359,7 +359,7 @@ static struct byoc_relay_job *claim(struct byoc_relay *r)
 {
     struct byoc_write w = {.kind = BYOC_WRITE_RELAY_CLAIM};
     w.in.claim.now = byoc_now_ms();
-    w.in.claim.lease_ms = BYOC_RELAY_LEASE_MS;
+    w.in.claim.lease_ms = r->cfg.lease_ms;
     return byoc_store_write(r->store, &w) == BYOC_ERR_OK ? w.out.job : NULL;
 }
 

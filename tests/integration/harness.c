@@ -201,14 +201,21 @@ static void copy_str(char *dst, size_t cap, const cJSON *obj, const char *key)
 void provider_create(const struct byocd *b, const char *cxone_base, const char *integration_id,
                      struct provider *out)
 {
+    provider_create_with(b, cxone_base, integration_id, NULL, out);
+}
+
+void provider_create_with(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                          const char *settings, struct provider *out)
+{
     char body[2048];
     snprintf(body, sizeof body,
              "{\"name\":\"Test bot\",\"webhook_url\":\"http://127.0.0.1:9/hook\","
              "\"cxone\":{\"auth_url\":\"%s/auth/token\",\"api_base_url\":\"%s\","
              "\"client_id\":\"client-id\",\"client_secret\":\"client-secret\","
-             "\"access_key_id\":\"key-id\",\"access_key_secret\":\"key-secret\"%s%s%s}}",
+             "\"access_key_id\":\"key-id\",\"access_key_secret\":\"key-secret\"%s%s%s}%s%s}",
              cxone_base, cxone_base, integration_id ? ",\"integration_id\":\"" : "",
-             integration_id ? integration_id : "", integration_id ? "\"" : "");
+             integration_id ? integration_id : "", integration_id ? "\"" : "",
+             settings ? ",\"settings\":" : "", settings ? settings : "");
     char *url = byocd_url(b, "/admin/v1/providers");
     struct test_resp r;
     ck_assert(http_json("POST", url, b->admin_auth, body, &r));

@@ -46,6 +46,9 @@ struct provider {
 };
 void provider_create(const struct byocd *b, const char *cxone_base, const char *integration_id,
                      struct provider *out);
+/* The same with a "settings" object (JSON text, or NULL). */
+void provider_create_with(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                          const char *settings, struct provider *out);
 void provider_release(struct provider *p);
 /* Token from /cxone/{id}/auth/token with JSON client credentials; malloc'd. */
 char *cxone_token(const struct byocd *b, const struct provider *p);

@@ -1,0 +1,574 @@
+/* The handover relay end to end: bot API → byocd → fake CXone, with CXone misbehaving. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_cxone.h"
+#include "harness.h"
+
+#define CHANNEL "chat-1"
+#define WAIT_MS 15000
+
+static struct byocd b;
+static struct fake_cxone *f;
+static struct provider p;
+static char bot_auth[256];
+static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5", NULL};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void register_channel(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
+    char *url = byocd_url(&b, path);
+    struct test_resp r;
+    ck_assert(http_json("POST", url, b.admin_auth,
+                        "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &r));
+    ck_assert_int_eq(r.status, 201);
+    test_resp_release(&r);
+    free(url);
+    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
+}
+
+static void start_with(const char *settings)
+{
+    f = fake_cxone_start();
+    byocd_start(&b, NULL, fast_env);
+    provider_create_with(&b, fake_cxone_url(f), "int-1", settings, &p);
+    snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
+    register_channel();
+}
+
+static void setup(void)
+{
+    start_with(NULL);
+}
+
+static void teardown(void)
+{
+    provider_release(&p);
+    ck_assert_int_eq(byocd_stop(&b), 0);
+    fake_cxone_stop(f);
+}
+
+/* A bot API call; returns the parsed body (caller frees) and the status. */
+static cJSON *bot(const char *method, const char *path, const char *body, const char *idem,
+                  long *status)
+{
+    char *url = byocd_url(&b, path);
+    char idem_line[256];
+    snprintf(idem_line, sizeof idem_line, "Idempotency-Key: %s", idem ? idem : "");
+    const char *h[] = {bot_auth, "Content-Type: application/json", idem ? idem_line : NULL, NULL};
+    struct test_resp r;
+    ck_assert(test_http(method, url, h, body, body ? strlen(body) : 0, &r));
+    free(url);
+    *status = r.status;
+    cJSON *j = test_resp_json(&r);
+    test_resp_release(&r);
+    return j;
+}
+
+static const char *s(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Opens a conversation; its id into out. */
+static void open_conversation(const char *extra, char out[64])
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},\"transcript\":["
+             "{\"role\":\"user\",\"text\":\"hi\"},{\"role\":\"bot\",\"text\":\"hello\"}]%s}",
+             extra ? extra : "");
+    long st = 0;
+    cJSON *j = bot("POST", "/v1/conversations", body, NULL, &st);
+    ck_assert_int_eq(st, 201);
+    ck_assert_str_eq(s(j, "state"), "queued");
+    ck_assert_str_eq(s(j, "channel_id"), CHANNEL);
+    snprintf(out, 64, "%s", s(j, "id"));
+    cJSON_Delete(j);
+}
+
+static cJSON *get_conversation(const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/conversations/%s", id);
+    long st = 0;
+    cJSON *j = bot("GET", path, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    return j;
+}
+
+/* Polls until the conversation has `delivered` delivered messages and none queued/sending. */
+static cJSON *wait_settled(const char *id, int delivered)
+{
+    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(50 * 1000)) {
+        cJSON *c = get_conversation(id);
+        int done = 0, open = 0;
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItem(c, "messages"))
+        {
+            const char *st = s(m, "status");
+            done += strcmp(st, "delivered") == 0;
+            open += strcmp(st, "queued") == 0 || strcmp(st, "sending") == 0;
+        }
+        if (done >= delivered && open == 0)
+            return c;
+        cJSON_Delete(c);
+    }
+    ck_abort_msg("conversation %s did not settle with %d delivered messages", id, delivered);
+    return NULL;
+}
+
+static long send_text(const char *conv, const char *client_id, const char *text, char *id_out)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/v1/conversations/%s/messages", conv);
+    snprintf(body, sizeof body, "{%s%s%s\"text\":\"%s\"}", client_id ? "\"id\":\"" : "",
+             client_id ? client_id : "", client_id ? "\"," : "", text);
+    long st = 0;
+    cJSON *j = bot("POST", path, body, NULL, &st);
+    if (id_out && s(j, "id"))
+        snprintf(id_out, 64, "%s", s(j, "id"));
+    cJSON_Delete(j);
+    return st;
+}
+
+/* The n-th message post the fake received, parsed. */
+static cJSON *posted(size_t n)
+{
+    struct fake_cxone_call call;
+    if (!fake_cxone_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/messages", n, &call))
+        return NULL;
+    cJSON *j = cJSON_Parse(call.body);
+    fake_cxone_call_release(&call);
+    return j;
+}
+
+static const char *posted_text(const cJSON *j)
+{
+    const cJSON *c = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "messageContent"), "payload");
+    return s(c, "text");
+}
+
+START_TEST(handover_reaches_cxone)
+{
+    char id[64];
+    open_conversation(",\"reason\":\"asked for a human\",\"custom_fields\":{\"plan\":\"gold\"}",
+                      id);
+    cJSON *c = wait_settled(id, 2);
+    ck_assert_str_eq(s(c, "state"), "escalated");
+    ck_assert_ptr_nonnull(s(cJSON_GetObjectItem(c, "cxone"), "contact_id"));
+    cJSON *first = posted(0), *second = posted(1);
+    ck_assert_ptr_nonnull(first);
+    ck_assert_ptr_nonnull(second);
+    ck_assert_str_eq(posted_text(first), "Handover reason: asked for a human");
+    ck_assert_str_eq(posted_text(second), "Customer: hi\nBot: hello");
+    ck_assert_str_eq(s(cJSON_GetObjectItem(first, "thread"), "idOnExternalPlatform"),
+                     s(c, "thread_id"));
+    const cJSON *who = cJSON_GetObjectItem(first, "authorEndUserIdentity");
+    ck_assert_str_eq(s(who, "idOnExternalPlatform"), "user-42");
+    ck_assert_str_eq(s(who, "firstName"), "Grace");
+    const cJSON *fields =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(first, "contact"), "customFields");
+    ck_assert_str_eq(s(cJSON_GetArrayItem(fields, 0), "ident"), "plan");
+    ck_assert_ptr_null(cJSON_GetObjectItem(second, "contact"));
+    const cJSON *msgs = cJSON_GetObjectItem(c, "messages");
+    ck_assert_str_eq(s(first, "idOnExternalPlatform"), s(cJSON_GetArrayItem(msgs, 0), "id"));
+    ck_assert_uint_eq(fake_cxone_token_grants(f), 1);
+    cJSON_Delete(first);
+    cJSON_Delete(second);
+    cJSON_Delete(c);
+}
+END_TEST
+
+START_TEST(messages_keep_their_order)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    enum { N = 40 };
+    char ids[N][64];
+    for (int i = 0; i < N; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "message %d", i);
+        ck_assert_int_eq(send_text(id, NULL, text, ids[i]), 202);
+    }
+    cJSON_Delete(wait_settled(id, N + 1));
+    for (int i = 0; i < N; i++) {
+        cJSON *j = posted((size_t)i + 1);
+        ck_assert_ptr_nonnull(j);
+        char text[32];
+        snprintf(text, sizeof text, "message %d", i);
+        ck_assert_str_eq(posted_text(j), text);
+        ck_assert_str_eq(s(j, "idOnExternalPlatform"), ids[i]);
+        cJSON_Delete(j);
+    }
+    ck_assert_uint_eq(fake_cxone_message_count(f), N + 1);
+}
+END_TEST
+
+struct sender {
+    const char *conv;
+    int n, which;
+};
+
+static void *send_many(void *arg)
+{
+    struct sender *sd = arg;
+    for (int i = 0; i < sd->n; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "s%d-%d", sd->which, i);
+        if (send_text(sd->conv, NULL, text, NULL) != 202)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_sends_follow_accepted_order)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    pthread_t t[4];
+    struct sender sd[4];
+    for (int i = 0; i < 4; i++) {
+        sd[i] = (struct sender){id, 15, i};
+        pthread_create(&t[i], NULL, send_many, &sd[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *rc;
+        pthread_join(t[i], &rc);
+        ck_assert_ptr_null(rc);
+    }
+    cJSON *c = wait_settled(id, 61);
+    const cJSON *msgs = cJSON_GetObjectItem(c, "messages");
+    ck_assert_int_eq(cJSON_GetArraySize(msgs), 61);
+    for (int i = 0; i < 61; i++) { /* CXone got them exactly in the order byocd accepted them */
+        cJSON *j = posted((size_t)i);
+        ck_assert_str_eq(s(j, "idOnExternalPlatform"), s(cJSON_GetArrayItem(msgs, i), "id"));
+        cJSON_Delete(j);
+    }
+    cJSON_Delete(c);
+}
+END_TEST
+
+/* The status of the conversation's last message once it leaves queued/sending. */
+static cJSON *last_message_settled(const char *conv, int total)
+{
+    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(50 * 1000)) {
+        cJSON *c = get_conversation(conv);
+        const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "messages"), total - 1);
+        const char *st = m ? s(m, "status") : NULL;
+        if (st && (strcmp(st, "delivered") == 0 || strcmp(st, "failed") == 0)) {
+            cJSON *copy = cJSON_Duplicate(m, true);
+            cJSON_Delete(c);
+            return copy;
+        }
+        cJSON_Delete(c);
+    }
+    ck_abort_msg("message %d of %s did not settle", total, conv);
+    return NULL;
+}
+
+START_TEST(server_errors_retried_without_duplicates)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 500, 2, 0);
+    ck_assert_int_eq(send_text(id, NULL, "after two failures", NULL), 202);
+    cJSON *m = last_message_settled(id, 2);
+    ck_assert_str_eq(s(m, "status"), "delivered");
+    ck_assert_int_eq(cJSON_GetObjectItem(m, "attempts")->valueint, 3);
+    ck_assert_uint_eq(fake_cxone_message_count(f), 2);
+    cJSON_Delete(m);
+}
+END_TEST
+
+START_TEST(retry_after_honoured)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 429, 1, 2);
+    long long t0 = now_ms();
+    ck_assert_int_eq(send_text(id, NULL, "rate limited once", NULL), 202);
+    cJSON *m = last_message_settled(id, 2);
+    ck_assert_str_eq(s(m, "status"), "delivered");
+    ck_assert_int_ge(now_ms() - t0, 1900); /* waited the 2 s CXone asked for */
+    cJSON_Delete(m);
+}
+END_TEST
+
+START_TEST(client_error_fails_at_once_and_queue_moves_on)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 400, 1, 0);
+    ck_assert_int_eq(send_text(id, NULL, "rejected", NULL), 202);
+    ck_assert_int_eq(send_text(id, NULL, "accepted", NULL), 202);
+    cJSON *m2 = last_message_settled(id, 2), *m3 = last_message_settled(id, 3);
+    ck_assert_str_eq(s(m2, "status"), "failed");
+    ck_assert_int_eq(cJSON_GetObjectItem(m2, "attempts")->valueint, 1);
+    ck_assert_ptr_nonnull(strstr(s(m2, "last_error"), "400"));
+    ck_assert_str_eq(s(m3, "status"), "delivered");
+    cJSON_Delete(m2);
+    cJSON_Delete(m3);
+}
+END_TEST
+
+START_TEST(expired_token_refreshed_once)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    ck_assert_uint_eq(fake_cxone_token_grants(f), 1);
+    fake_cxone_expire_tokens(f);
+    ck_assert_int_eq(send_text(id, NULL, "after expiry", NULL), 202);
+    ck_assert_int_eq(send_text(id, NULL, "and another", NULL), 202);
+    cJSON_Delete(wait_settled(id, 3));
+    ck_assert_uint_eq(fake_cxone_token_grants(f), 2);
+}
+END_TEST
+
+START_TEST(idempotent_posts)
+{
+    const char *body = "{\"end_user\":{\"id\":\"u-idem\"}}";
+    long st1 = 0, st2 = 0, st3 = 0;
+    cJSON *a = bot("POST", "/v1/conversations", body, "key-1", &st1);
+    cJSON *again = bot("POST", "/v1/conversations", body, "key-1", &st2);
+    cJSON *other =
+        bot("POST", "/v1/conversations", "{\"end_user\":{\"id\":\"u-2\"}}", "key-1", &st3);
+    ck_assert_int_eq(st1, 201);
+    ck_assert_int_eq(st2, 201);
+    ck_assert_str_eq(s(a, "id"), s(again, "id"));
+    ck_assert_int_eq(st3, 422);
+    long st = 0;
+    cJSON *list = bot("GET", "/v1/conversations?end_user_id=u-idem", NULL, NULL, &st);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")), 1);
+    char first[64], dup[64];
+    ck_assert_int_eq(send_text(s(a, "id"), "client-7", "once", first), 202);
+    ck_assert_int_eq(send_text(s(a, "id"), "client-7", "once", dup), 202);
+    ck_assert_str_eq(first, dup);
+    cJSON *c = wait_settled(s(a, "id"), 2);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(c, "messages")), 2);
+    cJSON_Delete(c);
+    cJSON_Delete(list);
+    cJSON_Delete(a);
+    cJSON_Delete(again);
+    cJSON_Delete(other);
+}
+END_TEST
+
+START_TEST(end_closes_thread_and_refuses_more)
+{
+    char id[64], path[128];
+    open_conversation(NULL, id);
+    snprintf(path, sizeof path, "/v1/conversations/%s/end", id);
+    long st = 0;
+    cJSON_Delete(bot("POST", path, "{\"reason\":\"resolved by bot\"}", NULL, &st));
+    ck_assert_int_eq(st, 202);
+    cJSON_Delete(bot("POST", path, NULL, NULL, &st));
+    ck_assert_int_eq(st, 202); /* ending again changes nothing */
+    snprintf(path, sizeof path, "/v1/conversations/%s/messages", id);
+    cJSON *j = bot("POST", path, "{\"text\":\"too late\"}", NULL, &st);
+    ck_assert_int_eq(st, 409);
+    ck_assert_str_eq(s(cJSON_GetObjectItem(j, "error"), "code"), "conversation_closed");
+    cJSON_Delete(j);
+    cJSON *c = wait_settled(id, 2);
+    ck_assert_str_eq(s(c, "state"), "ended");
+    ck_assert_str_eq(s(c, "ended_by"), "bot");
+    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
+    cJSON_Delete(c);
+}
+END_TEST
+
+START_TEST(other_providers_see_nothing)
+{
+    char id[64], path[128];
+    open_conversation(NULL, id);
+    struct provider q;
+    provider_create(&b, fake_cxone_url(f), NULL, &q);
+    char saved[256];
+    snprintf(saved, sizeof saved, "%s", bot_auth);
+    snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", q.bot_api_key);
+    long st = 0;
+    snprintf(path, sizeof path, "/v1/conversations/%s", id);
+    cJSON_Delete(bot("GET", path, NULL, NULL, &st));
+    ck_assert_int_eq(st, 404);
+    snprintf(path, sizeof path, "/v1/conversations/%s/messages", id);
+    cJSON_Delete(bot("POST", path, "{\"text\":\"sneaky\"}", NULL, &st));
+    ck_assert_int_eq(st, 404);
+    cJSON *list = bot("GET", "/v1/conversations", NULL, NULL, &st);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")), 0);
+    cJSON_Delete(list);
+    snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer not-a-key");
+    cJSON_Delete(bot("GET", "/v1/conversations", NULL, NULL, &st));
+    ck_assert_int_eq(st, 401);
+    snprintf(bot_auth, sizeof bot_auth, "%s", saved);
+    provider_release(&q);
+}
+END_TEST
+
+START_TEST(agent_reply_joins_conversation)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON *c = wait_settled(id, 1);
+    char body[512], path[160];
+    snprintf(body, sizeof body,
+             "{\"id\":\"agent-1\",\"messageContent\":{\"type\":\"TEXT\",\"payload\":{\"text\":"
+             "\"Hi, Ada here\"}},\"thread\":{\"idOnExternalPlatform\":\"%s\"},\"authorUser\":"
+             "{\"firstName\":\"Ada\",\"surname\":\"Agent\"}}",
+             s(c, "thread_id"));
+    cJSON_Delete(c);
+    snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/x/messages", p.id);
+    char *token = cxone_token(&b, &p), *auth = bearer_line(token), *url = byocd_url(&b, path);
+    struct test_resp r;
+    ck_assert(http_json("POST", url, auth, body, &r));
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    c = get_conversation(id);
+    ck_assert_str_eq(s(c, "state"), "agent_joined");
+    ck_assert_str_eq(s(cJSON_GetObjectItem(c, "agent"), "name"), "Ada Agent");
+    cJSON_Delete(c);
+    free(token);
+    free(auth);
+    free(url);
+}
+END_TEST
+
+START_TEST(typing_becomes_sender_action)
+{
+    char id[64], path[128];
+    open_conversation(NULL, id);
+    snprintf(path, sizeof path, "/v1/conversations/%s/typing", id);
+    long st = 0;
+    cJSON_Delete(bot("POST", path, "{\"typing\":true}", NULL, &st));
+    ck_assert_int_eq(st, 202);
+    cJSON_Delete(bot("POST", path, "{\"typing\":\"yes\"}", NULL, &st));
+    ck_assert_int_eq(st, 400);
+    cJSON_Delete(wait_settled(id, 2));
+    struct fake_cxone_call call;
+    ck_assert(fake_cxone_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/threads/", 0, &call));
+    ck_assert_ptr_nonnull(strstr(call.path, "/sender-actions"));
+    ck_assert_ptr_nonnull(strstr(call.body, "isTypingOn"));
+    fake_cxone_call_release(&call);
+}
+END_TEST
+
+START_TEST(bad_handovers_rejected)
+{
+    long st = 0;
+    const char *bad[] = {
+        "{}",
+        "{\"end_user\":{\"id\":\"\"}}",
+        "{\"end_user\":{\"id\":\"u\"},\"transcript\":[{\"role\":\"agent\",\"text\":\"x\"}]}",
+        "{\"end_user\":{\"id\":\"u\"},\"channel_id\":\"unknown\"}",
+        "{\"end_user\":{\"id\":\"u\"},\"custom_fields\":{\"n\":1}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cJSON *j = bot("POST", "/v1/conversations", bad[i], NULL, &st);
+        ck_assert_msg(st == 400, "body %zu got %ld", i, st);
+        cJSON_Delete(j);
+    }
+    cJSON *list = bot("GET", "/v1/conversations", NULL, NULL, &st);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")), 0);
+    cJSON_Delete(list);
+}
+END_TEST
+
+START_TEST(crash_mid_send_no_duplicate)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    fake_cxone_set_delay_ms(f, 2000);
+    ck_assert_int_eq(send_text(id, NULL, "in flight during the crash", NULL), 202);
+    for (long long end = now_ms() + WAIT_MS; fake_cxone_message_count(f) < 2 && now_ms() < end;)
+        usleep(20 * 1000);
+    ck_assert_uint_eq(fake_cxone_message_count(f), 2); /* CXone has it, byocd does not know */
+    byocd_kill(&b);
+    fake_cxone_set_delay_ms(f, 0);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", b.dir);
+    byocd_start(&b, dir, fast_env);
+    cJSON *m = last_message_settled(id, 2); /* resent after the lease: CXone says 409 */
+    ck_assert_str_eq(s(m, "status"), "delivered");
+    ck_assert_uint_eq(fake_cxone_message_count(f), 2);
+    cJSON_Delete(m);
+}
+END_TEST
+
+START_TEST(inactivity_closes_even_across_restart)
+{
+    char id[64];
+    open_conversation(NULL, id);
+    cJSON_Delete(wait_settled(id, 1));
+    ck_assert_int_eq(byocd_stop(&b), 0);
+    sleep(6); /* the provider's timeout is 5 s; byocd is down when it passes */
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", b.dir);
+    byocd_start(&b, dir, fast_env);
+    cJSON *c = wait_settled(id, 2);
+    ck_assert_str_eq(s(c, "state"), "ended");
+    ck_assert_str_eq(s(c, "ended_by"), "inactivity");
+    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
+    cJSON_Delete(c);
+}
+END_TEST
+
+static void setup_idle(void)
+{
+    start_with("{\"inactivity_timeout_s\":5}");
+}
+
+static Suite *suite(void)
+{
+    Suite *su = suite_create("relay");
+    TCase *tc = tcase_create("relay");
+    tcase_set_timeout(tc, 120);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, handover_reaches_cxone);
+    tcase_add_test(tc, messages_keep_their_order);
+    tcase_add_test(tc, concurrent_sends_follow_accepted_order);
+    tcase_add_test(tc, server_errors_retried_without_duplicates);
+    tcase_add_test(tc, retry_after_honoured);
+    tcase_add_test(tc, client_error_fails_at_once_and_queue_moves_on);
+    tcase_add_test(tc, expired_token_refreshed_once);
+    tcase_add_test(tc, idempotent_posts);
+    tcase_add_test(tc, end_closes_thread_and_refuses_more);
+    tcase_add_test(tc, other_providers_see_nothing);
+    tcase_add_test(tc, agent_reply_joins_conversation);
+    tcase_add_test(tc, typing_becomes_sender_action);
+    tcase_add_test(tc, bad_handovers_rejected);
+    tcase_add_test(tc, crash_mid_send_no_duplicate);
+    suite_add_tcase(su, tc);
+    TCase *idle = tcase_create("inactivity");
+    tcase_set_timeout(idle, 120);
+    tcase_add_checked_fixture(idle, setup_idle, teardown);
+    tcase_add_test(idle, inactivity_closes_even_across_restart);
+    suite_add_tcase(su, idle);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
