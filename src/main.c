@@ -198,6 +198,7 @@ static int open_state(struct runtime *rt)
     if (!e)
         e = byoc_relay_start(rt->store, &rt->app.keys, rt->tokens, &rc, &rt->relay);
     rt->app.relay = rt->relay;
+    rt->app.tokens = rt->tokens;
     if (e)
         log_fatal("cannot start", e, NULL);
     return e ? 1 : 0;

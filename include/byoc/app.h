@@ -26,14 +26,24 @@ struct byoc_throttle_slot {
     int failures;
 };
 
+/* A recent availability answer (HTTP thread only). */
+struct byoc_availability_slot {
+    char provider_id[BYOC_ID_MAX];
+    char skill_id[BYOC_EXTERNAL_ID_MAX + 1];
+    int64_t at_ms; /* wall clock; 0 = empty */
+    struct byoc_cxone_skill_summary summary;
+};
+
 struct byoc_app {
-    const struct byoc_config *cfg; /* not owned */
-    struct byoc_store *store;      /* not owned */
-    struct byoc_tasks *tasks;      /* not owned */
-    struct byoc_relay *relay;      /* not owned; may be NULL (then nothing is sent) */
+    const struct byoc_config *cfg;    /* not owned */
+    struct byoc_store *store;         /* not owned */
+    struct byoc_tasks *tasks;         /* not owned */
+    struct byoc_relay *relay;         /* not owned; may be NULL (then nothing is sent) */
+    struct byoc_cxone_tokens *tokens; /* not owned; CXone tokens shared with the relay */
     struct byoc_keys keys;
     struct byoc_auth auth;
     struct byoc_throttle_slot throttle[BYOC_THROTTLE_SLOTS];
+    struct byoc_availability_slot availability[BYOC_AVAILABILITY_SLOTS];
 };
 
 /* Fills app (keys and auth from the arguments); release with byoc_app_release. */

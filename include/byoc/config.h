@@ -20,9 +20,10 @@ struct byoc_config {
     int64_t token_ttl;
     int64_t max_connections;
     int64_t idle_timeout;
-    int64_t relay_deadline;  /* seconds a bot message may take to reach CXone */
-    int64_t relay_retry_cap; /* seconds: longest pause between two attempts */
-    int64_t relay_lease;     /* seconds a message being sent stays claimed (crash recovery) */
+    int64_t relay_deadline;     /* seconds a bot message may take to reach CXone */
+    int64_t relay_retry_cap;    /* seconds: longest pause between two attempts */
+    int64_t relay_lease;        /* seconds a message being sent stays claimed (crash recovery) */
+    char *cxone_reporting_path; /* CXone reporting API under the provider's API base */
     enum byoc_log_level log_level;
 };
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 #include "byoc/compiler.h"
@@ -96,6 +97,18 @@ void byoc_cxone_close_thread(const char *api_base, const char *bearer, const cha
 /* PUT /dfo/3.0/contacts/{contact}/routing-queue {routingQueueId}. */
 void byoc_cxone_routing_queue(const char *api_base, const char *bearer, const char *case_id,
                               const char *queue_id, struct byoc_cxone_result *r);
+
+/* ---- reporting ---- */
+
+/* Agents and queue of one skill; counts are -1 when CXone did not give them. */
+struct byoc_cxone_skill_summary {
+    bool found;
+    long agents_available, agents_idle, agents_logged_in, queue_length, longest_wait_s;
+};
+/* GET {api}{reporting_path}/skills/{skill}/summary for the last hour. */
+void byoc_cxone_skill_summary(const char *api_base, const char *reporting_path, const char *bearer,
+                              const char *skill_id, int64_t now_ms,
+                              struct byoc_cxone_skill_summary *out, struct byoc_cxone_result *r);
 
 void byoc_cxone_channel_release(struct byoc_cxone_channel *c);
 void byoc_cxone_channel_list_free(struct byoc_cxone_channel *c, size_t n);

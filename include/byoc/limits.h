@@ -72,6 +72,8 @@
 #define BYOC_RELAY_TYPING_DEADLINE_MS 30000 /* typing is worthless later */
 #define BYOC_RELAY_CLOSE_DEADLINE_MS 3600000
 #define BYOC_CONVERSATION_MESSAGES_SHOWN 100 /* outbound messages in GET /v1/conversations/{id} */
+#define BYOC_AVAILABILITY_CACHE_MS 5000      /* an availability answer is reused this long */
+#define BYOC_AVAILABILITY_SLOTS 64           /* (provider, skill) answers kept */
 
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096

@@ -63,6 +63,7 @@ struct byoc_channel {
     char *channel_id; /* CXone's channel id */
     char *name;
     char *brand_id; /* NULL when registered by the admin API */
+    char *skill_id; /* CXone skill of its contacts, for availability; may be NULL */
     enum byoc_channel_source source;
     int64_t created_at, updated_at;
 };

@@ -57,6 +57,9 @@ static const struct key_row key_rows[] = {
      3600, "longest pause in seconds between two attempts to reach CXone"},
     {"BYOCD_RELAY_LEASE", KEY_INT, OFF(relay_lease), TEXT(BYOC_RELAY_LEASE_DEFAULT), 5, 3600,
      "seconds before a message whose send was interrupted (crash) is sent again"},
+    {"BYOCD_CXONE_REPORTING_PATH", KEY_STRING, OFF(cxone_reporting_path),
+     "/incontactapi/services/v31.0", 0, 0,
+     "path of CXone's reporting API under a provider's API base URL (agent availability)"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 
@@ -309,6 +312,7 @@ void byoc_config_release(struct byoc_config *c)
     free(c->public_url);
     free(c->admin_token);
     free(c->master_key);
+    free(c->cxone_reporting_path);
     *c = (struct byoc_config){0};
 }
 

@@ -11,6 +11,7 @@
 #include "byoc/limits.h"
 #include "byoc/outbound.h"
 #include "byoc/util.h"
+#include "byoc/compiler.h"
 #include "byoc/banned.h"
 
 #define DFO "/dfo/3.0"
@@ -462,8 +463,9 @@ static void take_contact(const struct byoc_out_resp *resp, struct byoc_cxone_res
     cJSON_Delete(j);
 }
 
-static void raw_call(const char *method, const char *url, const char *bearer, const cJSON *body,
-                     struct byoc_cxone_result *r)
+/* One call; on 2xx *answer (if asked for) gets the parsed body, NULL when it is not JSON. */
+static void raw_call_json(const char *method, const char *url, const char *bearer,
+                          const cJSON *body, struct byoc_cxone_result *r, cJSON **answer)
 {
     *r = (struct byoc_cxone_result){.retry_after_s = -1};
     char *text = body ? byoc_json_render(body) : NULL;
@@ -484,7 +486,16 @@ static void raw_call(const char *method, const char *url, const char *bearer, co
         take_contact(&resp, r);
     else
         take_detail(&resp, r->detail);
+    if (answer && resp.status >= 200 && resp.status < 300 &&
+        byoc_json_parse(resp.body, resp.body_len, answer) != BYOC_ERR_OK)
+        *answer = NULL;
     byoc_out_resp_release(&resp);
+}
+
+static void raw_call(const char *method, const char *url, const char *bearer, const cJSON *body,
+                     struct byoc_cxone_result *r)
+{
+    raw_call_json(method, url, bearer, body, r, NULL);
 }
 
 void byoc_cxone_post_message(const char *api_base, const char *bearer, const char *channel_id,
@@ -560,4 +571,59 @@ void byoc_cxone_routing_queue(const char *api_base, const char *bearer, const ch
         b = NULL;
     }
     call_with("PUT", url, ok, bearer, b, r);
+}
+
+static long count_of(const cJSON *o, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+        if (cJSON_IsNumber(v))
+            return (long)v->valuedouble;
+        if (cJSON_IsString(v)) {
+            int64_t x;
+            if (byoc_parse_i64(v->valuestring, 0, INT32_MAX, &x))
+                return (long)x;
+        }
+    }
+    return -1;
+}
+
+static void read_summary(const cJSON *answer, struct byoc_cxone_skill_summary *out)
+{
+    static const char *const avail[] = {"agentsAvailable"}, *const idle[] = {"agentsIdle"};
+    static const char *const logged[] = {"agentsLoggedIn"};
+    static const char *const queue[] = {"contactsQueued", "queueCount", "inQueue"};
+    static const char *const wait[] = {"longestQueueDur", "longestWaitTime"};
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(answer, "skillSummaries");
+    const cJSON *s = cJSON_IsArray(list) ? cJSON_GetArrayItem(list, 0) : answer;
+    out->found = cJSON_IsObject(s);
+    if (!out->found)
+        return;
+    out->agents_available = count_of(s, avail, 1);
+    out->agents_idle = count_of(s, idle, 1);
+    out->agents_logged_in = count_of(s, logged, 1);
+    out->queue_length = count_of(s, queue, BYOC_ARRAY_LEN(queue));
+    out->longest_wait_s = count_of(s, wait, BYOC_ARRAY_LEN(wait));
+}
+
+void byoc_cxone_skill_summary(const char *api_base, const char *reporting_path, const char *bearer,
+                              const char *skill_id, int64_t now_ms,
+                              struct byoc_cxone_skill_summary *out, struct byoc_cxone_result *r)
+{
+    char url[URL_CAP], esc[3 * BYOC_EXTERNAL_ID_MAX + 1], from[BYOC_TIME_ISO_MAX],
+        to[BYOC_TIME_ISO_MAX];
+    byoc_time_iso(now_ms - 3600 * 1000, from);
+    byoc_time_iso(now_ms, to);
+    *out = (struct byoc_cxone_skill_summary){0};
+    if (!byoc_url_escape(skill_id, esc, sizeof esc) ||
+        snprintf(url, sizeof url, "%s%s/skills/%s/summary?startDate=%s&endDate=%s", api_base,
+                 reporting_path, esc, from, to) >= URL_CAP) {
+        *r = (struct byoc_cxone_result){.err = BYOC_ERR_INVALID, .retry_after_s = -1};
+        return;
+    }
+    cJSON *answer = NULL;
+    raw_call_json("GET", url, bearer, NULL, r, &answer);
+    if (answer)
+        read_summary(answer, out);
+    cJSON_Delete(answer);
 }

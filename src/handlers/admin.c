@@ -286,6 +286,12 @@ void h_channel_add(struct byoc_req *req)
     if (!b)
         return;
     const char *channel_id = byoc_json_str(b, "channel_id"), *name = byoc_json_str(b, "name");
+    const char *skill = byoc_json_str(b, "skill_id");
+    if (cJSON_GetObjectItemCaseSensitive(b, "skill_id") &&
+        !external_id_valid(skill, BYOC_EXTERNAL_ID_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "skill_id: 1-256 printable characters");
+        return;
+    }
     if (!external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX) || !name || !byoc_name_valid(name)) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
                          "channel_id (1-256 printable characters) and name (1-200 characters) "
@@ -309,6 +315,7 @@ void h_channel_add(struct byoc_req *req)
     byoc_strlcpy(c->ch.provider_id, id, sizeof c->ch.provider_id);
     c->ch.channel_id = strdup(channel_id);
     c->ch.name = strdup(name);
+    c->ch.skill_id = skill ? strdup(skill) : NULL;
     c->ch.source = BYOC_CHANNEL_ADMIN;
     c->ch.created_at = c->ch.updated_at = byoc_now_ms();
     if (!c->ch.channel_id || !c->ch.name) {

@@ -172,6 +172,7 @@ cJSON *channel_view(const struct byoc_channel *c)
         v && byoc_json_add_str(v, "channel_id", c->channel_id) &&
         byoc_json_add_str(v, "provider_id", c->provider_id) &&
         byoc_json_add_str(v, "name", c->name) && byoc_json_add_str(v, "brand_id", c->brand_id) &&
+        byoc_json_add_str(v, "skill_id", c->skill_id) &&
         byoc_json_add_str(v, "source", c->source == BYOC_CHANNEL_ACTION ? "action" : "admin") &&
         json_add_time(v, "created_at", c->created_at) &&
         json_add_time(v, "updated_at", c->updated_at);

@@ -35,6 +35,8 @@ void h_conversation_get(struct byoc_req *req);
 void h_conversation_message(struct byoc_req *req);
 void h_conversation_typing(struct byoc_req *req);
 void h_conversation_end(struct byoc_req *req);
+/* availability.c */
+void h_availability(struct byoc_req *req);
 /* actions.c */
 void h_action_open(struct byoc_req *req);
 void h_action_add_submit(struct byoc_req *req);

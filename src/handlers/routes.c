@@ -42,6 +42,8 @@ static const struct byoc_route routes[] = {
      BYOC_BODY_MAX_HANDOVER, BYOC_ERRSTYLE_JSON},
     {"GET", "/v1/conversations", h_conversation_list, BYOC_POLICY_BOT, BYOC_BODY_NONE, 0,
      BYOC_ERRSTYLE_JSON},
+    {"GET", "/v1/availability", h_availability, BYOC_POLICY_BOT, BYOC_BODY_NONE, 0,
+     BYOC_ERRSTYLE_JSON},
     {"GET", CONV, h_conversation_get, BYOC_POLICY_BOT, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON},
     {"POST", CONV "/messages", h_conversation_message, BYOC_POLICY_BOT, BYOC_BODY_JSON,
      BYOC_BODY_MAX_BOT_MESSAGE, BYOC_ERRSTYLE_JSON},

@@ -46,6 +46,7 @@ void byoc_channel_release(struct byoc_channel *c)
     free(c->channel_id);
     free(c->name);
     free(c->brand_id);
+    free(c->skill_id);
     *c = (struct byoc_channel){0};
 }
 

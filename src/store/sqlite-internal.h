@@ -16,7 +16,8 @@
     "cxone_access_key_secret_sealed, webhook_secret_sealed, byoc_client_id, "                      \
     "byoc_client_secret_hash, bot_api_key_hash, studio_secret_hash, created_at, updated_at, "      \
     "transcript_mode, transcript_chunk_max, inactivity_timeout_s"
-#define CHANNEL_COLS "provider_id, channel_id, name, brand_id, source, created_at, updated_at"
+#define CHANNEL_COLS                                                                               \
+    "provider_id, channel_id, name, brand_id, source, created_at, updated_at, skill_id"
 #define AGENT_COLS                                                                                 \
     "seq, id, provider_id, dedupe_key, cxone_message_id, kind, channel_id, thread_ref, post_id, "  \
     "conversation_id, text, attachments, agent_name, agent_avatar_url, raw_body, raw_truncated, "  \
@@ -38,10 +39,10 @@
     X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
     X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
     X(CHANNEL_UPSERT,                                                                              \
-      "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6) "                     \
+      "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6,?7) "                  \
       "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, "                 \
       "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, "               \
-      "updated_at = excluded.updated_at")                                                          \
+      "skill_id = coalesce(excluded.skill_id, skill_id), updated_at = excluded.updated_at")                                                          \
     X(PROVIDER_SET_INTEGRATION, "UPDATE providers SET cxone_integration_id = ?2, updated_at = ?3 " \
                                 "WHERE id = ?1 AND cxone_integration_id IS NULL")                  \
     X(CHANNEL_DELETE, "DELETE FROM channels WHERE provider_id = ?1 AND channel_id = ?2")           \

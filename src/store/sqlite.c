@@ -459,6 +459,7 @@ static enum byoc_err apply_channel_upsert(struct sq *q, const struct byoc_channe
     sq_bind_text(st, 4, c->brand_id);
     sq_bind_text(st, 5, c->source == BYOC_CHANNEL_ACTION ? "action" : "admin");
     sqlite3_bind_int64(st, 6, c->updated_at);
+    sq_bind_text(st, 7, c->skill_id);
     enum byoc_err e = sq_step_write(q, st);
     return e ? e : set_integration(q, c, integration_id);
 }
@@ -689,6 +690,7 @@ static void row_channel(sqlite3_stmt *st, void *item, bool *ok)
                                                                   : BYOC_CHANNEL_ADMIN;
     c->created_at = sqlite3_column_int64(st, 5);
     c->updated_at = sqlite3_column_int64(st, 6);
+    c->skill_id = sq_col_text(st, 7, ok);
 }
 
 static void row_agent_msg(sqlite3_stmt *st, void *item, bool *ok)

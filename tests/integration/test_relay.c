@@ -530,6 +530,59 @@ START_TEST(inactivity_closes_even_across_restart)
 }
 END_TEST
 
+START_TEST(availability_from_cxone_cached)
+{
+    fake_cxone_set_skill(f, "sk-1", 2, 5, 3);
+    long st = 0;
+    cJSON *a = bot("GET", "/v1/availability?skill_id=sk-1", NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(a, "available")));
+    ck_assert_int_eq(cJSON_GetObjectItem(a, "agents_available")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(a, "queue_length")->valueint, 3);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(a, "cached")));
+    cJSON *again = bot("GET", "/v1/availability?skill_id=sk-1", NULL, NULL, &st);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(again, "cached")));
+    ck_assert_uint_eq(fake_cxone_call_count(f, "GET", "/incontactapi/services/"), 1);
+    fake_cxone_set_skill(f, "sk-busy", 0, 4, 9);
+    cJSON *busy = bot("GET", "/v1/availability?skill_id=sk-busy", NULL, NULL, &st);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(busy, "available")));
+    cJSON *unknown = bot("GET", "/v1/availability?skill_id=nope", NULL, NULL, &st);
+    ck_assert_int_eq(st, 502);
+    cJSON *none = bot("GET", "/v1/availability", NULL, NULL, &st);
+    ck_assert_int_eq(st, 400); /* the only channel has no skill_id */
+    cJSON_Delete(a);
+    cJSON_Delete(again);
+    cJSON_Delete(busy);
+    cJSON_Delete(unknown);
+    cJSON_Delete(none);
+}
+END_TEST
+
+START_TEST(availability_uses_the_channels_skill)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
+    char *url = byocd_url(&b, path);
+    struct test_resp r;
+    ck_assert(http_json("POST", url, b.admin_auth,
+                        "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\",\"skill_id\":\"sk-9\"}",
+                        &r));
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    free(url);
+    fake_cxone_set_skill(f, "sk-9", 1, 1, 0);
+    long st = 0;
+    cJSON *a = bot("GET", "/v1/availability?channel_id=" CHANNEL, NULL, NULL, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_str_eq(s(a, "skill_id"), "sk-9");
+    ck_assert_str_eq(s(a, "channel_id"), CHANNEL);
+    cJSON_Delete(a);
+    a = bot("GET", "/v1/availability?channel_id=other", NULL, NULL, &st);
+    ck_assert_int_eq(st, 404);
+    cJSON_Delete(a);
+}
+END_TEST
+
 static void setup_idle(void)
 {
     start_with("{\"inactivity_timeout_s\":5}");
@@ -555,6 +608,8 @@ static Suite *suite(void)
     tcase_add_test(tc, typing_becomes_sender_action);
     tcase_add_test(tc, bad_handovers_rejected);
     tcase_add_test(tc, crash_mid_send_no_duplicate);
+    tcase_add_test(tc, availability_from_cxone_cached);
+    tcase_add_test(tc, availability_uses_the_channels_skill);
     suite_add_tcase(su, tc);
     TCase *idle = tcase_create("inactivity");
     tcase_set_timeout(idle, 120);

@@ -73,6 +73,7 @@ struct fake_cxone {
     cJSON *channels; /* array of channel objects */
     cJSON *contacts; /* object: "<channel>\x1f<thread>" -> contact number */
     cJSON *seen;     /* object: idOnExternalPlatform of accepted messages -> 1 */
+    cJSON *skills;   /* object: skill id -> skill summary object */
     unsigned long n_messages;
     unsigned long n_grants;
     unsigned long n_ott_grants;
@@ -803,6 +804,36 @@ static void fc_routing_queue(struct fake_cxone *f, const struct fc_in *in, struc
     fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
+/* GET /incontactapi/services/vN/skills/{id}/summary */
+static void fc_skill_summary(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+{
+    if (!fc_bearer_ok(f, in->authorization)) {
+        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        r->www_authenticate = "Bearer";
+        return;
+    }
+    char id[FC_ID_MAX];
+    const char *start = strstr(in->path, "/skills/") + strlen("/skills/");
+    const char *end = strstr(start, "/summary");
+    size_t len = end ? (size_t)(end - start) : 0;
+    if (!end || end[strlen("/summary")] != '\0' || len == 0 || len >= sizeof(id) ||
+        strcmp(in->method, "GET") != 0) {
+        fc_reply_not_found(r);
+        return;
+    }
+    memcpy(id, start, len);
+    id[len] = '\0';
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(f->skills, id);
+    if (!sum) {
+        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Skill not found", "skillNotFound");
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "skillSummaries");
+    cJSON_AddItemToArray(list, cJSON_Duplicate(sum, true));
+    fc_reply_json(r, MHD_HTTP_OK, root);
+}
+
 static bool fc_is(const struct fc_in *in, const char *method, const char *path)
 {
     return strcmp(in->method, method) == 0 && strcmp(in->path, path) == 0;
@@ -828,6 +859,8 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
         fc_channels(f, in, in->path + sizeof(channels) - 1, r);
     else if (fc_starts_with(in->path, FC_DFO "/contacts/"))
         fc_routing_queue(f, in, r);
+    else if (fc_starts_with(in->path, "/incontactapi/services/") && strstr(in->path, "/skills/"))
+        fc_skill_summary(f, in, r);
     else
         fc_reply_not_found(r);
 }
@@ -1018,6 +1051,7 @@ struct fake_cxone *fake_cxone_start(void)
     f->channels = cJSON_CreateArray();
     f->contacts = cJSON_CreateObject();
     f->seen = cJSON_CreateObject();
+    f->skills = cJSON_CreateObject();
     if (!f->channels || !f->contacts)
         fc_die("out of memory");
     fc_listen(f);
@@ -1038,6 +1072,7 @@ static void fc_free_state(struct fake_cxone *f)
     cJSON_Delete(f->channels);
     cJSON_Delete(f->contacts);
     cJSON_Delete(f->seen);
+    cJSON_Delete(f->skills);
     free(f->client_id);
     free(f->client_secret);
     free(f->key_id);
@@ -1237,4 +1272,19 @@ size_t fake_cxone_message_count(struct fake_cxone *f)
     size_t n = (size_t)f->n_messages;
     pthread_mutex_unlock(&f->mu);
     return n;
+}
+
+void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int available, int logged_in,
+                          int queued)
+{
+    pthread_mutex_lock(&f->mu);
+    cJSON *sum = cJSON_CreateObject();
+    cJSON_AddStringToObject(sum, "skillId", skill_id);
+    cJSON_AddNumberToObject(sum, "agentsAvailable", available);
+    cJSON_AddNumberToObject(sum, "agentsLoggedIn", logged_in);
+    cJSON_AddNumberToObject(sum, "contactsQueued", queued);
+    cJSON_AddNumberToObject(sum, "longestQueueDur", 42);
+    cJSON_DeleteItemFromObjectCaseSensitive(f->skills, skill_id);
+    cJSON_AddItemToObject(f->skills, skill_id, sum);
+    pthread_mutex_unlock(&f->mu);
 }

@@ -118,5 +118,8 @@ void fake_cxone_reset_calls(struct fake_cxone *f);
 /* Distinct messages accepted by POST …/channels/{id}/messages (a repeated idOnExternalPlatform
  * gets 409 and is not counted). */
 size_t fake_cxone_message_count(struct fake_cxone *f);
+/* GET /incontactapi/services/{version}/skills/{id}/summary answers these counts (unknown: 404). */
+void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int available, int logged_in,
+                          int queued);
 
 #endif /* FAKE_CXONE_H */

@@ -309,6 +309,21 @@ START_TEST(combined_long_is_split_at_line_ends)
 }
 END_TEST
 
+START_TEST(combined_label_stays_with_its_text)
+{
+    /* "Customer: Hi\nBot:" is exactly 17 characters and a space follows it: the cut belongs at
+     * the line end, not between "Bot:" and what the bot said. */
+    const struct byoc_turn turns[] = {{"user", "Hi"}, {"bot", "Hello there"}};
+    char **msgs = NULL;
+    size_t n = 0;
+    messages_ok(turns, 2, BYOC_TRANSCRIPT_COMBINED, 17, &msgs, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(msgs[0], "Customer: Hi");
+    ck_assert_str_eq(msgs[1], "Bot: Hello there");
+    byoc_chunks_free(msgs, n);
+}
+END_TEST
+
 START_TEST(combined_long_rebuilds_whole_transcript)
 {
     char *text = mixed_text(6);
@@ -357,7 +372,7 @@ END_TEST
 
 START_TEST(per_turn_long_turn_is_split)
 {
-    char *text = mixed_text(10); /* ~450 characters */
+    char *text = mixed_text(10); /* 430 characters */
     const struct byoc_turn turns[] = {{"bot", "Before"}, {"user", text}, {"bot", "After"}};
     char **msgs = NULL;
     size_t n = 0;
@@ -424,6 +439,7 @@ static Suite *transcript_suite(void)
     tcase_add_test(tc, combined_short_is_one_message);
     tcase_add_test(tc, combined_roles_are_labelled);
     tcase_add_test(tc, combined_long_is_split_at_line_ends);
+    tcase_add_test(tc, combined_label_stays_with_its_text);
     tcase_add_test(tc, combined_long_rebuilds_whole_transcript);
     tcase_add_test(tc, no_turns_no_messages);
     suite_add_tcase(s, tc);
