@@ -42,7 +42,7 @@
       "INSERT INTO channels (" CHANNEL_COLS ") VALUES (?1,?2,?3,?4,?5,?6,?6,?7) "                  \
       "ON CONFLICT (provider_id, channel_id) DO UPDATE SET name = excluded.name, "                 \
       "brand_id = coalesce(excluded.brand_id, brand_id), source = excluded.source, "               \
-      "skill_id = coalesce(excluded.skill_id, skill_id), updated_at = excluded.updated_at")                                                          \
+      "skill_id = coalesce(excluded.skill_id, skill_id), updated_at = excluded.updated_at")        \
     X(PROVIDER_SET_INTEGRATION, "UPDATE providers SET cxone_integration_id = ?2, updated_at = ?3 " \
                                 "WHERE id = ?1 AND cxone_integration_id IS NULL")                  \
     X(CHANNEL_DELETE, "DELETE FROM channels WHERE provider_id = ?1 AND channel_id = ?2")           \
