@@ -168,6 +168,16 @@ void byoc_outbound_release(struct byoc_outbound *m);
 void byoc_outbound_list_free(struct byoc_outbound *m, size_t n);
 void byoc_relay_job_free(struct byoc_relay_job *j);
 
+/* A voice handoff's transcript, for the agent's pop-up page. */
+struct byoc_voice_transcript {
+    uint8_t key_hash[BYOC_SHA256_LEN];
+    char provider_id[BYOC_ID_MAX];
+    char *contact_id;
+    char *transcript_json; /* [{"role","text","at"?}] */
+    int64_t created_at, expires_at;
+};
+void byoc_voice_transcript_release(struct byoc_voice_transcript *v);
+
 enum byoc_write_kind {
     BYOC_WRITE_PROVIDER_CREATE,
     BYOC_WRITE_PROVIDER_DELETE,
@@ -182,6 +192,7 @@ enum byoc_write_kind {
     BYOC_WRITE_RELAY_CLAIM,
     BYOC_WRITE_RELAY_OUTCOME,
     BYOC_WRITE_RELAY_HOUSEKEEP,
+    BYOC_WRITE_VOICE_TRANSCRIPT_PUT,
 };
 
 struct byoc_write {
@@ -232,7 +243,9 @@ struct byoc_write {
         } outcome;                                             /* RELAY_OUTCOME */
         struct {
             int64_t now, close_deadline_ms;
-        } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end */
+        } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end;
+                        expired voice transcripts go */
+        const struct byoc_voice_transcript *voice; /* VOICE_TRANSCRIPT_PUT */
     } in;
 
     /* Written by the writer before done(): */
@@ -331,6 +344,11 @@ BYOC_MUST_USE enum byoc_err byoc_store_idem_get(struct byoc_store *s, const char
                                                 const char *key,
                                                 uint8_t request_hash[BYOC_SHA256_LEN], int *status,
                                                 char **body);
+/* NOT_FOUND also when expired (now_ms >= expires_at). */
+BYOC_MUST_USE enum byoc_err byoc_store_voice_transcript_get(struct byoc_store *s,
+                                                            const uint8_t key_hash[BYOC_SHA256_LEN],
+                                                            int64_t now_ms,
+                                                            struct byoc_voice_transcript *out);
 /* Earliest next_attempt_at of a queued message; INT64_MAX when none. */
 int64_t byoc_store_relay_next_due(struct byoc_store *s);
 /* True when the database answers a read (readiness). */

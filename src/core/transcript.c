@@ -40,7 +40,8 @@ static size_t next_piece(const char *s, size_t len, size_t max_chars, size_t *sk
     }
     if (i >= len)
         return len;
-    if (s[i] == '\n' || s[i] == ' ') { /* the cut falls on a separator: drop it */
+    /* The cut falls on a separator: drop it, unless a line end in reach is the better cut. */
+    if (s[i] == '\n' || (s[i] == ' ' && !last_nl)) {
         *skip = 1;
         return i;
     }

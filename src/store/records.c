@@ -163,6 +163,15 @@ void byoc_outbound_list_free(struct byoc_outbound *m, size_t n)
     free(m);
 }
 
+void byoc_voice_transcript_release(struct byoc_voice_transcript *v)
+{
+    if (!v)
+        return;
+    free(v->contact_id);
+    free(v->transcript_json);
+    *v = (struct byoc_voice_transcript){0};
+}
+
 void byoc_relay_job_free(struct byoc_relay_job *j)
 {
     if (!j)

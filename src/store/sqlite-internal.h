@@ -149,5 +149,7 @@ enum byoc_err sq_outbound_list(void *state, const char *conversation_id, size_t 
 enum byoc_err sq_idem_get(void *state, const char *provider_id, const char *key,
                           uint8_t *request_hash, int *status, char **body);
 int64_t sq_relay_next_due(void *state);
+enum byoc_err sq_voice_transcript_get(void *state, const uint8_t *key_hash, int64_t now_ms,
+                                      struct byoc_voice_transcript *out);
 
 #endif

@@ -69,7 +69,12 @@
     X(IDEM_INSERT, "INSERT INTO idempotency_keys (provider_id, key, request_hash, status, body, "   \
         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING")                      \
     X(IDEM_GET, "SELECT request_hash, status, body FROM idempotency_keys WHERE provider_id = ?1 "  \
-        "AND key = ?2")
+        "AND key = ?2")                                                                            \
+    X(VOICE_PUT, "INSERT INTO voice_transcripts (key_hash, provider_id, contact_id, transcript, "  \
+        "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                 \
+    X(VOICE_GET, "SELECT key_hash, provider_id, contact_id, transcript, created_at, expires_at "   \
+        "FROM voice_transcripts WHERE key_hash = ?1 AND expires_at > ?2")                          \
+    X(VOICE_PURGE, "DELETE FROM voice_transcripts WHERE expires_at <= ?1")
 /* clang-format on */
 
 #endif

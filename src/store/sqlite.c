@@ -913,4 +913,5 @@ const struct store_backend byoc_store_sqlite = {
     .outbound_list = sq_outbound_list,
     .idem_get = sq_idem_get,
     .relay_next_due = sq_relay_next_due,
+    .voice_transcript_get = sq_voice_transcript_get,
 };

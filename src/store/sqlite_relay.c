@@ -335,9 +335,26 @@ static enum byoc_err apply_claim(struct sq *q, struct byoc_write *w)
     return BYOC_ERR_OK;
 }
 
+/* True when the conversation has a delivered text (CXone opened a contact for it). */
+static enum byoc_err text_delivered(struct sq *q, const char *conversation_id, bool *out)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_OUT_TEXT_DELIVERED);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, conversation_id);
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    sq_stmt_done(st);
+    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+}
+
 static enum byoc_err conversation_outcome(struct sq *q, struct byoc_write *w)
 {
-    bool delivered = w->in.outcome.state == BYOC_OUT_DELIVERED;
+    bool delivered = w->in.outcome.state == BYOC_OUT_DELIVERED, opened = delivered;
+    enum byoc_err e =
+        delivered ? BYOC_ERR_OK : text_delivered(q, w->in.outcome.conversation_id, &opened);
+    if (e || (!delivered && opened))
+        return e; /* a later text failed: the conversation goes on */
     sqlite3_stmt *st = sq_wstmt(q, delivered ? STMT_CONV_CONTACT : STMT_CONV_FAIL);
     if (!st)
         return q->batch_err;
@@ -351,10 +368,11 @@ static enum byoc_err conversation_outcome(struct sq *q, struct byoc_write *w)
         sq_bind_text(st, 2, w->in.outcome.last_error);
         sqlite3_bind_int64(st, 3, w->in.outcome.now);
     }
-    enum byoc_err e = sq_step_write(q, st);
-    if (e || delivered || sqlite3_changes(q->w.db) == 0)
+    e = sq_step_write(q, st);
+    if (e || delivered)
         return e;
-    /* The opening post failed: nothing after it can reach an agent. */
+    /* The opening post failed (even if the conversation was ended meanwhile): nothing queued
+     * behind it can reach an agent. */
     st = sq_wstmt(q, STMT_OUT_FAIL_REST);
     if (!st)
         return q->batch_err;
@@ -403,6 +421,13 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
         return q->batch_err;
     sqlite3_bind_int64(st, 1, now);
     enum byoc_err e = sq_step_write(q, st);
+    st = e ? NULL : sq_wstmt(q, STMT_VOICE_PURGE);
+    if (!e && !st)
+        e = q->batch_err;
+    if (!e) {
+        sqlite3_bind_int64(st, 1, now);
+        e = sq_step_write(q, st);
+    }
     static char ids[100][BYOC_ID_MAX]; /* writer thread only */
     size_t n = 0;
     if (!e)
@@ -423,6 +448,20 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
     return e;
 }
 
+static enum byoc_err apply_voice_put(struct sq *q, const struct byoc_voice_transcript *v)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_VOICE_PUT);
+    if (!st)
+        return q->batch_err;
+    sq_bind_blob(st, 1, v->key_hash, BYOC_SHA256_LEN);
+    sq_bind_text(st, 2, v->provider_id);
+    sq_bind_text(st, 3, v->contact_id);
+    sq_bind_text(st, 4, v->transcript_json);
+    sqlite3_bind_int64(st, 5, v->created_at);
+    sqlite3_bind_int64(st, 6, v->expires_at);
+    return sq_step_write(q, st);
+}
+
 enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
 {
     switch (w->kind) {
@@ -438,6 +477,8 @@ enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
         return apply_outcome(q, w);
     case BYOC_WRITE_RELAY_HOUSEKEEP:
         return apply_housekeep(q, w);
+    case BYOC_WRITE_VOICE_TRANSCRIPT_PUT:
+        return apply_voice_put(q, w->in.voice);
     default:
         return BYOC_ERR_INTERNAL;
     }
@@ -534,4 +575,32 @@ int64_t sq_relay_next_due(void *state)
         sq_stmt_done(st);
     sq_reader_put(c);
     return due;
+}
+
+static void row_voice(sqlite3_stmt *st, void *item, bool *ok)
+{
+    struct byoc_voice_transcript *v = item;
+    sq_col_hash(st, 0, v->key_hash);
+    sq_col_id(st, 1, v->provider_id);
+    v->contact_id = sq_col_text(st, 2, ok);
+    v->transcript_json = sq_col_text(st, 3, ok);
+    v->created_at = sqlite3_column_int64(st, 4);
+    v->expires_at = sqlite3_column_int64(st, 5);
+}
+
+static void rel_voice(void *v)
+{
+    byoc_voice_transcript_release(v);
+}
+
+enum byoc_err sq_voice_transcript_get(void *state, const uint8_t *key_hash, int64_t now_ms,
+                                      struct byoc_voice_transcript *out)
+{
+    READ_BEGIN((struct sq *)state, c, st, STMT_VOICE_GET);
+    sq_bind_blob(st, 1, key_hash, BYOC_SHA256_LEN);
+    sqlite3_bind_int64(st, 2, now_ms);
+    *out = (struct byoc_voice_transcript){0};
+    enum byoc_err e = sq_one_row(c, st, row_voice, rel_voice, out);
+    sq_reader_put(c);
+    return e;
 }

@@ -48,6 +48,8 @@ struct store_backend {
     enum byoc_err (*idem_get)(void *state, const char *provider_id, const char *key,
                               uint8_t *request_hash, int *status, char **body);
     int64_t (*relay_next_due)(void *state);
+    enum byoc_err (*voice_transcript_get)(void *state, const uint8_t *key_hash, int64_t now_ms,
+                                          struct byoc_voice_transcript *out);
 };
 
 extern const struct store_backend byoc_store_sqlite;

@@ -296,3 +296,10 @@ int64_t byoc_store_relay_next_due(struct byoc_store *s)
 {
     return s->be->relay_next_due(s->state);
 }
+
+enum byoc_err byoc_store_voice_transcript_get(struct byoc_store *s,
+                                              const uint8_t key_hash[BYOC_SHA256_LEN],
+                                              int64_t now_ms, struct byoc_voice_transcript *out)
+{
+    return s->be->voice_transcript_get(s->state, key_hash, now_ms, out);
+}
