@@ -20,10 +20,11 @@ struct byoc_config {
     int64_t token_ttl;
     int64_t max_connections;
     int64_t idle_timeout;
-    int64_t relay_deadline;     /* seconds a bot message may take to reach CXone */
-    int64_t relay_retry_cap;    /* seconds: longest pause between two attempts */
-    int64_t relay_lease;        /* seconds a message being sent stays claimed (crash recovery) */
-    char *cxone_reporting_path; /* CXone reporting API under the provider's API base */
+    int64_t relay_deadline;    /* seconds a bot message may take to reach CXone */
+    int64_t relay_retry_cap;   /* seconds: longest pause between two attempts */
+    int64_t relay_lease;       /* seconds a message being sent stays claimed (crash recovery) */
+    char *cxone_services_path; /* CXone incontactapi services under the provider's API base */
+    int64_t transcript_ttl;    /* seconds a voice handoff's transcript page lives */
     enum byoc_log_level log_level;
 };
 

@@ -110,6 +110,11 @@ void byoc_cxone_skill_summary(const char *api_base, const char *reporting_path, 
                               const char *skill_id, int64_t now_ms,
                               struct byoc_cxone_skill_summary *out, struct byoc_cxone_result *r);
 
+/* POST {api}{services_path}/interactions/{contact}/signal?p1=…&p9=… (params: up to 9). */
+void byoc_cxone_signal(const char *api_base, const char *services_path, const char *bearer,
+                       const char *contact_id, const char *const *params, size_t nparams,
+                       struct byoc_cxone_result *r);
+
 void byoc_cxone_channel_release(struct byoc_cxone_channel *c);
 void byoc_cxone_channel_list_free(struct byoc_cxone_channel *c, size_t n);
 

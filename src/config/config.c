@@ -57,9 +57,11 @@ static const struct key_row key_rows[] = {
      3600, "longest pause in seconds between two attempts to reach CXone"},
     {"BYOCD_RELAY_LEASE", KEY_INT, OFF(relay_lease), TEXT(BYOC_RELAY_LEASE_DEFAULT), 5, 3600,
      "seconds before a message whose send was interrupted (crash) is sent again"},
-    {"BYOCD_CXONE_REPORTING_PATH", KEY_STRING, OFF(cxone_reporting_path),
+    {"BYOCD_CXONE_SERVICES_PATH", KEY_STRING, OFF(cxone_services_path),
      "/incontactapi/services/v31.0", 0, 0,
-     "path of CXone's reporting API under a provider's API base URL (agent availability)"},
+     "path of CXone's incontactapi services under a provider's API base URL (reporting, signal)"},
+    {"BYOCD_TRANSCRIPT_TTL", KEY_INT, OFF(transcript_ttl), "3600", 60, 604800,
+     "seconds a voice handoff's transcript page stays available"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 
@@ -312,7 +314,7 @@ void byoc_config_release(struct byoc_config *c)
     free(c->public_url);
     free(c->admin_token);
     free(c->master_key);
-    free(c->cxone_reporting_path);
+    free(c->cxone_services_path);
     *c = (struct byoc_config){0};
 }
 

@@ -627,3 +627,23 @@ void byoc_cxone_skill_summary(const char *api_base, const char *reporting_path, 
         read_summary(answer, out);
     cJSON_Delete(answer);
 }
+
+void byoc_cxone_signal(const char *api_base, const char *services_path, const char *bearer,
+                       const char *contact_id, const char *const *params, size_t nparams,
+                       struct byoc_cxone_result *r)
+{
+    struct byoc_buf url;
+    byoc_buf_init(&url, URL_CAP + 9 * (3 * BYOC_SIGNAL_PARAM_MAX + 8));
+    char esc[3 * BYOC_SIGNAL_PARAM_MAX + 1];
+    bool ok = nparams <= 9 && byoc_url_escape(contact_id, esc, sizeof esc) &&
+              byoc_buf_printf(&url, "%s%s/interactions/%s/signal", api_base, services_path, esc) ==
+                  BYOC_ERR_OK;
+    for (size_t i = 0; ok && i < nparams; i++)
+        ok = byoc_url_escape(params[i], esc, sizeof esc) &&
+             byoc_buf_printf(&url, "%sp%zu=%s", i ? "&" : "?", i + 1, esc) == BYOC_ERR_OK;
+    if (ok)
+        raw_call("POST", url.data, bearer, NULL, r);
+    else
+        *r = (struct byoc_cxone_result){.err = BYOC_ERR_INVALID, .retry_after_s = -1};
+    byoc_buf_release(&url);
+}

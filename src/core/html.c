@@ -49,7 +49,9 @@ static const char page_style[] =
     "button{margin-top:16px;padding:9px 18px;font-size:15px;border:0;border-radius:4px;"
     "background:#1f5fd6;color:#fff;cursor:pointer}"
     ".error{border-left:4px solid #c62828;padding:8px 12px;background:#fdecea}"
-    ".ok{border-left:4px solid #2e7d32;padding:8px 12px;background:#edf7ee}";
+    ".ok{border-left:4px solid #2e7d32;padding:8px 12px;background:#edf7ee}"
+    "ol.turns{padding-left:20px}ol.turns p{margin:2px 0 12px;white-space:pre-wrap}"
+    ".meta{color:#5b6475;font-size:14px}";
 
 enum byoc_err byoc_html_begin(struct byoc_buf *b, const char *title)
 {

@@ -60,7 +60,7 @@ static void ask_cxone(struct avail_ctx *c, const char *client_secret, const char
             return;
         }
         byoc_cxone_result_release(&r);
-        byoc_cxone_skill_summary(p->cxone_api_base_url, c->app->cfg->cxone_reporting_path, token,
+        byoc_cxone_skill_summary(p->cxone_api_base_url, c->app->cfg->cxone_services_path, token,
                                  c->skill_id, byoc_now_ms(), &c->summary, &r);
         byoc_wipe(token, strlen(token));
         free(token);

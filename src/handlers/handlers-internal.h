@@ -37,6 +37,9 @@ void h_conversation_typing(struct byoc_req *req);
 void h_conversation_end(struct byoc_req *req);
 /* availability.c */
 void h_availability(struct byoc_req *req);
+/* voice.c */
+void h_voice_handoff(struct byoc_req *req);
+void h_transcript_page(struct byoc_req *req);
 /* actions.c */
 void h_action_open(struct byoc_req *req);
 void h_action_add_submit(struct byoc_req *req);

@@ -118,8 +118,9 @@ static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_sli
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
-    if (req->body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+    bool sends_body = strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0;
+    if (req->body || sends_body) { /* an empty POST still says Content-Length: 0 */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     }
     if (req->basic_user && req->basic_password) {

@@ -583,6 +583,70 @@ START_TEST(availability_uses_the_channels_skill)
 }
 END_TEST
 
+START_TEST(voice_handoff_signals_and_serves_transcript)
+{
+    long st = 0;
+    cJSON *h = bot("POST", "/v1/voice/handoffs",
+                   "{\"contact_id\":12345,\"transcript\":[{\"role\":\"user\",\"text\":"
+                   "\"<script>alert(1)</script> my bill\",\"at\":\"10:01\"},{\"role\":\"bot\","
+                   "\"text\":\"Let me get someone\"}],\"params\":[\"intent=billing\",\"en\"]}",
+                   NULL, &st);
+    ck_assert_int_eq(st, 201);
+    const char *key = s(h, "key");
+    ck_assert_ptr_nonnull(key);
+    char want[256];
+    snprintf(want, sizeof want, HARNESS_PUBLIC_URL "/transcripts/%s", key);
+    ck_assert_str_eq(s(h, "transcript_url"), want);
+    struct fake_cxone_call call;
+    ck_assert(fake_cxone_get_call(f, "POST", "/incontactapi/services/", 0, &call));
+    ck_assert_ptr_nonnull(strstr(call.path, "/interactions/12345/signal"));
+    snprintf(want, sizeof want, "p1=%s&p2=intent%%3Dbilling&p3=en", key);
+    ck_assert_str_eq(call.query, want);
+    fake_cxone_call_release(&call);
+    char path[128];
+    snprintf(path, sizeof path, "/transcripts/%s", key);
+    char *url = byocd_url(&b, path);
+    struct test_resp r;
+    ck_assert(test_http("GET", url, NULL, NULL, 0, &r));
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "&lt;script&gt;alert(1)&lt;/script&gt; my bill"));
+    ck_assert_ptr_null(strstr(r.body, "<script"));
+    ck_assert_ptr_nonnull(strstr(r.body, "Let me get someone"));
+    char *csp = test_resp_header(&r, "Content-Security-Policy");
+    ck_assert_ptr_nonnull(csp);
+    free(csp);
+    test_resp_release(&r);
+    free(url);
+    url = byocd_url(&b, "/transcripts/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    ck_assert(test_http("GET", url, NULL, NULL, 0, &r));
+    ck_assert_int_eq(r.status, 404);
+    test_resp_release(&r);
+    free(url);
+    cJSON_Delete(h);
+}
+END_TEST
+
+START_TEST(voice_handoff_errors)
+{
+    long st = 0;
+    cJSON_Delete(bot("POST", "/v1/voice/handoffs",
+                     "{\"transcript\":[{\"role\":\"user\",\"text\":\"x\"}]}", NULL, &st));
+    ck_assert_int_eq(st, 400);
+    cJSON_Delete(bot("POST", "/v1/voice/handoffs",
+                     "{\"contact_id\":\"1\",\"transcript\":[{\"role\":\"user\",\"text\":\"x\"}],"
+                     "\"params\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
+                     NULL, &st));
+    ck_assert_int_eq(st, 400);
+    fake_cxone_fail_next(f, "/incontactapi/services/", 500, 1, 0);
+    cJSON *j = bot("POST", "/v1/voice/handoffs",
+                   "{\"contact_id\":\"77\",\"transcript\":[{\"role\":\"user\",\"text\":\"x\"}]}",
+                   NULL, &st);
+    ck_assert_int_eq(st, 502);
+    ck_assert_ptr_nonnull(strstr(s(cJSON_GetObjectItem(j, "error"), "message"), "signal"));
+    cJSON_Delete(j);
+}
+END_TEST
+
 static void setup_idle(void)
 {
     start_with("{\"inactivity_timeout_s\":5}");
@@ -610,6 +674,8 @@ static Suite *suite(void)
     tcase_add_test(tc, crash_mid_send_no_duplicate);
     tcase_add_test(tc, availability_from_cxone_cached);
     tcase_add_test(tc, availability_uses_the_channels_skill);
+    tcase_add_test(tc, voice_handoff_signals_and_serves_transcript);
+    tcase_add_test(tc, voice_handoff_errors);
     suite_add_tcase(su, tc);
     TCase *idle = tcase_create("inactivity");
     tcase_set_timeout(idle, 120);

@@ -804,6 +804,23 @@ static void fc_routing_queue(struct fake_cxone *f, const struct fc_in *in, struc
     fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
+static bool fc_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* POST /incontactapi/services/vN/interactions/{contactId}/signal?p1=… */
+static void fc_signal(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+{
+    if (!fc_bearer_ok(f, in->authorization)) {
+        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        r->www_authenticate = "Bearer";
+        return;
+    }
+    fc_reply_json(r, MHD_HTTP_ACCEPTED, cJSON_CreateObject());
+}
+
 /* GET /incontactapi/services/vN/skills/{id}/summary */
 static void fc_skill_summary(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
 {
@@ -861,6 +878,10 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
         fc_routing_queue(f, in, r);
     else if (fc_starts_with(in->path, "/incontactapi/services/") && strstr(in->path, "/skills/"))
         fc_skill_summary(f, in, r);
+    else if (fc_starts_with(in->path, "/incontactapi/services/") &&
+             strstr(in->path, "/interactions/") && fc_ends_with(in->path, "/signal") &&
+             strcmp(in->method, "POST") == 0)
+        fc_signal(f, in, r);
     else
         fc_reply_not_found(r);
 }
