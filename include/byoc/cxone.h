@@ -110,6 +110,13 @@ void byoc_cxone_skill_summary(const char *api_base, const char *reporting_path, 
                               const char *skill_id, int64_t now_ms,
                               struct byoc_cxone_skill_summary *out, struct byoc_cxone_result *r);
 
+/* Fetches url (a private attachment) and uploads it: POST /dfo/3.0/attachments/temporary
+ * {content: base64, mimeType}. *cxone_url (malloc'd) is where CXone serves it. A failed fetch is
+ * reported in r like a CXone answer (its status; the detail says it was the fetch). */
+void byoc_cxone_upload_attachment(const char *api_base, const char *bearer, const char *url,
+                                  const char *mime_type, char **cxone_url,
+                                  struct byoc_cxone_result *r);
+
 /* POST {api}{services_path}/interactions/{contact}/signal?p1=…&p9=… (params: up to 9). */
 void byoc_cxone_signal(const char *api_base, const char *services_path, const char *bearer,
                        const char *contact_id, const char *const *params, size_t nparams,

@@ -75,7 +75,8 @@
 #define BYOC_AVAILABILITY_CACHE_MS 5000      /* an availability answer is reused this long */
 #define BYOC_AVAILABILITY_SLOTS 64           /* (provider, skill) answers kept */
 #define BYOC_SIGNAL_PARAM_MAX 256            /* characters of one signal parameter (p1..p9) */
-#define BYOC_VOICE_KEY_CHARS 32              /* random characters of a transcript page key */
+#define BYOC_ATTACHMENT_UPLOAD_MAX (5 * 1024 * 1024) /* bytes of a private attachment uploaded */
+#define BYOC_VOICE_KEY_CHARS 32 /* random characters of a transcript page key */
 
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096

@@ -20,6 +20,7 @@ struct byoc_out_req {
     const char *basic_password;
     long connect_timeout_ms; /* 0: BYOC_OUT_CONNECT_TIMEOUT_MS */
     long total_timeout_ms;   /* 0: BYOC_OUT_TOTAL_TIMEOUT_MS */
+    size_t max_response;     /* 0: BYOC_OUT_RESPONSE_MAX */
 };
 
 struct byoc_out_resp {

@@ -647,3 +647,69 @@ void byoc_cxone_signal(const char *api_base, const char *services_path, const ch
         *r = (struct byoc_cxone_result){.err = BYOC_ERR_INVALID, .retry_after_s = -1};
     byoc_buf_release(&url);
 }
+
+/* GET a private attachment; false with r filled (as if CXone had answered) when it fails. */
+static bool fetch_private(const char *url, struct byoc_out_resp *resp, struct byoc_cxone_result *r)
+{
+    struct byoc_out_req req = {
+        .method = "GET", .url = url, .max_response = BYOC_ATTACHMENT_UPLOAD_MAX};
+    r->err = byoc_out_do(&req, resp);
+    if (r->err == BYOC_ERR_TOO_LARGE || r->err == BYOC_ERR_INVALID) {
+        snprintf(r->detail, sizeof r->detail, "the attachment is over 5 MiB or its URL is bad");
+        r->err = BYOC_ERR_OK;
+        r->status = 413; /* a client error: the message fails, no retry */
+        return false;
+    }
+    if (r->err)
+        return false;
+    if (resp->status < 200 || resp->status >= 300) {
+        snprintf(r->detail, sizeof r->detail, "fetching the private attachment answered %ld",
+                 resp->status);
+        r->status = resp->status;
+        byoc_out_resp_release(resp);
+        return false;
+    }
+    return true;
+}
+
+void byoc_cxone_upload_attachment(const char *api_base, const char *bearer, const char *url,
+                                  const char *mime_type, char **cxone_url,
+                                  struct byoc_cxone_result *r)
+{
+    *r = (struct byoc_cxone_result){.retry_after_s = -1};
+    *cxone_url = NULL;
+    struct byoc_out_resp file = {0};
+    if (!fetch_private(url, &file, r))
+        return;
+    if (file.body_len == 0) {
+        byoc_out_resp_release(&file);
+        r->status = 400; /* nothing to upload: a client error */
+        snprintf(r->detail, sizeof r->detail, "the private attachment is empty");
+        return;
+    }
+    size_t cap = 4 * ((file.body_len + 2) / 3) + 1;
+    char *b64 = malloc(cap);
+    cJSON *body = cJSON_CreateObject(), *answer = NULL;
+    bool ok =
+        b64 && body && byoc_base64_encode(file.body, file.body_len, b64, cap) > 0 &&
+        byoc_json_add_str(body, "content", b64) &&
+        byoc_json_add_str(body, "mimeType", mime_type ? mime_type : "application/octet-stream");
+    byoc_out_resp_release(&file);
+    free(b64);
+    char target[URL_CAP];
+    snprintf(target, sizeof target, "%s" DFO "/attachments/temporary", api_base);
+    if (ok)
+        raw_call_json("POST", target, bearer, body, r, &answer);
+    else
+        *r = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
+    cJSON_Delete(body);
+    const char *got = byoc_json_str(answer, "url");
+    if (!r->err && r->status >= 200 && r->status < 300) {
+        *cxone_url = got ? strdup(got) : NULL;
+        if (!*cxone_url) { /* an answer without a URL is of no use */
+            r->status = 502;
+            snprintf(r->detail, sizeof r->detail, "attachments/temporary answered without a url");
+        }
+    }
+    cJSON_Delete(answer);
+}

@@ -164,21 +164,62 @@ static cJSON *message_body(const struct byoc_relay_job *job, const cJSON *payloa
     return b;
 }
 
+/* Uploads the attachments marked "private" and points them at CXone's copies; false with res
+ * describing the failure. */
+static bool upload_private(const char *api, const char *token, cJSON *payload,
+                           struct byoc_cxone_result *res)
+{
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(payload, "attachments"), *it;
+    cJSON_ArrayForEach(it, list)
+    {
+        if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "private")))
+            continue;
+        char *copy = NULL;
+        byoc_cxone_upload_attachment(api, token, byoc_json_str(it, "url"),
+                                     byoc_json_str(it, "mime_type"), &copy, res);
+        cJSON *url = copy ? cJSON_CreateString(copy) : NULL;
+        free(copy);
+        if (!url || !cJSON_ReplaceItemInObjectCaseSensitive(it, "url", url)) {
+            cJSON_Delete(url);
+            if (!res->err && res->status >= 200 && res->status < 300)
+                res->err = BYOC_ERR_NOMEM;
+            return false;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(it, "private");
+        byoc_cxone_result_release(res);
+    }
+    *res = (struct byoc_cxone_result){.retry_after_s = -1};
+    return true;
+}
+
+static void send_text(const char *api, const char *token, const struct byoc_relay_job *job,
+                      const cJSON *payload, struct byoc_cxone_result *res)
+{
+    cJSON *pl = cJSON_Duplicate(payload, true), *body = NULL;
+    if (!pl) {
+        *res = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
+        return;
+    }
+    if (upload_private(api, token, pl, res)) {
+        body = message_body(job, pl);
+        if (body)
+            byoc_cxone_post_message(api, token, job->conv.channel_id, body, res);
+        else
+            *res = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
+    }
+    cJSON_Delete(body);
+    cJSON_Delete(pl);
+}
+
 static void send_job(const struct byoc_provider *p, const char *token,
                      const struct byoc_relay_job *job, const cJSON *payload,
                      struct byoc_cxone_result *res)
 {
     const char *api = p->cxone_api_base_url;
     const struct byoc_conversation *c = &job->conv;
-    cJSON *body = NULL;
     switch (job->msg.kind) {
     case BYOC_OUT_TEXT:
-        body = message_body(job, payload);
-        if (body)
-            byoc_cxone_post_message(api, token, c->channel_id, body, res);
-        else
-            *res = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
-        cJSON_Delete(body);
+        send_text(api, token, job, payload, res);
         return;
     case BYOC_OUT_TYPING:
         byoc_cxone_typing(api, token, c->channel_id, c->thread_id,

@@ -742,7 +742,9 @@ static bool attachments_ok(const cJSON *list, char *why)
     cJSON_ArrayForEach(it, each)
     {
         const char *url = byoc_json_str(it, "url"), *name = byoc_json_str(it, "name");
-        ok = ok && url && byoc_url_valid(url) && name && byoc_name_valid(name);
+        const cJSON *priv = cJSON_GetObjectItemCaseSensitive(it, "private");
+        ok = ok && url && byoc_url_valid(url) && name && byoc_name_valid(name) &&
+             (!priv || cJSON_IsBool(priv));
     }
     if (!ok)
         snprintf(why, WHY_MAX, "attachments: at most %d of {url (http/https), name}",

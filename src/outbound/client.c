@@ -111,7 +111,8 @@ static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_sli
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                      req->total_timeout_ms ? req->total_timeout_ms
                                            : (long)BYOC_OUT_TOTAL_TIMEOUT_MS);
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)BYOC_OUT_RESPONSE_MAX);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)(req->max_response ? req->max_response : BYOC_OUT_RESPONSE_MAX));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "byocd/0.1");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -133,7 +134,7 @@ static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_sli
 enum byoc_err byoc_out_do(const struct byoc_out_req *req, struct byoc_out_resp *resp)
 {
     struct sink s = {.retry_after_s = -1};
-    byoc_buf_init(&s.body, BYOC_OUT_RESPONSE_MAX);
+    byoc_buf_init(&s.body, req->max_response ? req->max_response : BYOC_OUT_RESPONSE_MAX);
     bool ok = true;
     struct curl_slist *h = build_headers(req, &ok);
     CURL *c = ok ? curl_easy_init() : NULL;

@@ -647,6 +647,50 @@ START_TEST(voice_handoff_errors)
 }
 END_TEST
 
+START_TEST(private_attachment_uploaded_public_passed_through)
+{
+    char id[64], path[128], body[768];
+    open_conversation(NULL, id);
+    fake_cxone_add_file(f, "doc.pdf", "secret-pdf-bytes");
+    snprintf(path, sizeof path, "/v1/conversations/%s/messages", id);
+    snprintf(body, sizeof body,
+             "{\"text\":\"see files\",\"attachments\":[{\"url\":\"%s/files/doc.pdf\","
+             "\"name\":\"doc.pdf\",\"mime_type\":\"application/pdf\",\"private\":true},"
+             "{\"url\":\"https://cdn.example/pic.png\",\"name\":\"pic.png\"}]}",
+             fake_cxone_url(f));
+    long st = 0;
+    cJSON_Delete(bot("POST", path, body, NULL, &st));
+    ck_assert_int_eq(st, 202);
+    cJSON *m = last_message_settled(id, 2);
+    ck_assert_str_eq(s(m, "status"), "delivered");
+    cJSON_Delete(m);
+    struct fake_cxone_call up;
+    ck_assert(fake_cxone_get_call(f, "POST", "/dfo/3.0/attachments/temporary", 0, &up));
+    cJSON *u = cJSON_Parse(up.body);
+    ck_assert_str_eq(s(u, "mimeType"), "application/pdf");
+    ck_assert_str_eq(s(u, "content"), "InNlY3JldC1wZGYtYnl0ZXMi"); /* base64 of the file */
+    cJSON_Delete(u);
+    fake_cxone_call_release(&up);
+    cJSON *msg = posted(1);
+    const cJSON *att = cJSON_GetObjectItem(msg, "attachments");
+    char want[160];
+    snprintf(want, sizeof want, "%s/uploaded/att-1", fake_cxone_url(f));
+    ck_assert_str_eq(s(cJSON_GetArrayItem(att, 0), "url"), want);
+    ck_assert_str_eq(s(cJSON_GetArrayItem(att, 0), "friendlyName"), "doc.pdf");
+    ck_assert_str_eq(s(cJSON_GetArrayItem(att, 1), "url"), "https://cdn.example/pic.png");
+    cJSON_Delete(msg);
+    snprintf(body, sizeof body,
+             "{\"text\":\"gone\",\"attachments\":[{\"url\":\"%s/files/missing\",\"name\":"
+             "\"x\",\"private\":true}]}",
+             fake_cxone_url(f));
+    cJSON_Delete(bot("POST", path, body, NULL, &st));
+    m = last_message_settled(id, 3);
+    ck_assert_str_eq(s(m, "status"), "failed");
+    ck_assert_ptr_nonnull(strstr(s(m, "last_error"), "404"));
+    cJSON_Delete(m);
+}
+END_TEST
+
 static void setup_idle(void)
 {
     start_with("{\"inactivity_timeout_s\":5}");
@@ -676,6 +720,7 @@ static Suite *suite(void)
     tcase_add_test(tc, availability_uses_the_channels_skill);
     tcase_add_test(tc, voice_handoff_signals_and_serves_transcript);
     tcase_add_test(tc, voice_handoff_errors);
+    tcase_add_test(tc, private_attachment_uploaded_public_passed_through);
     suite_add_tcase(su, tc);
     TCase *idle = tcase_create("inactivity");
     tcase_set_timeout(idle, 120);

@@ -74,6 +74,8 @@ struct fake_cxone {
     cJSON *contacts; /* object: "<channel>\x1f<thread>" -> contact number */
     cJSON *seen;     /* object: idOnExternalPlatform of accepted messages -> 1 */
     cJSON *skills;   /* object: skill id -> skill summary object */
+    cJSON *files; /* object: name -> content served at GET /files/{name} (a bot's private host) */
+    unsigned long n_uploads;
     unsigned long n_messages;
     unsigned long n_grants;
     unsigned long n_ott_grants;
@@ -804,6 +806,43 @@ static void fc_routing_queue(struct fake_cxone *f, const struct fc_in *in, struc
     fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
 }
 
+/* POST /dfo/3.0/attachments/temporary {content, mimeType} */
+static void fc_upload(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+{
+    if (!fc_bearer_ok(f, in->authorization)) {
+        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        r->www_authenticate = "Bearer";
+        return;
+    }
+    cJSON *body = cJSON_ParseWithLength(in->body, in->len);
+    bool ok = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "content")) &&
+              cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "mimeType"));
+    cJSON_Delete(body);
+    if (!ok) {
+        fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "content and mimeType required", "invalidRequest");
+        return;
+    }
+    char id[32], url[128];
+    snprintf(id, sizeof(id), "att-%lu", ++f->n_uploads);
+    snprintf(url, sizeof(url), "%s/uploaded/%s", f->url, id);
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", id);
+    cJSON_AddStringToObject(root, "url", url);
+    cJSON_AddStringToObject(root, "expireAt", "2099-01-01T00:00:00.000Z");
+    fc_reply_json(r, MHD_HTTP_OK, root);
+}
+
+/* GET /files/{name}: stands in for a bot platform's private file host. */
+static void fc_file(struct fake_cxone *f, const char *name, struct fc_reply *r)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->files, name);
+    if (!cJSON_IsString(v)) {
+        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "No such file", "notFound");
+        return;
+    }
+    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateString(v->valuestring));
+}
+
 static bool fc_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -876,6 +915,10 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
         fc_channels(f, in, in->path + sizeof(channels) - 1, r);
     else if (fc_starts_with(in->path, FC_DFO "/contacts/"))
         fc_routing_queue(f, in, r);
+    else if (fc_is(in, "POST", FC_DFO "/attachments/temporary"))
+        fc_upload(f, in, r);
+    else if (fc_starts_with(in->path, "/files/") && strcmp(in->method, "GET") == 0)
+        fc_file(f, in->path + strlen("/files/"), r);
     else if (fc_starts_with(in->path, "/incontactapi/services/") && strstr(in->path, "/skills/"))
         fc_skill_summary(f, in, r);
     else if (fc_starts_with(in->path, "/incontactapi/services/") &&
@@ -1073,6 +1116,7 @@ struct fake_cxone *fake_cxone_start(void)
     f->contacts = cJSON_CreateObject();
     f->seen = cJSON_CreateObject();
     f->skills = cJSON_CreateObject();
+    f->files = cJSON_CreateObject();
     if (!f->channels || !f->contacts)
         fc_die("out of memory");
     fc_listen(f);
@@ -1094,6 +1138,7 @@ static void fc_free_state(struct fake_cxone *f)
     cJSON_Delete(f->contacts);
     cJSON_Delete(f->seen);
     cJSON_Delete(f->skills);
+    cJSON_Delete(f->files);
     free(f->client_id);
     free(f->client_secret);
     free(f->key_id);
@@ -1307,5 +1352,13 @@ void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int availa
     cJSON_AddNumberToObject(sum, "longestQueueDur", 42);
     cJSON_DeleteItemFromObjectCaseSensitive(f->skills, skill_id);
     cJSON_AddItemToObject(f->skills, skill_id, sum);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void fake_cxone_add_file(struct fake_cxone *f, const char *name, const char *text)
+{
+    pthread_mutex_lock(&f->mu);
+    cJSON_DeleteItemFromObjectCaseSensitive(f->files, name);
+    cJSON_AddStringToObject(f->files, name, text);
     pthread_mutex_unlock(&f->mu);
 }

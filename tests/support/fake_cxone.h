@@ -118,6 +118,9 @@ void fake_cxone_reset_calls(struct fake_cxone *f);
 /* Distinct messages accepted by POST …/channels/{id}/messages (a repeated idOnExternalPlatform
  * gets 409 and is not counted). */
 size_t fake_cxone_message_count(struct fake_cxone *f);
+/* GET /files/{name} answers the JSON string `text` (a bot's private file host stand-in);
+ * POST /dfo/3.0/attachments/temporary answers {id, url: <fake>/uploaded/att-N, expireAt}. */
+void fake_cxone_add_file(struct fake_cxone *f, const char *name, const char *text);
 /* GET /incontactapi/services/{version}/skills/{id}/summary answers these counts (unknown: 404). */
 void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int available, int logged_in,
                           int queued);
