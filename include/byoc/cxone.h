@@ -29,6 +29,11 @@ struct byoc_cxone_channel {
     char *integration_id; /* channelIntegrationId; may be NULL */
 };
 
+/* GET {origin of auth_url}/.well-known/cxone-configuration?tenantId=… → *api_endpoint
+ * (malloc'd, an http(s) URL without trailing slash). */
+BYOC_MUST_USE enum byoc_err byoc_cxone_discover(const char *auth_url, const char *tenant_id,
+                                                char **api_endpoint, char *detail);
+
 /* POST /dfo/3.0/one-time-token/verification. brand_id and user_id are decimal strings. */
 BYOC_MUST_USE enum byoc_err byoc_cxone_verify_ott(const char *api_base, const char *brand_id,
                                                   const char *user_id, const char *token,

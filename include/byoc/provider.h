@@ -13,6 +13,7 @@ struct byoc_provider_input {
     const char *name, *webhook_url;
     const char *auth_url, *api_base_url, *client_id, *client_secret;
     const char *access_key_id, *access_key_secret, *integration_id; /* integration_id optional */
+    const char *tenant_id; /* with no api_base_url: the API host is discovered for this tenant */
     /* Relay settings; NULL, 0 or -1 take the defaults below. */
     const char *transcript_mode;  /* "combined" (default) or "per_turn" */
     int64_t transcript_chunk_max; /* characters per transcript message */

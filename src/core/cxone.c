@@ -713,3 +713,32 @@ void byoc_cxone_upload_attachment(const char *api_base, const char *bearer, cons
     }
     cJSON_Delete(answer);
 }
+
+enum byoc_err byoc_cxone_discover(const char *auth_url, const char *tenant_id, char **api_endpoint,
+                                  char *detail)
+{
+    char host[BYOC_URL_MAX], esc[3 * BYOC_EXTERNAL_ID_MAX + 1], url[URL_CAP];
+    const char *scheme = strncmp(auth_url, "https://", 8) == 0 ? "https" : "http";
+    if (!byoc_url_authority(auth_url, host, sizeof host) ||
+        !byoc_url_escape(tenant_id, esc, sizeof esc) ||
+        snprintf(url, sizeof url, "%s://%s/.well-known/cxone-configuration?tenantId=%s", scheme,
+                 host, esc) >= URL_CAP)
+        return BYOC_ERR_INVALID;
+    cJSON *answer = NULL;
+    enum byoc_err e = call("GET", url, NULL, NULL, &answer, detail);
+    const char *api = e ? NULL : byoc_json_str(answer, "api_endpoint");
+    if (!e && (!api || !byoc_url_valid(api))) {
+        e = BYOC_ERR_UPSTREAM;
+        if (detail)
+            snprintf(detail, BYOC_CXONE_DETAIL_MAX, "no usable api_endpoint in the answer");
+    }
+    if (!e) {
+        *api_endpoint = strdup(api);
+        size_t n = *api_endpoint ? strlen(*api_endpoint) : 0;
+        while (n > 0 && (*api_endpoint)[n - 1] == '/')
+            (*api_endpoint)[--n] = '\0';
+        e = *api_endpoint ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
+    }
+    cJSON_Delete(answer);
+    return e;
+}

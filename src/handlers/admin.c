@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byoc/cxone.h"
 #include "handlers/handlers-internal.h"
 #include "byoc/banned.h"
 
@@ -11,6 +12,11 @@
 /* ---- create ---- */
 
 struct create_ctx {
+    struct byoc_req *req;
+    struct byoc_provider_input in; /* points into the request body */
+    char *discovered;              /* api_base_url from .well-known */
+    enum byoc_err err;
+    char detail[BYOC_CXONE_DETAIL_MAX];
     struct byoc_provider p;
     struct byoc_provider_secrets secrets;
     struct byoc_write w;
@@ -19,6 +25,7 @@ struct create_ctx {
 static void create_ctx_free(void *ptr)
 {
     struct create_ctx *c = ptr;
+    free(c->discovered);
     byoc_provider_release(&c->p);
     byoc_provider_secrets_wipe(&c->secrets);
     free(c);
@@ -37,6 +44,7 @@ static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
         .access_key_id = byoc_json_str(cx, "access_key_id"),
         .access_key_secret = byoc_json_str(cx, "access_key_secret"),
         .integration_id = byoc_json_str(cx, "integration_id"),
+        .tenant_id = byoc_json_str(cx, "tenant_id"),
         .transcript_mode = NULL,
         .transcript_chunk_max = -1,
         .inactivity_timeout_s = -1,
@@ -83,26 +91,12 @@ static void provider_created(struct byoc_req *req)
     byoc_log_end(&l);
 }
 
-void h_provider_create(struct byoc_req *req)
+/* Builds the provider from c->in and stores it. */
+static void create_and_store(struct byoc_req *req)
 {
-    const cJSON *b = body_object_or_reply(req);
-    if (!b)
-        return;
-    struct byoc_provider_input in;
-    char why[WHY_MAX];
-    input_from_json(b, &in);
-    if (byoc_provider_input_check(&in, why, sizeof why)) {
-        byoc_reply_error(req, BYOC_ERR_INVALID, why);
-        return;
-    }
-    struct create_ctx *c = calloc(1, sizeof *c);
-    if (!c) {
-        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
-        return;
-    }
-    byoc_req_set_ctx(req, c, create_ctx_free);
+    struct create_ctx *c = byoc_req_ctx(req);
     enum byoc_err e =
-        byoc_provider_build(&app_of(req)->keys, &in, byoc_now_ms(), &c->p, &c->secrets);
+        byoc_provider_build(&app_of(req)->keys, &c->in, byoc_now_ms(), &c->p, &c->secrets);
     if (e) {
         byoc_reply_error(req, e, NULL);
         return;
@@ -110,6 +104,51 @@ void h_provider_create(struct byoc_req *req)
     c->w.kind = BYOC_WRITE_PROVIDER_CREATE;
     c->w.in.provider = &c->p;
     submit_then(req, &c->w, provider_created);
+}
+
+static void discover_task(void *arg)
+{
+    struct create_ctx *c = arg;
+    c->err = byoc_cxone_discover(c->in.auth_url, c->in.tenant_id, &c->discovered, c->detail);
+    byoc_req_resume(c->req); /* last touch of the request */
+}
+
+static void discovered(struct byoc_req *req)
+{
+    struct create_ctx *c = byoc_req_ctx(req);
+    if (c->err) {
+        char msg[BYOC_CXONE_DETAIL_MAX + 96];
+        snprintf(msg, sizeof msg, "cxone.tenant_id: the API host could not be discovered%s%s",
+                 c->detail[0] ? ": " : "", c->detail);
+        byoc_reply_error(req, c->err == BYOC_ERR_NOT_FOUND ? BYOC_ERR_UPSTREAM : c->err, msg);
+        return;
+    }
+    c->in.api_base_url = c->discovered;
+    create_and_store(req);
+}
+
+void h_provider_create(struct byoc_req *req)
+{
+    const cJSON *b = body_object_or_reply(req);
+    if (!b)
+        return;
+    struct create_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    byoc_req_set_ctx(req, c, create_ctx_free);
+    c->req = req;
+    char why[WHY_MAX];
+    input_from_json(b, &c->in);
+    if (byoc_provider_input_check(&c->in, why, sizeof why)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, why);
+        return;
+    }
+    if (!c->in.api_base_url) /* only a tenant: ask CXone where its API lives */
+        task_then_or_reply(req, discover_task, c, discovered);
+    else
+        create_and_store(req);
 }
 
 /* {"items": [view(item) for each]} or NULL on NOMEM; view gets (ctx, item). */

@@ -691,6 +691,49 @@ START_TEST(private_attachment_uploaded_public_passed_through)
 }
 END_TEST
 
+static long create_with_tenant(cJSON **out)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"name\":\"Discovered\",\"webhook_url\":\"http://127.0.0.1:9/hook\",\"cxone\":"
+             "{\"auth_url\":\"%s/auth/token\",\"tenant_id\":\"tenant-1\",\"client_id\":\"c\","
+             "\"client_secret\":\"s\",\"access_key_id\":\"k\",\"access_key_secret\":\"ks\"}}",
+             fake_cxone_url(f));
+    char *url = byocd_url(&b, "/admin/v1/providers");
+    struct test_resp r;
+    ck_assert(http_json("POST", url, b.admin_auth, body, &r));
+    free(url);
+    long st = r.status;
+    *out = test_resp_json(&r);
+    test_resp_release(&r);
+    return st;
+}
+
+START_TEST(api_host_discovered_from_tenant)
+{
+    cJSON *j = NULL;
+    ck_assert_int_eq(create_with_tenant(&j), 201);
+    ck_assert_str_eq(s(cJSON_GetObjectItem(j, "cxone"), "api_base_url"), fake_cxone_url(f));
+    cJSON_Delete(j);
+    struct fake_cxone_call call;
+    ck_assert(fake_cxone_get_call(f, "GET", "/.well-known/cxone-configuration", 0, &call));
+    ck_assert_str_eq(call.query, "tenantId=tenant-1");
+    fake_cxone_call_release(&call);
+    fake_cxone_fail_next(f, "/.well-known/", 500, 1, 0);
+    ck_assert_int_eq(create_with_tenant(&j), 502);
+    ck_assert_ptr_nonnull(strstr(s(cJSON_GetObjectItem(j, "error"), "message"), "tenant_id"));
+    cJSON_Delete(j);
+    char *url = byocd_url(&b, "/admin/v1/providers");
+    struct test_resp r;
+    ck_assert(http_json("GET", url, b.admin_auth, NULL, &r));
+    cJSON *list = test_resp_json(&r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")), 2); /* p + one */
+    cJSON_Delete(list);
+    test_resp_release(&r);
+    free(url);
+}
+END_TEST
+
 static void setup_idle(void)
 {
     start_with("{\"inactivity_timeout_s\":5}");
@@ -721,6 +764,7 @@ static Suite *suite(void)
     tcase_add_test(tc, voice_handoff_signals_and_serves_transcript);
     tcase_add_test(tc, voice_handoff_errors);
     tcase_add_test(tc, private_attachment_uploaded_public_passed_through);
+    tcase_add_test(tc, api_host_discovered_from_tenant);
     suite_add_tcase(su, tc);
     TCase *idle = tcase_create("inactivity");
     tcase_set_timeout(idle, 120);
