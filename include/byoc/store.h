@@ -193,6 +193,7 @@ enum byoc_write_kind {
     BYOC_WRITE_RELAY_OUTCOME,
     BYOC_WRITE_RELAY_HOUSEKEEP,
     BYOC_WRITE_VOICE_TRANSCRIPT_PUT,
+    BYOC_WRITE_IDEM_PUT, /* stores an answer on its own; idem.hit when the key was taken */
 };
 
 struct byoc_write {
@@ -246,6 +247,11 @@ struct byoc_write {
         } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end;
                         expired voice transcripts go */
         const struct byoc_voice_transcript *voice; /* VOICE_TRANSCRIPT_PUT */
+        struct {
+            const char *provider_id;
+            const struct byoc_idem *idem;
+            int64_t now;
+        } idem_put; /* IDEM_PUT */
     } in;
 
     /* Written by the writer before done(): */

@@ -1,6 +1,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byoc/buf.h"
+
 #include "handlers/handlers-internal.h"
 #include "byoc/banned.h"
 
@@ -181,4 +183,70 @@ cJSON *channel_view(const struct byoc_channel *c)
         return NULL;
     }
     return v;
+}
+
+/* Reads Idempotency-Key; replays a stored answer (or refuses a reuse) and returns false after
+ * replying; else true, with slot->used when the answer must be stored with the write. */
+bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot)
+{
+    const char *key = byoc_req_header(req, "Idempotency-Key");
+    slot->used = false;
+    if (!key)
+        return true;
+    if (!external_id_valid(key, BYOC_IDEMPOTENCY_KEY_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "Idempotency-Key: 1-200 printable characters");
+        return false;
+    }
+    byoc_strlcpy(slot->key, key, sizeof slot->key);
+    size_t len = 0;
+    const char *body = byoc_req_body(req, &len);
+    struct byoc_buf b;
+    byoc_buf_init(&b, len + BYOC_HTTP_MAX_PATH + 16);
+    enum byoc_err e = byoc_buf_printf(&b, "%s %s\n", byoc_req_method(req), byoc_req_path(req));
+    if (!e)
+        e = byoc_buf_append(&b, body, len);
+    if (!e)
+        byoc_sha256(b.data, b.len, slot->idem.request_hash);
+    byoc_buf_release(&b);
+    uint8_t stored[BYOC_SHA256_LEN];
+    int status = 0;
+    char *answer = NULL;
+    if (!e)
+        e = byoc_store_idem_get(app_of(req)->store, byoc_req_principal(req), key, stored, &status,
+                                &answer);
+    if (e == BYOC_ERR_NOT_FOUND) {
+        slot->idem.key = slot->key;
+        slot->used = true;
+        return true;
+    }
+    if (!e && !byoc_ct_equal(stored, slot->idem.request_hash, sizeof stored))
+        e = BYOC_ERR_IDEMPOTENCY_REUSED;
+    if (e)
+        byoc_reply_error(req, e, NULL);
+    else
+        byoc_reply(req, status, "application/json", answer, strlen(answer));
+    if (e)
+        free(answer);
+    return false;
+}
+
+/* Sets the answer a new key stores; body must outlive the write. */
+const struct byoc_idem *idem_answer(struct idem_slot *slot, int status, const char *body)
+{
+    if (!slot->used)
+        return NULL;
+    slot->idem.status = status;
+    slot->idem.body = body;
+    return &slot->idem;
+}
+
+/* After a write: a concurrent request with the same key got there first; replay its answer. */
+bool replayed(struct byoc_req *req, struct byoc_write *w)
+{
+    if (!w->idem.hit)
+        return false;
+    char *body = w->idem.body;
+    w->idem.body = NULL;
+    byoc_reply(req, w->idem.status, "application/json", body, body ? strlen(body) : 0);
+    return true;
 }

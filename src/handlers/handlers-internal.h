@@ -66,6 +66,20 @@ bool json_add_time(cJSON *obj, const char *key, int64_t unix_ms);
 /* Provider view without secrets. */
 cJSON *provider_view(const struct byoc_app *app, const struct byoc_provider *p);
 cJSON *channel_view(const struct byoc_channel *c);
+/* Per request: the key, and the hash of what it was sent with. */
+struct idem_slot {
+    struct byoc_idem idem;
+    char key[BYOC_IDEMPOTENCY_KEY_MAX + 1];
+    bool used;
+};
+
+/* Reads Idempotency-Key: replays a stored answer (or refuses a reuse with another body) and
+ * returns false after replying; else true, with slot->used when the answer must be stored. */
+bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot);
+/* The answer a new key stores (NULL when no key was given); body must outlive the write. */
+const struct byoc_idem *idem_answer(struct idem_slot *slot, int status, const char *body);
+/* After a write: a concurrent request with the same key got there first; replays its answer. */
+bool replayed(struct byoc_req *req, struct byoc_write *w);
 /* A string of 1..max printable characters (ids from CXone or admins). */
 bool external_id_valid(const char *s, size_t max);
 

@@ -24,6 +24,9 @@ struct voice_ctx {
     struct byoc_write w;
     enum byoc_err err;
     char error[BYOC_CXONE_DETAIL_MAX + 64];
+    struct idem_slot idem;
+    char *answer;
+    struct byoc_write idem_w;
 };
 
 static void voice_ctx_free(void *ptr)
@@ -34,6 +37,8 @@ static void voice_ctx_free(void *ptr)
     for (size_t i = 1; i < c->nparams; i++)
         free(c->params[i]);
     byoc_wipe(c->key, sizeof c->key);
+    free(c->answer);
+    free(c->idem_w.idem.body);
     free(c);
 }
 
@@ -131,6 +136,31 @@ static void signal_task(void *arg)
 
 /* ---- HTTP thread ---- */
 
+/* The answer is final: reply with it (after storing it for an Idempotency-Key). */
+static void answer_stored(struct byoc_req *req)
+{
+    struct voice_ctx *c = byoc_req_ctx(req);
+    if (replayed(req, &c->idem_w)) /* a concurrent retry with the same key stored first */
+        return;
+    char *answer = c->answer;
+    c->answer = NULL;
+    byoc_reply(req, 201, "application/json", answer, strlen(answer));
+}
+
+static char *voice_answer(const struct voice_ctx *c)
+{
+    char url[BYOC_URL_MAX + 64];
+    snprintf(url, sizeof url, "%s/transcripts/%s", c->app->cfg->public_url, c->key);
+    cJSON *j = cJSON_CreateObject();
+    bool ok = j && byoc_json_add_str(j, "key", c->key) &&
+              byoc_json_add_str(j, "transcript_url", url) &&
+              byoc_json_add_str(j, "contact_id", c->v.contact_id) &&
+              json_add_time(j, "expires_at", c->v.expires_at);
+    char *text = ok ? byoc_json_render(j) : NULL;
+    cJSON_Delete(j);
+    return text;
+}
+
 static void signalled(struct byoc_req *req)
 {
     struct voice_ctx *c = byoc_req_ctx(req);
@@ -139,16 +169,22 @@ static void signalled(struct byoc_req *req)
                          c->error[0] ? c->error : NULL);
         return;
     }
-    char url[BYOC_URL_MAX + 64];
-    snprintf(url, sizeof url, "%s/transcripts/%s", c->app->cfg->public_url, c->key);
-    cJSON *j = cJSON_CreateObject();
-    if (j && !(byoc_json_add_str(j, "key", c->key) && byoc_json_add_str(j, "transcript_url", url) &&
-               byoc_json_add_str(j, "contact_id", c->v.contact_id) &&
-               json_add_time(j, "expires_at", c->v.expires_at))) {
-        cJSON_Delete(j);
-        j = NULL;
+    c->answer = voice_answer(c);
+    if (!c->answer) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
     }
-    byoc_reply_json(req, 201, j);
+    const struct byoc_idem *idem = idem_answer(&c->idem, 201, c->answer);
+    if (!idem) {
+        answer_stored(req);
+        return;
+    }
+    c->idem_w.kind = BYOC_WRITE_IDEM_PUT;
+    c->idem_w.in.idem_put.provider_id = c->provider.id;
+    c->idem_w.in.idem_put.idem = idem;
+    c->idem_w.in.idem_put.now = byoc_now_ms();
+    submit_then(req, &c->idem_w, answer_stored); /* if this fails, the signal still happened:
+                                                   the answer goes out, a retry signals again */
 }
 
 static void stored(struct byoc_req *req)
@@ -173,6 +209,8 @@ void h_voice_handoff(struct byoc_req *req)
     byoc_req_set_ctx(req, c, voice_ctx_free);
     c->req = req;
     c->app = app_of(req);
+    if (!idem_or_reply(req, &c->idem))
+        return;
     char contact[BYOC_EXTERNAL_ID_MAX + 1], why[160] = "";
     if (!byoc_json_id(b, "contact_id", contact, sizeof contact) ||
         !external_id_valid(contact, BYOC_EXTERNAL_ID_MAX)) {

@@ -479,6 +479,9 @@ enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
         return apply_housekeep(q, w);
     case BYOC_WRITE_VOICE_TRANSCRIPT_PUT:
         return apply_voice_put(q, w->in.voice);
+    case BYOC_WRITE_IDEM_PUT:
+        return idem_claim(q, w->in.idem_put.provider_id, w->in.idem_put.idem, w->in.idem_put.now,
+                          w);
     default:
         return BYOC_ERR_INTERNAL;
     }

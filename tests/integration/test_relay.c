@@ -626,6 +626,28 @@ START_TEST(voice_handoff_signals_and_serves_transcript)
 }
 END_TEST
 
+START_TEST(voice_handoff_idempotent)
+{
+    const char *body =
+        "{\"contact_id\":\"900\",\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}";
+    long st1 = 0, st2 = 0, st3 = 0;
+    cJSON *a = bot("POST", "/v1/voice/handoffs", body, "voice-1", &st1);
+    cJSON *again = bot("POST", "/v1/voice/handoffs", body, "voice-1", &st2);
+    cJSON *other =
+        bot("POST", "/v1/voice/handoffs",
+            "{\"contact_id\":\"901\",\"transcript\":[{\"role\":\"user\",\"text\":\"x\"}]}",
+            "voice-1", &st3);
+    ck_assert_int_eq(st1, 201);
+    ck_assert_int_eq(st2, 201);
+    ck_assert_int_eq(st3, 422);
+    ck_assert_str_eq(s(a, "key"), s(again, "key"));
+    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 1);
+    cJSON_Delete(a);
+    cJSON_Delete(again);
+    cJSON_Delete(other);
+}
+END_TEST
+
 START_TEST(voice_handoff_errors)
 {
     long st = 0;
@@ -763,6 +785,7 @@ static Suite *suite(void)
     tcase_add_test(tc, availability_uses_the_channels_skill);
     tcase_add_test(tc, voice_handoff_signals_and_serves_transcript);
     tcase_add_test(tc, voice_handoff_errors);
+    tcase_add_test(tc, voice_handoff_idempotent);
     tcase_add_test(tc, private_attachment_uploaded_public_passed_through);
     tcase_add_test(tc, api_host_discovered_from_tenant);
     suite_add_tcase(su, tc);
