@@ -90,6 +90,14 @@ struct byoc_cxone_result {
 };
 void byoc_cxone_result_release(struct byoc_cxone_result *r);
 
+/* One authenticated CXone call: fills r from the token and the bearer it is given. */
+typedef void (*byoc_cxone_call_fn)(const char *bearer, void *arg, struct byoc_cxone_result *r);
+/* Gets the provider's token and runs `run`; on a 401 refreshes the token once and runs it again.
+ * A token failure comes back as r->err (with CXone's detail) and *token_failed = true. */
+void byoc_cxone_with_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_creds *c,
+                           byoc_cxone_call_fn run, void *arg, struct byoc_cxone_result *r,
+                           bool *token_failed);
+
 /* POST /dfo/3.0/channels/{channel}/messages with body (a DFO message object). */
 void byoc_cxone_post_message(const char *api_base, const char *bearer, const char *channel_id,
                              const cJSON *body, struct byoc_cxone_result *r);

@@ -3,6 +3,7 @@
 #ifndef BYOC_PROVIDER_H
 #define BYOC_PROVIDER_H
 
+#include "byoc/cxone.h"
 #include "byoc/keys.h"
 #include "byoc/limits.h"
 #include "byoc/store.h"
@@ -66,6 +67,16 @@ BYOC_MUST_USE enum byoc_err byoc_seal_field(const struct byoc_keys *keys, const 
 BYOC_MUST_USE enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, const char *owner_id,
                                               enum byoc_sealed_field f,
                                               const struct byoc_blob *sealed, char **out);
+
+/* The provider's CXone login with its secrets unsealed; release wipes them. */
+struct byoc_cxone_login {
+    struct byoc_cxone_creds creds; /* points into the provider and the fields below */
+    char *client_secret, *access_key_secret;
+};
+BYOC_MUST_USE enum byoc_err byoc_cxone_login_open(const struct byoc_keys *keys,
+                                                  const struct byoc_provider *p,
+                                                  struct byoc_cxone_login *out);
+void byoc_cxone_login_release(struct byoc_cxone_login *l);
 
 void byoc_provider_urls(const char *public_url, const char *provider_id,
                         struct byoc_provider_urls *out);

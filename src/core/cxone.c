@@ -742,3 +742,28 @@ enum byoc_err byoc_cxone_discover(const char *auth_url, const char *tenant_id, c
     cJSON_Delete(answer);
     return e;
 }
+
+void byoc_cxone_with_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_creds *c,
+                           byoc_cxone_call_fn run, void *arg, struct byoc_cxone_result *r,
+                           bool *token_failed)
+{
+    *r = (struct byoc_cxone_result){.retry_after_s = -1};
+    *token_failed = false;
+    for (int round = 0; round < 2; round++) {
+        char *token = NULL;
+        char detail[BYOC_CXONE_DETAIL_MAX];
+        enum byoc_err e = byoc_cxone_token(t, c, round == 1, &token, detail);
+        byoc_cxone_result_release(r);
+        if (e) {
+            *r = (struct byoc_cxone_result){.err = e, .retry_after_s = -1};
+            snprintf(r->detail, sizeof r->detail, "%s", detail);
+            *token_failed = true;
+            return;
+        }
+        run(token, arg, r);
+        byoc_wipe(token, strlen(token));
+        free(token);
+        if (r->err || r->status != 401)
+            return;
+    }
+}

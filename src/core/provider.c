@@ -1,6 +1,7 @@
 #include "byoc/provider.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "byoc/json.h"
@@ -216,4 +217,39 @@ void byoc_provider_urls(const char *public_url, const char *provider_id,
              provider_id);
     snprintf(out->remove, sizeof out->remove, "%s/cxone/%s/actions/remove", public_url,
              provider_id);
+}
+
+enum byoc_err byoc_cxone_login_open(const struct byoc_keys *keys, const struct byoc_provider *p,
+                                    struct byoc_cxone_login *out)
+{
+    *out = (struct byoc_cxone_login){0};
+    enum byoc_err e = byoc_unseal_field(keys, p->id, BYOC_SEALED_CXONE_CLIENT_SECRET,
+                                        &p->cxone_client_secret_sealed, &out->client_secret);
+    if (!e)
+        e = byoc_unseal_field(keys, p->id, BYOC_SEALED_ACCESS_KEY_SECRET,
+                              &p->cxone_access_key_secret_sealed, &out->access_key_secret);
+    if (e) {
+        byoc_cxone_login_release(out);
+        return e;
+    }
+    out->creds = (struct byoc_cxone_creds){.provider_id = p->id,
+                                           .auth_url = p->cxone_auth_url,
+                                           .client_id = p->cxone_client_id,
+                                           .client_secret = out->client_secret,
+                                           .access_key_id = p->cxone_access_key_id,
+                                           .access_key_secret = out->access_key_secret};
+    return BYOC_ERR_OK;
+}
+
+void byoc_cxone_login_release(struct byoc_cxone_login *l)
+{
+    if (!l)
+        return;
+    if (l->client_secret)
+        byoc_wipe(l->client_secret, strlen(l->client_secret));
+    if (l->access_key_secret)
+        byoc_wipe(l->access_key_secret, strlen(l->access_key_secret));
+    free(l->client_secret);
+    free(l->access_key_secret);
+    *l = (struct byoc_cxone_login){0};
 }

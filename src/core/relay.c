@@ -235,69 +235,53 @@ static void send_job(const struct byoc_provider *p, const char *token,
     }
 }
 
-static void creds_of(const struct byoc_provider *p, char *client_secret, char *key_secret,
-                     struct byoc_cxone_creds *out)
+struct send_arg {
+    const struct byoc_provider *p;
+    const struct byoc_relay_job *job;
+    const cJSON *payload;
+};
+
+static void send_with(const char *bearer, void *arg, struct byoc_cxone_result *r)
 {
-    *out = (struct byoc_cxone_creds){.provider_id = p->id,
-                                     .auth_url = p->cxone_auth_url,
-                                     .client_id = p->cxone_client_id,
-                                     .client_secret = client_secret,
-                                     .access_key_id = p->cxone_access_key_id,
-                                     .access_key_secret = key_secret};
+    const struct send_arg *a = arg;
+    send_job(a->p, bearer, a->job, a->payload, r);
 }
 
-/* Token, send, and once more with a fresh token when CXone says 401. */
-static void attempt_send(struct byoc_relay *r, const struct byoc_provider *p,
-                         const struct byoc_cxone_creds *creds, const struct byoc_relay_job *job,
-                         const cJSON *payload, struct attempt *a)
+/* A token CXone would not give: worth retrying, as the credentials may be fixed in time. */
+static void token_failure(struct attempt *a)
 {
-    for (int round = 0; round < 2; round++) {
-        char *token = NULL;
-        char detail[BYOC_CXONE_DETAIL_MAX];
-        enum byoc_err e = byoc_cxone_token(r->tokens, creds, round == 1, &token, detail);
-        byoc_cxone_result_release(&a->res);
-        if (e) {
-            a->res = (struct byoc_cxone_result){.err = e, .retry_after_s = -1};
-            snprintf(a->res.detail, sizeof a->res.detail, "%s", detail);
-            a->verdict = e == BYOC_ERR_NOMEM || e == BYOC_ERR_UPSTREAM_NET ||
-                                 e == BYOC_ERR_UPSTREAM_TIMEOUT || e == BYOC_ERR_UPSTREAM_AUTH ||
-                                 e == BYOC_ERR_UPSTREAM
-                             ? V_RETRY /* credentials may be fixed before the deadline */
-                             : V_FAIL;
-            snprintf(a->error, sizeof a->error, "no CXone token: %s%s%s", byoc_strerror(e),
-                     detail[0] ? ": " : "", detail);
-            return;
-        }
-        send_job(p, token, job, payload, &a->res);
-        byoc_wipe(token, strlen(token));
-        free(token);
-        if (a->res.err || a->res.status != 401)
-            break;
-    }
-    a->verdict = classify(&a->res, job->msg.kind);
-    a->retry_after_s = a->res.retry_after_s;
-    describe(a);
+    enum byoc_err e = a->res.err;
+    a->verdict =
+        (e == BYOC_ERR_NOMEM || e == BYOC_ERR_UPSTREAM_NET || e == BYOC_ERR_UPSTREAM_TIMEOUT ||
+         e == BYOC_ERR_UPSTREAM_AUTH || e == BYOC_ERR_UPSTREAM)
+            ? V_RETRY
+            : V_FAIL;
+    snprintf(a->error, sizeof a->error, "no CXone token: %s%s%s", byoc_strerror(e),
+             a->res.detail[0] ? ": " : "", a->res.detail);
 }
 
 /* Loads the provider and its credentials, then attempts; a = the outcome. */
 static void attempt(struct byoc_relay *r, const struct byoc_relay_job *job, struct attempt *a)
 {
     struct byoc_provider p;
-    char *client_secret = NULL, *key_secret = NULL;
+    struct byoc_cxone_login login = {0};
     cJSON *payload = NULL;
     enum byoc_err e = byoc_store_provider_get(r->store, job->conv.provider_id, &p);
     if (!e) {
-        e = byoc_unseal_field(r->keys, p.id, BYOC_SEALED_CXONE_CLIENT_SECRET,
-                              &p.cxone_client_secret_sealed, &client_secret);
-        if (!e)
-            e = byoc_unseal_field(r->keys, p.id, BYOC_SEALED_ACCESS_KEY_SECRET,
-                                  &p.cxone_access_key_secret_sealed, &key_secret);
+        e = byoc_cxone_login_open(r->keys, &p, &login);
         if (!e)
             e = byoc_json_parse(job->msg.payload, strlen(job->msg.payload), &payload);
         if (!e) {
-            struct byoc_cxone_creds creds;
-            creds_of(&p, client_secret, key_secret, &creds);
-            attempt_send(r, &p, &creds, job, payload, a);
+            struct send_arg sa = {&p, job, payload};
+            bool token_failed = false;
+            byoc_cxone_with_token(r->tokens, &login.creds, send_with, &sa, &a->res, &token_failed);
+            if (token_failed) {
+                token_failure(a);
+            } else {
+                a->verdict = classify(&a->res, job->msg.kind);
+                a->retry_after_s = a->res.retry_after_s;
+                describe(a);
+            }
         }
         byoc_provider_release(&p);
     }
@@ -307,12 +291,7 @@ static void attempt(struct byoc_relay *r, const struct byoc_relay_job *job, stru
                  byoc_strerror(e));
     }
     cJSON_Delete(payload);
-    if (client_secret)
-        byoc_wipe(client_secret, strlen(client_secret));
-    if (key_secret)
-        byoc_wipe(key_secret, strlen(key_secret));
-    free(client_secret);
-    free(key_secret);
+    byoc_cxone_login_release(&login);
 }
 
 static void log_outcome(const struct byoc_relay_job *job, const struct attempt *a,

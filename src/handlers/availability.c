@@ -45,54 +45,32 @@ static struct byoc_availability_slot *cached(struct byoc_app *app, const char *p
 
 /* ---- task thread ---- */
 
-static void ask_cxone(struct avail_ctx *c, const char *client_secret, const char *key_secret)
+static void summary_with(const char *bearer, void *arg, struct byoc_cxone_result *r)
 {
-    const struct byoc_provider *p = &c->provider;
-    struct byoc_cxone_creds creds = {p->id,         p->cxone_auth_url,      p->cxone_client_id,
-                                     client_secret, p->cxone_access_key_id, key_secret};
-    struct byoc_cxone_result r = {0};
-    for (int round = 0; round < 2; round++) {
-        char *token = NULL;
-        char detail[BYOC_CXONE_DETAIL_MAX];
-        c->err = byoc_cxone_token(c->app->tokens, &creds, round == 1, &token, detail);
-        if (c->err) {
-            snprintf(c->error, sizeof c->error, "no CXone token: %s", detail);
-            return;
-        }
-        byoc_cxone_result_release(&r);
-        byoc_cxone_skill_summary(p->cxone_api_base_url, c->app->cfg->cxone_services_path, token,
-                                 c->skill_id, byoc_now_ms(), &c->summary, &r);
-        byoc_wipe(token, strlen(token));
-        free(token);
-        if (r.err || r.status != 401)
-            break;
-    }
-    c->err = r.err                                                     ? r.err
-             : (r.status >= 200 && r.status < 300 && c->summary.found) ? BYOC_ERR_OK
-                                                                       : BYOC_ERR_UPSTREAM;
-    if (c->err)
-        snprintf(c->error, sizeof c->error, "CXone's reporting API answered %ld%s%s", r.status,
-                 r.detail[0] ? ": " : "", r.detail);
-    byoc_cxone_result_release(&r);
+    struct avail_ctx *c = arg;
+    byoc_cxone_skill_summary(c->provider.cxone_api_base_url, c->app->cfg->cxone_services_path,
+                             bearer, c->skill_id, byoc_now_ms(), &c->summary, r);
 }
 
 static void availability_task(void *arg)
 {
     struct avail_ctx *c = arg;
-    char *client_secret = NULL, *key_secret = NULL;
-    c->err = byoc_unseal_field(&c->app->keys, c->provider.id, BYOC_SEALED_CXONE_CLIENT_SECRET,
-                               &c->provider.cxone_client_secret_sealed, &client_secret);
-    if (!c->err)
-        c->err = byoc_unseal_field(&c->app->keys, c->provider.id, BYOC_SEALED_ACCESS_KEY_SECRET,
-                                   &c->provider.cxone_access_key_secret_sealed, &key_secret);
-    if (!c->err)
-        ask_cxone(c, client_secret, key_secret);
-    if (client_secret)
-        byoc_wipe(client_secret, strlen(client_secret));
-    if (key_secret)
-        byoc_wipe(key_secret, strlen(key_secret));
-    free(client_secret);
-    free(key_secret);
+    struct byoc_cxone_login login;
+    struct byoc_cxone_result r = {0};
+    bool token_failed = false;
+    c->err = byoc_cxone_login_open(&c->app->keys, &c->provider, &login);
+    if (!c->err) {
+        byoc_cxone_with_token(c->app->tokens, &login.creds, summary_with, c, &r, &token_failed);
+        bool ok = !r.err && r.status >= 200 && r.status < 300 && c->summary.found;
+        c->err = ok ? BYOC_ERR_OK : r.err ? r.err : BYOC_ERR_UPSTREAM;
+        if (token_failed)
+            snprintf(c->error, sizeof c->error, "no CXone token: %s", r.detail);
+        else if (!ok)
+            snprintf(c->error, sizeof c->error, "CXone's reporting API answered %ld%s%s", r.status,
+                     r.detail[0] ? ": " : "", r.detail);
+        byoc_cxone_result_release(&r);
+        byoc_cxone_login_release(&login);
+    }
     byoc_req_resume(c->req); /* last touch of the request */
 }
 

@@ -92,45 +92,30 @@ static bool params_or_reply(struct byoc_req *req, struct voice_ctx *c, const cJS
 
 /* ---- task thread: the signal ---- */
 
+static void signal_with(const char *bearer, void *arg, struct byoc_cxone_result *r)
+{
+    struct voice_ctx *c = arg;
+    byoc_cxone_signal(c->provider.cxone_api_base_url, c->app->cfg->cxone_services_path, bearer,
+                      c->v.contact_id, (const char *const *)c->params, c->nparams, r);
+}
+
 static void signal_task(void *arg)
 {
     struct voice_ctx *c = arg;
-    const struct byoc_provider *p = &c->provider;
-    char *client_secret = NULL, *key_secret = NULL;
-    c->err = byoc_unseal_field(&c->app->keys, p->id, BYOC_SEALED_CXONE_CLIENT_SECRET,
-                               &p->cxone_client_secret_sealed, &client_secret);
-    if (!c->err)
-        c->err = byoc_unseal_field(&c->app->keys, p->id, BYOC_SEALED_ACCESS_KEY_SECRET,
-                                   &p->cxone_access_key_secret_sealed, &key_secret);
-    struct byoc_cxone_creds creds = {p->id,         p->cxone_auth_url,      p->cxone_client_id,
-                                     client_secret, p->cxone_access_key_id, key_secret};
+    struct byoc_cxone_login login;
     struct byoc_cxone_result r = {0};
-    for (int round = 0; !c->err && round < 2; round++) {
-        char *token = NULL;
-        char detail[BYOC_CXONE_DETAIL_MAX];
-        c->err = byoc_cxone_token(c->app->tokens, &creds, round == 1, &token, detail);
-        if (c->err)
-            break;
+    bool token_failed = false;
+    c->err = byoc_cxone_login_open(&c->app->keys, &c->provider, &login);
+    if (!c->err) {
+        byoc_cxone_with_token(c->app->tokens, &login.creds, signal_with, c, &r, &token_failed);
+        if (token_failed || r.err || r.status < 200 || r.status >= 300) {
+            c->err = r.err ? r.err : r.status == 404 ? BYOC_ERR_NOT_FOUND : BYOC_ERR_UPSTREAM;
+            snprintf(c->error, sizeof c->error, "CXone did not take the signal (%ld)%s%s", r.status,
+                     r.detail[0] ? ": " : "", r.detail);
+        }
         byoc_cxone_result_release(&r);
-        byoc_cxone_signal(p->cxone_api_base_url, c->app->cfg->cxone_services_path, token,
-                          c->v.contact_id, (const char *const *)c->params, c->nparams, &r);
-        byoc_wipe(token, strlen(token));
-        free(token);
-        if (r.err || r.status != 401)
-            break;
+        byoc_cxone_login_release(&login);
     }
-    if (!c->err && (r.err || r.status < 200 || r.status >= 300)) {
-        c->err = r.err ? r.err : r.status == 404 ? BYOC_ERR_NOT_FOUND : BYOC_ERR_UPSTREAM;
-        snprintf(c->error, sizeof c->error, "CXone did not take the signal (%ld)%s%s", r.status,
-                 r.detail[0] ? ": " : "", r.detail);
-    }
-    byoc_cxone_result_release(&r);
-    if (client_secret)
-        byoc_wipe(client_secret, strlen(client_secret));
-    if (key_secret)
-        byoc_wipe(key_secret, strlen(key_secret));
-    free(client_secret);
-    free(key_secret);
     byoc_req_resume(c->req); /* last touch of the request */
 }
 
