@@ -29,9 +29,10 @@
 #define BYOC_EXTERNAL_ID_MAX 256            /* ids that come from CXone */
 #define BYOC_LIST_PAGE_DEFAULT 50           /* list endpoints */
 #define BYOC_LIST_PAGE_MAX 500
-#define BYOC_CUSTOM_FIELDS_MAX 50    /* per handover */
-#define BYOC_REASON_MAX 1000         /* handover reason, characters */
-#define BYOC_IDEMPOTENCY_KEY_MAX 200 /* Idempotency-Key header bytes */
+#define BYOC_CUSTOM_FIELDS_MAX 50                     /* per handover */
+#define BYOC_REASON_MAX 1000                          /* handover reason, characters */
+#define BYOC_IDEMPOTENCY_KEY_MAX 200                  /* Idempotency-Key header bytes */
+#define BYOC_IDEMPOTENCY_KEEP_MS (24LL * 3600 * 1000) /* answers replayed for a day */
 
 /* --- Store / group commit --- */
 #define BYOC_WRITE_QUEUE_MAX 65536       /* pending writes before 503 overloaded */
@@ -67,6 +68,7 @@
 #define BYOC_RELAY_LEASE_DEFAULT 60         /* s: a claimed message is requeued after this */
 #define BYOC_RELAY_POLL_MS 1000             /* longest sleep between looks for due work */
 #define BYOC_RELAY_BACKOFF_BASE_MS 500      /* first retry delay bound, doubled per attempt */
+#define BYOC_RELAY_RETRY_FLOOR_MS 250       /* shortest wait for "Retry-After: 0" */
 #define BYOC_RELAY_RETRY_CAP_DEFAULT 60     /* seconds: longest delay between two attempts */
 #define BYOC_RELAY_DEADLINE_DEFAULT 900     /* seconds a message may take to reach CXone */
 #define BYOC_RELAY_TYPING_DEADLINE_MS 30000 /* typing is worthless later */

@@ -237,6 +237,7 @@ struct byoc_write {
         struct {
             const char *message_id, *conversation_id;
             enum byoc_out_state state; /* DELIVERED, FAILED, or QUEUED to retry */
+            int64_t attempt; /* the claim's attempts count: an outcome of a lost claim is refused */
             bool text; /* a text message: delivered escalates, failed before any delivered ends */
             int64_t next_attempt_at, now;
             const char *last_error;                            /* may be NULL */

@@ -1,6 +1,7 @@
 #include "byoc/relay.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ struct byoc_relay {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping, work;
+    atomic_llong last_housekeep; /* monotonic ms; whichever thread is free runs it when due */
     unsigned nthreads;
     pthread_t threads[BYOC_RELAY_THREADS];
 };
@@ -39,8 +41,8 @@ struct attempt {
 
 int64_t byoc_relay_backoff_ms(int64_t attempts, int64_t cap_ms, long retry_after_s)
 {
-    if (retry_after_s >= 0)
-        return (int64_t)retry_after_s * 1000;
+    if (retry_after_s >= 0) /* with a floor: Retry-After: 0 must not become a busy loop */
+        return retry_after_s > 0 ? (int64_t)retry_after_s * 1000 : BYOC_RELAY_RETRY_FLOOR_MS;
     int64_t bound = BYOC_RELAY_BACKOFF_BASE_MS;
     for (int64_t i = 1; i < attempts && bound < cap_ms; i++)
         bound *= 2;
@@ -64,7 +66,8 @@ static enum verdict classify(const struct byoc_cxone_result *res, enum byoc_out_
         return V_DELIVERED;
     if (s == 409 && kind == BYOC_OUT_TEXT)
         return V_DELIVERED; /* this idOnExternalPlatform is already in CXone: an earlier try won */
-    if (s == 401 || s == 403 || s == 408 || s == 429 || s >= 500)
+    /* CXONE.md 5: never retry a 4xx other than 401 (after a refresh), 408, 409, 429. */
+    if (s == 401 || s == 408 || s == 409 || s == 429 || s >= 500)
         return V_RETRY;
     return V_FAIL;
 }
@@ -341,6 +344,7 @@ static void process(struct byoc_relay *r, struct byoc_relay_job *job)
     w.in.outcome.message_id = job->msg.id;
     w.in.outcome.conversation_id = job->conv.id;
     w.in.outcome.state = state;
+    w.in.outcome.attempt = job->msg.attempts;
     w.in.outcome.text = job->msg.kind == BYOC_OUT_TEXT;
     w.in.outcome.next_attempt_at = next;
     w.in.outcome.now = now;
@@ -380,7 +384,10 @@ static struct byoc_relay_job *claim(struct byoc_relay *r)
     struct byoc_write w = {.kind = BYOC_WRITE_RELAY_CLAIM};
     w.in.claim.now = byoc_now_ms();
     w.in.claim.lease_ms = r->cfg.lease_ms;
-    return byoc_store_write(r->store, &w) == BYOC_ERR_OK ? w.out.job : NULL;
+    if (byoc_store_write(r->store, &w) == BYOC_ERR_OK)
+        return w.out.job;
+    byoc_relay_job_free(w.out.job); /* the batch failed after the claim was loaded */
+    return NULL;
 }
 
 /* Sleeps until kicked, the next message is due, or the poll interval passes. */
@@ -415,22 +422,20 @@ static bool stopping(struct byoc_relay *r)
     return s;
 }
 
-struct thread_arg {
-    struct byoc_relay *r;
-    bool housekeeper;
-};
+/* True for the one thread that should run housekeeping now. */
+static bool housekeeping_due(struct byoc_relay *r)
+{
+    long long last = atomic_load(&r->last_housekeep), now = byoc_mono_ms();
+    return now - last >= HOUSEKEEP_EVERY_MS &&
+           atomic_compare_exchange_strong(&r->last_housekeep, &last, now);
+}
 
 static void *relay_main(void *arg)
 {
-    struct byoc_relay *r = ((struct thread_arg *)arg)->r;
-    bool housekeeper = ((struct thread_arg *)arg)->housekeeper;
-    free(arg);
-    int64_t last_housekeep = 0;
+    struct byoc_relay *r = arg;
     while (!stopping(r)) {
-        if (housekeeper && byoc_mono_ms() - last_housekeep >= HOUSEKEEP_EVERY_MS) {
+        if (housekeeping_due(r))
             housekeep(r);
-            last_housekeep = byoc_mono_ms();
-        }
         struct byoc_relay_job *job = claim(r);
         if (job) {
             process(r, job);
@@ -455,12 +460,9 @@ enum byoc_err byoc_relay_start(struct byoc_store *store, const struct byoc_keys 
     unsigned want = cfg->threads ? cfg->threads : 1;
     if (want > BYOC_RELAY_THREADS)
         want = BYOC_RELAY_THREADS;
+    atomic_init(&r->last_housekeep, byoc_mono_ms() - HOUSEKEEP_EVERY_MS);
     for (; r->nthreads < want; r->nthreads++) {
-        struct thread_arg *a = malloc(sizeof *a);
-        if (a)
-            *a = (struct thread_arg){r, r->nthreads == 0};
-        if (!a || pthread_create(&r->threads[r->nthreads], NULL, relay_main, a) != 0) {
-            free(a);
+        if (pthread_create(&r->threads[r->nthreads], NULL, relay_main, r) != 0) {
             byoc_relay_stop(r);
             return BYOC_ERR_INTERNAL;
         }

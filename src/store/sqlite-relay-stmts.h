@@ -59,13 +59,16 @@
         "conversation_id = ?1 AND kind = 'text' AND state = 'delivered')")                         \
     X(OUT_OUTCOME, "UPDATE outbound_messages SET state = ?2, next_attempt_at = ?3, "               \
         "lease_until = NULL, last_error = ?4, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 "  \
-        "ELSE delivered_at END WHERE id = ?1 AND state = 'sending'")                               \
+        "ELSE delivered_at END WHERE id = ?1 AND state = 'sending' AND attempts = ?6")             \
     X(OUT_FAIL_REST, "UPDATE outbound_messages SET state = 'failed', last_error = "                \
         "'the conversation could not be opened in CXone' WHERE conversation_id = ?1 AND "          \
         "state = 'queued'")                                                                        \
     X(OUT_LEASES, "UPDATE outbound_messages SET state = 'queued', lease_until = NULL "             \
         "WHERE state = 'sending' AND lease_until < ?1")                                            \
-    X(OUT_NEXT_DUE, "SELECT min(next_attempt_at) FROM outbound_messages WHERE state = 'queued'")   \
+    X(OUT_NEXT_DUE, "SELECT min(m.next_attempt_at) FROM outbound_messages m WHERE "                \
+        "m.state = 'queued' AND NOT EXISTS (SELECT 1 FROM outbound_messages x WHERE "              \
+        "x.conversation_id = m.conversation_id AND x.state IN ('queued', 'sending') AND "          \
+        "x.seq < m.seq)")                                                                          \
     X(IDEM_INSERT, "INSERT INTO idempotency_keys (provider_id, key, request_hash, status, body, "   \
         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING")                      \
     X(IDEM_GET, "SELECT request_hash, status, body FROM idempotency_keys WHERE provider_id = ?1 "  \
@@ -74,7 +77,8 @@
         "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                 \
     X(VOICE_GET, "SELECT key_hash, provider_id, contact_id, transcript, created_at, expires_at "   \
         "FROM voice_transcripts WHERE key_hash = ?1 AND expires_at > ?2")                          \
-    X(VOICE_PURGE, "DELETE FROM voice_transcripts WHERE expires_at <= ?1")
+    X(VOICE_PURGE, "DELETE FROM voice_transcripts WHERE expires_at <= ?1")                         \
+    X(IDEM_PURGE, "DELETE FROM idempotency_keys WHERE created_at <= ?1")
 /* clang-format on */
 
 #endif

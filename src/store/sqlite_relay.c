@@ -112,11 +112,15 @@ static enum byoc_err idem_claim(struct sq *q, const char *provider_id, const str
     sq_bind_text(st, 1, provider_id);
     sq_bind_text(st, 2, k->key);
     bool ok = sqlite3_step(st) == SQLITE_ROW;
-    w->idem.hit = ok;
-    w->idem.status = ok ? sqlite3_column_int(st, 1) : 0;
-    w->idem.body = ok ? sq_col_text(st, 2, &ok) : NULL;
+    uint8_t stored[BYOC_SHA256_LEN];
+    if (ok)
+        sq_col_hash(st, 0, stored);
+    bool same = ok && byoc_ct_equal(stored, k->request_hash, sizeof stored);
+    w->idem.hit = same;
+    w->idem.status = same ? sqlite3_column_int(st, 1) : 0;
+    w->idem.body = same ? sq_col_text(st, 2, &ok) : NULL;
     sq_stmt_done(st);
-    return BYOC_ERR_CONFLICT;
+    return same ? BYOC_ERR_CONFLICT : BYOC_ERR_IDEMPOTENCY_REUSED;
 }
 
 static enum byoc_err insert_outbound(struct sq *q, const struct byoc_outbound *m,
@@ -390,9 +394,10 @@ static enum byoc_err apply_outcome(struct sq *q, struct byoc_write *w)
     sqlite3_bind_int64(st, 3, w->in.outcome.next_attempt_at);
     sq_bind_text(st, 4, w->in.outcome.last_error);
     sqlite3_bind_int64(st, 5, w->in.outcome.now);
+    sqlite3_bind_int64(st, 6, w->in.outcome.attempt);
     enum byoc_err e = sq_step_write(q, st);
     if (!e && sqlite3_changes(q->w.db) == 0)
-        return BYOC_ERR_NOT_FOUND; /* the lease ran out and the message was requeued */
+        return BYOC_ERR_NOT_FOUND; /* the lease ran out: another claim owns the message now */
     bool final = w->in.outcome.state != BYOC_OUT_QUEUED;
     return (!e && final && w->in.outcome.text) ? conversation_outcome(q, w) : e;
 }
@@ -426,6 +431,13 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
         e = q->batch_err;
     if (!e) {
         sqlite3_bind_int64(st, 1, now);
+        e = sq_step_write(q, st);
+    }
+    st = e ? NULL : sq_wstmt(q, STMT_IDEM_PURGE);
+    if (!e && !st)
+        e = q->batch_err;
+    if (!e) { /* a retry comes within minutes; keys are kept a day */
+        sqlite3_bind_int64(st, 1, now - BYOC_IDEMPOTENCY_KEEP_MS);
         e = sq_step_write(q, st);
     }
     static char ids[100][BYOC_ID_MAX]; /* writer thread only */

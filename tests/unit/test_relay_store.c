@@ -208,9 +208,10 @@ struct outcome {
 };
 
 static enum byoc_err outcome_for(const char *message_id, const char *conv_id, bool text,
-                                 const struct outcome *o)
+                                 int64_t attempt, const struct outcome *o)
 {
     struct byoc_write w = {.kind = BYOC_WRITE_RELAY_OUTCOME};
+    w.in.outcome.attempt = attempt;
     w.in.outcome.message_id = message_id;
     w.in.outcome.conversation_id = conv_id;
     w.in.outcome.state = o->state;
@@ -226,7 +227,8 @@ static enum byoc_err outcome_for(const char *message_id, const char *conv_id, bo
 
 static enum byoc_err outcome(const struct byoc_relay_job *job, const struct outcome *o)
 {
-    return outcome_for(job->msg.id, job->conv.id, job->msg.kind == BYOC_OUT_TEXT, o);
+    return outcome_for(job->msg.id, job->conv.id, job->msg.kind == BYOC_OUT_TEXT, job->msg.attempts,
+                       o);
 }
 
 /* Claims the next due job at now, asserts it is message `want_id`, reports it delivered. */
@@ -500,7 +502,12 @@ START_TEST(idem_replay_of_open_returns_first_answer)
                      BYOC_ERR_OK);
     ck_assert(!w.idem.hit);
 
-    struct byoc_idem again = idem_of("key-1", "request two", 202, "{\"id\":\"cnv_2\"}");
+    /* The same key with another request: refused, even when the stores race (no hit). */
+    struct byoc_idem reuse = idem_of("key-1", "request two", 202, "{\"id\":\"cnv_2\"}");
+    ck_assert_int_eq(open_kinds(prov.id, "cnv_2", "thr-2", NOW_MS + 5, 0, kinds, 2, &reuse, &w),
+                     BYOC_ERR_IDEMPOTENCY_REUSED);
+    ck_assert(!w.idem.hit);
+    struct byoc_idem again = idem_of("key-1", "request one", 202, "{\"id\":\"cnv_2\"}");
     ck_assert_int_eq(open_kinds(prov.id, "cnv_2", "thr-2", NOW_MS + 5, 0, kinds, 2, &again, &w),
                      BYOC_ERR_CONFLICT);
     ck_assert_int_eq(w.err, BYOC_ERR_CONFLICT);
@@ -1041,13 +1048,13 @@ START_TEST(outcome_for_unclaimed_or_unknown_message_not_found)
     open_texts("cnv_1", "thr-1", 1, NOW_MS);
     char buf[BYOC_ID_MAX];
     struct outcome o = {.state = BYOC_OUT_FAILED, .now = NOW_MS + 1, .last_error = "x"};
-    ck_assert_int_eq(outcome_for(mid(buf, "cnv_1", 1), "cnv_1", true, &o), BYOC_ERR_NOT_FOUND);
+    ck_assert_int_eq(outcome_for(mid(buf, "cnv_1", 1), "cnv_1", true, 1, &o), BYOC_ERR_NOT_FOUND);
     ck_assert_int_eq(out_state("cnv_1", mid(buf, "cnv_1", 1)), BYOC_OUT_QUEUED);
     ck_assert_int_eq(conv_state("cnv_1"), BYOC_CONV_QUEUED);
-    ck_assert_int_eq(outcome_for("out_nope", "cnv_1", true, &o), BYOC_ERR_NOT_FOUND);
+    ck_assert_int_eq(outcome_for("out_nope", "cnv_1", true, 1, &o), BYOC_ERR_NOT_FOUND);
     /* a second outcome for a delivered message is refused too */
     deliver_next(mid(buf, "cnv_1", 1), NOW_MS + 2);
-    ck_assert_int_eq(outcome_for(mid(buf, "cnv_1", 1), "cnv_1", true, &o), BYOC_ERR_NOT_FOUND);
+    ck_assert_int_eq(outcome_for(mid(buf, "cnv_1", 1), "cnv_1", true, 1, &o), BYOC_ERR_NOT_FOUND);
     ck_assert_int_eq(out_state("cnv_1", mid(buf, "cnv_1", 1)), BYOC_OUT_DELIVERED);
 }
 END_TEST
@@ -1075,6 +1082,12 @@ START_TEST(housekeep_requeues_expired_lease)
     job = claim_some(NOW_MS + 102);
     ck_assert_str_eq(job->msg.id, id); /* the same message again, not the next one */
     ck_assert_int_eq(job->msg.attempts, 2);
+    /* The first claim's late outcome must not overwrite the second claim's. */
+    struct outcome o = {.state = BYOC_OUT_DELIVERED, .now = NOW_MS + 103};
+    ck_assert_int_eq(outcome_for(id, "cnv_1", true, 1, &o), BYOC_ERR_NOT_FOUND);
+    ck_assert_int_eq(out_state("cnv_1", id), BYOC_OUT_SENDING);
+    ck_assert_int_eq(outcome(job, &o), BYOC_ERR_OK);
+    ck_assert_int_eq(out_state("cnv_1", id), BYOC_OUT_DELIVERED);
     byoc_relay_job_free(job);
 }
 END_TEST
@@ -1393,7 +1406,7 @@ END_TEST
 
 START_TEST(backoff_retry_after_is_exact)
 {
-    ck_assert_int_eq(byoc_relay_backoff_ms(1, 60000, 0), 0);
+    ck_assert_int_eq(byoc_relay_backoff_ms(1, 60000, 0), BYOC_RELAY_RETRY_FLOOR_MS);
     ck_assert_int_eq(byoc_relay_backoff_ms(1, 60000, 7), 7000);
     ck_assert_int_eq(byoc_relay_backoff_ms(9, 60000, 30), 30000);
     /* the server's word wins over the cap */
