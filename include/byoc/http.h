@@ -42,6 +42,7 @@ struct byoc_route {
     enum byoc_body_kind body;
     size_t max_body;
     enum byoc_err_style errors;
+    bool secret_path; /* the path holds a credential: the log shows the pattern instead */
 };
 
 struct byoc_http_config {

@@ -21,6 +21,8 @@ struct byoc_out_req {
     long connect_timeout_ms; /* 0: BYOC_OUT_CONNECT_TIMEOUT_MS */
     long total_timeout_ms;   /* 0: BYOC_OUT_TOTAL_TIMEOUT_MS */
     size_t max_response;     /* 0: BYOC_OUT_RESPONSE_MAX */
+    bool deny_link_local;    /* refuse link-local, unspecified and multicast addresses
+                                (cloud metadata endpoints) at connect time */
 };
 
 struct byoc_out_resp {
@@ -35,7 +37,8 @@ bool byoc_out_global_init(void);
 void byoc_out_global_cleanup(void);
 
 /* Performs the request. Any HTTP status is success here (the caller judges it).
- * Errors: UPSTREAM_TIMEOUT, UPSTREAM_NET, TOO_LARGE (response over cap), INVALID (bad URL), NOMEM.
+ * Errors: UPSTREAM_TIMEOUT, UPSTREAM_NET, TOO_LARGE (response over cap), INVALID (bad URL),
+ * FORBIDDEN (deny_link_local refused the address), NOMEM.
  * resp is the caller's; release it with byoc_out_resp_release. */
 BYOC_MUST_USE enum byoc_err byoc_out_do(const struct byoc_out_req *req, struct byoc_out_resp *resp);
 void byoc_out_resp_release(struct byoc_out_resp *resp);

@@ -651,11 +651,17 @@ void byoc_cxone_signal(const char *api_base, const char *services_path, const ch
 /* GET a private attachment; false with r filled (as if CXone had answered) when it fails. */
 static bool fetch_private(const char *url, struct byoc_out_resp *resp, struct byoc_cxone_result *r)
 {
-    struct byoc_out_req req = {
-        .method = "GET", .url = url, .max_response = BYOC_ATTACHMENT_UPLOAD_MAX};
+    struct byoc_out_req req = {.method = "GET",
+                               .url = url,
+                               .max_response = BYOC_ATTACHMENT_UPLOAD_MAX,
+                               .deny_link_local = true};
     r->err = byoc_out_do(&req, resp);
-    if (r->err == BYOC_ERR_TOO_LARGE || r->err == BYOC_ERR_INVALID) {
-        snprintf(r->detail, sizeof r->detail, "the attachment is over 5 MiB or its URL is bad");
+    if (r->err == BYOC_ERR_TOO_LARGE || r->err == BYOC_ERR_INVALID ||
+        r->err == BYOC_ERR_FORBIDDEN) {
+        snprintf(r->detail, sizeof r->detail, "%s",
+                 r->err == BYOC_ERR_FORBIDDEN
+                     ? "the attachment URL points at a link-local address byocd does not fetch"
+                     : "the attachment is over 5 MiB or its URL is bad");
         r->err = BYOC_ERR_OK;
         r->status = 413; /* a client error: the message fails, no retry */
         return false;
@@ -665,7 +671,9 @@ static bool fetch_private(const char *url, struct byoc_out_resp *resp, struct by
     if (resp->status < 200 || resp->status >= 300) {
         snprintf(r->detail, sizeof r->detail, "fetching the private attachment answered %ld",
                  resp->status);
-        r->status = resp->status;
+        /* The file host is not CXone: none of CXone's status rules apply. Its 4xx fails the
+         * message, anything else is retried. */
+        r->status = resp->status >= 400 && resp->status < 500 ? 422 : 502;
         byoc_out_resp_release(resp);
         return false;
     }
@@ -704,6 +712,8 @@ void byoc_cxone_upload_attachment(const char *api_base, const char *bearer, cons
         *r = (struct byoc_cxone_result){.err = BYOC_ERR_NOMEM, .retry_after_s = -1};
     cJSON_Delete(body);
     const char *got = byoc_json_str(answer, "url");
+    if (!r->err && r->status == 409)
+        r->status = 502; /* a conflict on a fresh upload says nothing about the message */
     if (!r->err && r->status >= 200 && r->status < 300) {
         *cxone_url = got ? strdup(got) : NULL;
         if (!*cxone_url) { /* an answer without a URL is of no use */

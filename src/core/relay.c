@@ -232,8 +232,14 @@ static void send_job(const struct byoc_provider *p, const char *token,
         byoc_cxone_close_thread(api, token, c->channel_id, c->thread_id, res);
         return;
     case BYOC_OUT_ROUTING:
-        byoc_cxone_routing_queue(api, token, c->cxone_case_id ? c->cxone_case_id : "",
-                                 byoc_json_str(payload, "queue_id"), res);
+        if (!c->cxone_case_id) { /* CXone never told its contact id: nothing to route */
+            *res = (struct byoc_cxone_result){.status = 422, .retry_after_s = -1};
+            snprintf(res->detail, sizeof res->detail,
+                     "CXone's contact id for this conversation is unknown");
+            return;
+        }
+        byoc_cxone_routing_queue(api, token, c->cxone_case_id, byoc_json_str(payload, "queue_id"),
+                                 res);
         return;
     }
 }

@@ -207,11 +207,11 @@ static bool custom_fields_ok(const cJSON *f, char *why)
     const cJSON *it, *each = ok ? f : NULL;
     cJSON_ArrayForEach(it, each)
     {
-        ok = ok && cJSON_IsString(it) && strlen(it->string) <= 100 &&
+        ok = ok && cJSON_IsString(it) && it->string[0] && strlen(it->string) <= 100 &&
              chars_at_most(it->valuestring, BYOC_REASON_MAX);
     }
     if (!ok)
-        snprintf(why, WHY_MAX, "custom_fields: an object of at most %d string values",
+        snprintf(why, WHY_MAX, "custom_fields: at most %d non-empty names with string values",
                  BYOC_CUSTOM_FIELDS_MAX);
     return ok;
 }
@@ -412,7 +412,12 @@ static enum byoc_err prepare_open(struct byoc_req *req, struct open_ctx *c, cons
     conv->created_at = conv->updated_at = now;
     conv->inactive_at = p.inactivity_timeout_s ? now + p.inactivity_timeout_s * 1000 : 0;
     char thread[BYOC_ID_MAX];
+    const cJSON *ch = cJSON_GetObjectItemCaseSensitive(b, "channel_id");
     e = handover_fields(b, conv, why) ? BYOC_ERR_OK : BYOC_ERR_INVALID;
+    if (!e && ch && !cJSON_IsString(ch)) {
+        snprintf(why, WHY_MAX, "channel_id: must be a string");
+        e = BYOC_ERR_INVALID;
+    }
     if (!e)
         e = pick_channel(req, provider_id, byoc_json_str(b, "channel_id"), &conv->channel_id, why);
     if (!e)
@@ -682,6 +687,11 @@ static char *message_payload(const cJSON *b, char *why)
 {
     const char *text = byoc_json_str(b, "text");
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(b, "attachments");
+    const cJSON *text_item = cJSON_GetObjectItemCaseSensitive(b, "text");
+    if (text_item && !cJSON_IsString(text_item)) {
+        snprintf(why, WHY_MAX, "text: must be a string");
+        return NULL;
+    }
     if (!attachments_ok(att, why))
         return NULL;
     if ((!text || !*text) && (!att || !cJSON_GetArraySize(att))) {

@@ -194,7 +194,8 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
     byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? BYOC_LOG_INFO : BYOC_LOG_WARN,
                    "http", "request");
     byoc_log_str(&l, "method", r->method);
-    byoc_log_str(&l, "path", r->path); /* MHD keeps the query apart; it never reaches the log */
+    /* MHD keeps the query apart; it never reaches the log. A secret path is not logged. */
+    byoc_log_str(&l, "path", r->route && r->route->secret_path ? r->route->pattern : r->path);
     byoc_log_str(&l, "route", r->route ? r->route->pattern : NULL);
     byoc_log_str(&l, "principal", r->principal[0] ? r->principal : NULL);
     byoc_log_int(&l, "status", r->queued ? r->status : 0);

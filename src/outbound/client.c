@@ -1,6 +1,8 @@
 /* The only file that includes curl/curl.h. */
 #include "byoc/outbound.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ void byoc_out_global_cleanup(void)
 struct sink {
     struct byoc_buf body;
     bool overflow;
+    bool vetoed; /* the resolved address was refused (deny_link_local) */
     long retry_after_s;
 };
 
@@ -88,6 +91,8 @@ static enum byoc_err map_curl(CURLcode rc, const struct sink *s)
         return BYOC_ERR_OK;
     if (s->overflow || rc == CURLE_FILESIZE_EXCEEDED)
         return BYOC_ERR_TOO_LARGE;
+    if (s->vetoed)
+        return BYOC_ERR_FORBIDDEN;
     if (rc == CURLE_OPERATION_TIMEDOUT)
         return BYOC_ERR_UPSTREAM_TIMEOUT;
     if (rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL)
@@ -97,9 +102,36 @@ static enum byoc_err map_curl(CURLcode rc, const struct sink *s)
     return BYOC_ERR_UPSTREAM_NET;
 }
 
+/* Vetoes addresses no tenant-supplied URL may reach; sees the resolved address, so a DNS name
+ * cannot smuggle one in. */
+static curl_socket_t open_checked(void *user, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct sink *s = user;
+    bool bad = false;
+    if (a->family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->addr;
+        uint32_t ip = ntohl(in->sin_addr.s_addr);
+        bad = (ip >> 16) == 0xA9FE || ip == 0 || (ip >> 28) == 0xE; /* 169.254/16, 0, 224/4 */
+    } else if (a->family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->addr;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        bad = (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || b[0] == 0xFF ||
+              IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) || IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+    }
+    if (bad) {
+        s->vetoed = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype, a->protocol);
+}
+
 static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_slist *h,
                         struct sink *s)
 {
+    if (req->deny_link_local) {
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
+    }
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

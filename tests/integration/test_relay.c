@@ -478,6 +478,8 @@ START_TEST(bad_handovers_rejected)
         "{\"end_user\":{\"id\":\"u\"},\"transcript\":[{\"role\":\"agent\",\"text\":\"x\"}]}",
         "{\"end_user\":{\"id\":\"u\"},\"channel_id\":\"unknown\"}",
         "{\"end_user\":{\"id\":\"u\"},\"custom_fields\":{\"n\":1}}",
+        "{\"end_user\":{\"id\":\"u\"},\"custom_fields\":{\"\":\"v\"}}",
+        "{\"end_user\":{\"id\":\"u\"},\"channel_id\":7}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cJSON *j = bot("POST", "/v1/conversations", bad[i], NULL, &st);
@@ -611,6 +613,16 @@ START_TEST(voice_handoff_signals_and_serves_transcript)
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "&lt;script&gt;alert(1)&lt;/script&gt; my bill"));
     ck_assert_ptr_null(strstr(r.body, "<script"));
+    char *log = NULL;
+    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(20 * 1000)) {
+        free(log); /* the access line is written once the answer went out: wait for it */
+        log = byocd_log(&b);
+        if (strstr(log, "\"path\":\"/transcripts/{key}\""))
+            break;
+    }
+    ck_assert_ptr_nonnull(strstr(log, "\"path\":\"/transcripts/{key}\""));
+    ck_assert_msg(!strstr(log, key), "the transcript key reached the log");
+    free(log);
     ck_assert_ptr_nonnull(strstr(r.body, "Let me get someone"));
     char *csp = test_resp_header(&r, "Content-Security-Policy");
     ck_assert_ptr_nonnull(csp);
@@ -710,6 +722,26 @@ START_TEST(private_attachment_uploaded_public_passed_through)
     ck_assert_str_eq(s(m, "status"), "failed");
     ck_assert_ptr_nonnull(strstr(s(m, "last_error"), "404"));
     cJSON_Delete(m);
+    /* The file host's 409 is not CXone's "already delivered". */
+    fake_cxone_fail_next(f, "/files/", 409, 1, 0);
+    snprintf(body, sizeof body,
+             "{\"text\":\"conflict\",\"attachments\":[{\"url\":\"%s/files/doc.pdf\",\"name\":"
+             "\"x\",\"private\":true}]}",
+             fake_cxone_url(f));
+    cJSON_Delete(bot("POST", path, body, NULL, &st));
+    m = last_message_settled(id, 4);
+    ck_assert_str_eq(s(m, "status"), "failed");
+    cJSON_Delete(m);
+    /* Cloud metadata addresses are never fetched. */
+    cJSON_Delete(bot("POST", path,
+                     "{\"text\":\"meta\",\"attachments\":[{\"url\":\"http://169.254.169.254/x\","
+                     "\"name\":\"x\",\"private\":true}]}",
+                     NULL, &st));
+    m = last_message_settled(id, 5);
+    ck_assert_str_eq(s(m, "status"), "failed");
+    ck_assert_ptr_nonnull(strstr(s(m, "last_error"), "link-local"));
+    cJSON_Delete(m);
+    ck_assert_uint_eq(fake_cxone_message_count(f), 2); /* only the first two texts were posted */
 }
 END_TEST
 
