@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "byoc/app.h"
 #include "byoc/log.h"
@@ -149,9 +150,18 @@ struct runtime {
 
 static void runtime_release(struct runtime *rt)
 {
-    byoc_http_stop(rt->http); /* first: it waits for parked requests the others will finish */
-    byoc_relay_stop(rt->relay);
+    /* No new connections; tasks finish (resuming their requests) while the writer still runs;
+     * then nothing is parked and HTTP can stop; then the relay and, last, the store. */
+    byoc_http_quiesce(rt->http);
     byoc_tasks_stop(rt->tasks);
+    if (!byoc_http_stop(rt->http)) {
+        /* Freeing state under a daemon that still runs would be worse: everything answered
+         * with a 2xx is already durable, so leave now. */
+        byoc_log(BYOC_LOG_ERROR, "main", "exiting without a clean stop");
+        _exit(1);
+    }
+    byoc_relay_stop(rt->relay);
+    byoc_tasks_free(rt->tasks);
     byoc_store_close(rt->store);
     if (rt->app_ready)
         byoc_app_release(&rt->app);

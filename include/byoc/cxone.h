@@ -70,10 +70,12 @@ struct byoc_cxone_creds {
 
 BYOC_MUST_USE enum byoc_err byoc_cxone_tokens_new(struct byoc_cxone_tokens **out);
 void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t);
-/* A valid token for the provider (*token malloc'd). force drops the cached one first (after a
- * 401). Errors as above; UPSTREAM_AUTH when CXone refuses the credentials. */
+/* A valid token for the provider (*token malloc'd). rejected: the token CXone just answered 401
+ * to (NULL otherwise); it is replaced unless another caller already did. Concurrent callers of
+ * one provider share one fetch; no lock is held across the network. Errors as above;
+ * UPSTREAM_AUTH when CXone refuses the credentials. */
 BYOC_MUST_USE enum byoc_err byoc_cxone_token(struct byoc_cxone_tokens *t,
-                                             const struct byoc_cxone_creds *c, bool force,
+                                             const struct byoc_cxone_creds *c, const char *rejected,
                                              char **token, char *detail);
 /* Tokens fetched from CXone so far (tests, metrics). */
 unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t);

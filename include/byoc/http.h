@@ -60,8 +60,13 @@ struct byoc_http_config {
 BYOC_MUST_USE enum byoc_err byoc_http_start(const struct byoc_http_config *cfg,
                                             struct byoc_http **out, char *why, size_t why_cap);
 int byoc_http_port(const struct byoc_http *h);
-/* Stops accepting, waits (bounded) for suspended requests to be resumed and answered, stops. */
-void byoc_http_stop(struct byoc_http *h);
+/* Stops accepting new connections; requests in progress go on. NULL ok. */
+void byoc_http_quiesce(struct byoc_http *h);
+/* Quiesces, waits (bounded) for parked requests to be resumed and answered, stops. Stop the
+ * threads that resume requests (tasks) after quiesce and before this. If requests are still
+ * parked after the wait, the daemon is left running (stopping it would be undefined) and freed
+ * with the process. NULL ok. */
+BYOC_MUST_USE bool byoc_http_stop(struct byoc_http *h); /* false: requests left parked */
 
 /* ---- request ---- */
 const char *byoc_req_method(const struct byoc_req *r);

@@ -193,7 +193,8 @@ enum byoc_write_kind {
     BYOC_WRITE_RELAY_OUTCOME,
     BYOC_WRITE_RELAY_HOUSEKEEP,
     BYOC_WRITE_VOICE_TRANSCRIPT_PUT,
-    BYOC_WRITE_IDEM_PUT, /* stores an answer on its own; idem.hit when the key was taken */
+    BYOC_WRITE_IDEM_PUT,     /* fills a reservation or stores an answer; idem.hit if answered */
+    BYOC_WRITE_IDEM_RELEASE, /* drops a reservation (status 0) so the key can be used again */
 };
 
 struct byoc_write {
@@ -247,12 +248,16 @@ struct byoc_write {
             int64_t now, close_deadline_ms;
         } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end;
                         expired voice transcripts go */
-        const struct byoc_voice_transcript *voice; /* VOICE_TRANSCRIPT_PUT */
+        struct {
+            const struct byoc_voice_transcript *v;
+            const struct byoc_idem *reserve; /* key held "in progress" (status 0), or NULL */
+            int64_t now;
+        } voice; /* VOICE_TRANSCRIPT_PUT; idem.hit (status 0 = in progress) on a taken key */
         struct {
             const char *provider_id;
             const struct byoc_idem *idem;
             int64_t now;
-        } idem_put; /* IDEM_PUT */
+        } idem_put; /* IDEM_PUT, IDEM_RELEASE */
     } in;
 
     /* Written by the writer before done(): */

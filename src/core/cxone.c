@@ -286,11 +286,14 @@ struct token_slot {
     char provider_id[BYOC_ID_MAX];
     char *token;
     int64_t expires_ms; /* monotonic */
+    int64_t fetched_ms; /* monotonic; 0 = never */
     int64_t used_ms;
+    bool refreshing; /* one thread is fetching for this provider; the others wait */
 };
 
 struct byoc_cxone_tokens {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* never held across a network call */
+    pthread_cond_t refreshed;
     unsigned long fetched;
     struct token_slot slots[BYOC_CXONE_TOKEN_CACHE];
 };
@@ -301,6 +304,7 @@ enum byoc_err byoc_cxone_tokens_new(struct byoc_cxone_tokens **out)
     if (!t)
         return BYOC_ERR_NOMEM;
     pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->refreshed, NULL);
     *out = t;
     return BYOC_ERR_OK;
 }
@@ -321,6 +325,7 @@ void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t)
     for (size_t i = 0; i < BYOC_CXONE_TOKEN_CACHE; i++)
         slot_clear(&t->slots[i]);
     pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->refreshed);
     free(t);
 }
 
@@ -332,19 +337,22 @@ unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t)
     return n;
 }
 
-/* The provider's slot, or the least recently used one (cleared). Lock held. */
+/* The provider's slot, or the least recently used idle one (cleared); NULL when every slot is
+ * being refreshed. Lock held. */
 static struct token_slot *slot_for(struct byoc_cxone_tokens *t, const char *provider_id)
 {
-    struct token_slot *lru = &t->slots[0];
+    struct token_slot *lru = NULL;
     for (size_t i = 0; i < BYOC_CXONE_TOKEN_CACHE; i++) {
         struct token_slot *s = &t->slots[i];
         if (strcmp(s->provider_id, provider_id) == 0)
             return s;
-        if (s->used_ms < lru->used_ms)
+        if (!s->refreshing && (!lru || s->used_ms < lru->used_ms))
             lru = s;
     }
-    slot_clear(lru);
-    byoc_strlcpy(lru->provider_id, provider_id, sizeof lru->provider_id);
+    if (lru) {
+        slot_clear(lru);
+        byoc_strlcpy(lru->provider_id, provider_id, sizeof lru->provider_id);
+    }
     return lru;
 }
 
@@ -399,29 +407,53 @@ static enum byoc_err fetch_token(const struct byoc_cxone_creds *c, char **token,
     return e == BYOC_ERR_TOO_LARGE ? BYOC_ERR_UPSTREAM : e;
 }
 
+/* Fit to hand out: not near expiry, and not the token CXone just rejected (if another caller
+ * already replaced that one, the replacement answers this caller's 401 too). */
+static bool usable(const struct token_slot *s, const char *rejected, int64_t now)
+{
+    if (!s->token || now >= s->expires_ms - BYOC_CXONE_TOKEN_EARLY_MS)
+        return false;
+    return !rejected || strcmp(s->token, rejected) != 0;
+}
+
+/* Fetches outside the lock, with the slot marked so others wait instead of fetching too. */
+static enum byoc_err refresh(struct byoc_cxone_tokens *t, struct token_slot *s,
+                             const struct byoc_cxone_creds *c, char *detail)
+{
+    s->refreshing = true;
+    pthread_mutex_unlock(&t->mu);
+    char *fresh = NULL;
+    int64_t ttl = 0;
+    enum byoc_err e = fetch_token(c, &fresh, &ttl, detail);
+    pthread_mutex_lock(&t->mu);
+    if (!e) { /* a refreshing slot is never evicted: s is still this provider's */
+        if (s->token) {
+            byoc_wipe(s->token, strlen(s->token));
+            free(s->token);
+        }
+        s->token = fresh;
+        s->fetched_ms = byoc_mono_ms();
+        s->expires_ms = s->fetched_ms + ttl * 1000;
+        t->fetched++;
+    }
+    s->refreshing = false;
+    pthread_cond_broadcast(&t->refreshed);
+    return e;
+}
+
 enum byoc_err byoc_cxone_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_creds *c,
-                               bool force, char **token, char *detail)
+                               const char *rejected, char **token, char *detail)
 {
     if (detail)
         detail[0] = '\0';
-    /* One lock over the fetch: concurrent callers of one provider share one refresh. */
     pthread_mutex_lock(&t->mu);
     struct token_slot *s = slot_for(t, c->provider_id);
-    int64_t now = byoc_mono_ms();
-    enum byoc_err e = BYOC_ERR_OK;
-    if (force || !s->token || now >= s->expires_ms - BYOC_CXONE_TOKEN_EARLY_MS) {
-        char *fresh = NULL;
-        int64_t ttl = 0;
-        e = fetch_token(c, &fresh, &ttl, detail);
-        if (!e) {
-            slot_clear(s);
-            byoc_strlcpy(s->provider_id, c->provider_id, sizeof s->provider_id);
-            s->token = fresh;
-            s->expires_ms = now + ttl * 1000;
-            t->fetched++;
-        }
+    while (!s || s->refreshing) { /* another thread is fetching this provider's token */
+        pthread_cond_wait(&t->refreshed, &t->mu);
+        s = slot_for(t, c->provider_id);
     }
-    s->used_ms = now;
+    enum byoc_err e = usable(s, rejected, byoc_mono_ms()) ? BYOC_ERR_OK : refresh(t, s, c, detail);
+    s->used_ms = byoc_mono_ms();
     *token = e ? NULL : strdup(s->token);
     if (!e && !*token)
         e = BYOC_ERR_NOMEM;
@@ -759,21 +791,29 @@ void byoc_cxone_with_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_
 {
     *r = (struct byoc_cxone_result){.retry_after_s = -1};
     *token_failed = false;
+    char *rejected = NULL;
     for (int round = 0; round < 2; round++) {
         char *token = NULL;
         char detail[BYOC_CXONE_DETAIL_MAX];
-        enum byoc_err e = byoc_cxone_token(t, c, round == 1, &token, detail);
+        enum byoc_err e = byoc_cxone_token(t, c, rejected, &token, detail);
         byoc_cxone_result_release(r);
         if (e) {
             *r = (struct byoc_cxone_result){.err = e, .retry_after_s = -1};
             snprintf(r->detail, sizeof r->detail, "%s", detail);
             *token_failed = true;
-            return;
+            break;
         }
         run(token, arg, r);
-        byoc_wipe(token, strlen(token));
-        free(token);
+        if (rejected) {
+            byoc_wipe(rejected, strlen(rejected));
+            free(rejected);
+        }
+        rejected = token; /* kept only to tell the cache which token CXone refused */
         if (r->err || r->status != 401)
-            return;
+            break;
+    }
+    if (rejected) {
+        byoc_wipe(rejected, strlen(rejected));
+        free(rejected);
     }
 }

@@ -55,7 +55,7 @@ enum byoc_err byoc_tasks_start(unsigned threads, size_t max_queued, struct byoc_
     t->max_queued = max_queued;
     for (; t->nthreads < threads; t->nthreads++) {
         if (pthread_create(&t->threads[t->nthreads], NULL, tasks_main, t) != 0) {
-            byoc_tasks_stop(t);
+            byoc_tasks_free(t);
             return BYOC_ERR_INTERNAL;
         }
     }
@@ -93,11 +93,19 @@ void byoc_tasks_stop(struct byoc_tasks *t)
     if (!t)
         return;
     pthread_mutex_lock(&t->mu);
+    bool joined = t->stopping;
     t->stopping = true;
     pthread_cond_broadcast(&t->cv);
     pthread_mutex_unlock(&t->mu);
-    for (unsigned i = 0; i < t->nthreads; i++)
+    for (unsigned i = 0; !joined && i < t->nthreads; i++)
         pthread_join(t->threads[i], NULL);
+}
+
+void byoc_tasks_free(struct byoc_tasks *t)
+{
+    if (!t)
+        return;
+    byoc_tasks_stop(t);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     free(t);

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,15 @@ cJSON *channel_view(const struct byoc_channel *c)
     return v;
 }
 
+static void in_progress(struct byoc_req *req)
+{
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", BYOC_STORE_RETRY_AFTER_S);
+    byoc_reply_header(req, "Retry-After", secs);
+    byoc_reply_error(req, BYOC_ERR_CONFLICT,
+                     "a request with this Idempotency-Key is still being processed; retry later");
+}
+
 /* Reads Idempotency-Key; replays a stored answer (or refuses a reuse) and returns false after
  * replying; else true, with slot->used when the answer must be stored with the write. */
 bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot)
@@ -221,12 +231,15 @@ bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot)
     }
     if (!e && !byoc_ct_equal(stored, slot->idem.request_hash, sizeof stored))
         e = BYOC_ERR_IDEMPOTENCY_REUSED;
-    if (e)
+    if (e) {
         byoc_reply_error(req, e, NULL);
-    else
-        byoc_reply(req, status, "application/json", answer, strlen(answer));
-    if (e)
         free(answer);
+    } else if (status == 0) {
+        in_progress(req);
+        free(answer);
+    } else {
+        byoc_reply(req, status, "application/json", answer, strlen(answer));
+    }
     return false;
 }
 
@@ -247,6 +260,11 @@ bool replayed(struct byoc_req *req, struct byoc_write *w)
         return false;
     char *body = w->idem.body;
     w->idem.body = NULL;
+    if (w->idem.status == 0) { /* reserved by a request still being processed */
+        free(body);
+        in_progress(req);
+        return true;
+    }
     byoc_reply(req, w->idem.status, "application/json", body, body ? strlen(body) : 0);
     return true;
 }

@@ -146,12 +146,25 @@ static char *voice_answer(const struct voice_ctx *c)
     return text;
 }
 
+static void reply_failure(struct byoc_req *req)
+{
+    struct voice_ctx *c = byoc_req_ctx(req);
+    byoc_reply_error(req, c->err == BYOC_ERR_NOT_FOUND ? BYOC_ERR_UPSTREAM : c->err,
+                     c->error[0] ? c->error : NULL);
+}
+
 static void signalled(struct byoc_req *req)
 {
     struct voice_ctx *c = byoc_req_ctx(req);
+    if (c->err && c->idem.used) { /* free the key: the bot may try the handoff again */
+        c->idem_w.kind = BYOC_WRITE_IDEM_RELEASE;
+        c->idem_w.in.idem_put.provider_id = c->provider.id;
+        c->idem_w.in.idem_put.idem = &c->idem.idem;
+        submit_then(req, &c->idem_w, reply_failure);
+        return;
+    }
     if (c->err) {
-        byoc_reply_error(req, c->err == BYOC_ERR_NOT_FOUND ? BYOC_ERR_UPSTREAM : c->err,
-                         c->error[0] ? c->error : NULL);
+        reply_failure(req);
         return;
     }
     c->answer = voice_answer(c);
@@ -175,6 +188,8 @@ static void signalled(struct byoc_req *req)
 static void stored(struct byoc_req *req)
 {
     struct voice_ctx *c = byoc_req_ctx(req);
+    if (replayed(req, &c->w)) /* the key is answered already, or still in progress */
+        return;
     if (c->w.err) {
         byoc_reply_error(req, c->w.err, NULL);
         return;
@@ -220,7 +235,9 @@ void h_voice_handoff(struct byoc_req *req)
     c->v.created_at = byoc_now_ms();
     c->v.expires_at = c->v.created_at + c->app->cfg->transcript_ttl * 1000;
     c->w.kind = BYOC_WRITE_VOICE_TRANSCRIPT_PUT;
-    c->w.in.voice = &c->v;
+    c->w.in.voice.v = &c->v;
+    c->w.in.voice.reserve = idem_answer(&c->idem, 0, ""); /* held until the signal is done */
+    c->w.in.voice.now = c->v.created_at;
     submit_then(req, &c->w, stored);
 }
 

@@ -26,6 +26,7 @@ struct byoc_http {
     int port;
     atomic_int suspended; /* parked requests whose continuation has not run yet */
     atomic_int inflight;  /* requests not yet completed */
+    bool quiesced;
 };
 
 struct byoc_req {

@@ -297,18 +297,29 @@ static void wait_until_zero(atomic_int *counter, int64_t budget_ms)
         usleep(10 * 1000);
 }
 
-void byoc_http_stop(struct byoc_http *h)
+void byoc_http_quiesce(struct byoc_http *h)
 {
-    if (!h)
+    if (!h || h->quiesced)
         return;
     MHD_socket lsock = MHD_quiesce_daemon(h->d);
     if (lsock != MHD_INVALID_SOCKET)
         close(lsock);
+    h->quiesced = true;
+}
+
+bool byoc_http_stop(struct byoc_http *h)
+{
+    if (!h)
+        return true;
+    byoc_http_quiesce(h);
     /* Parked requests must be resumed and answered before the daemon may stop. */
     wait_until_zero(&h->suspended, HTTP_SUSPEND_DRAIN_MS);
     wait_until_zero(&h->inflight, HTTP_INFLIGHT_DRAIN_MS);
-    if (atomic_load(&h->suspended) > 0)
-        byoc_log(BYOC_LOG_ERROR, "http", "requests still parked at shutdown");
+    if (atomic_load(&h->suspended) > 0) {
+        byoc_log(BYOC_LOG_ERROR, "http", "requests still parked at shutdown; leaving them");
+        return false; /* MHD_stop_daemon with suspended connections is undefined */
+    }
     MHD_stop_daemon(h->d);
     free(h);
+    return true;
 }

@@ -78,7 +78,11 @@
     X(VOICE_GET, "SELECT key_hash, provider_id, contact_id, transcript, created_at, expires_at "   \
         "FROM voice_transcripts WHERE key_hash = ?1 AND expires_at > ?2")                          \
     X(VOICE_PURGE, "DELETE FROM voice_transcripts WHERE expires_at <= ?1")                         \
-    X(IDEM_PURGE, "DELETE FROM idempotency_keys WHERE created_at <= ?1")
+    X(IDEM_PURGE, "DELETE FROM idempotency_keys WHERE created_at <= ?1")                           \
+    X(IDEM_FILL, "UPDATE idempotency_keys SET status = ?3, body = ?4 WHERE provider_id = ?1 AND "  \
+        "key = ?2 AND status = 0")                                                                 \
+    X(IDEM_RELEASE, "DELETE FROM idempotency_keys WHERE provider_id = ?1 AND key = ?2 AND "        \
+        "status = 0")
 /* clang-format on */
 
 #endif

@@ -460,11 +460,42 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
     return e;
 }
 
-static enum byoc_err apply_voice_put(struct sq *q, const struct byoc_voice_transcript *v)
+/* Runs an UPDATE/DELETE keyed by (provider, key); *changed tells whether a row matched. */
+static enum byoc_err idem_by_key(struct sq *q, enum stmt_id id, const char *provider_id,
+                                 const char *key, const struct byoc_idem *answer, bool *changed)
 {
-    sqlite3_stmt *st = sq_wstmt(q, STMT_VOICE_PUT);
+    sqlite3_stmt *st = sq_wstmt(q, id);
     if (!st)
         return q->batch_err;
+    sq_bind_text(st, 1, provider_id);
+    sq_bind_text(st, 2, key);
+    if (answer) {
+        sqlite3_bind_int(st, 3, answer->status);
+        sq_bind_text(st, 4, answer->body);
+    }
+    enum byoc_err e = sq_step_write(q, st);
+    if (changed)
+        *changed = !e && sqlite3_changes(q->w.db) > 0;
+    return e;
+}
+
+/* Fills the key's reservation with the answer, or stores it when there was none. */
+static enum byoc_err idem_fill(struct sq *q, struct byoc_write *w)
+{
+    const struct byoc_idem *k = w->in.idem_put.idem;
+    bool filled = false;
+    enum byoc_err e =
+        idem_by_key(q, STMT_IDEM_FILL, w->in.idem_put.provider_id, k->key, k, &filled);
+    return (e || filled) ? e : idem_claim(q, w->in.idem_put.provider_id, k, w->in.idem_put.now, w);
+}
+
+static enum byoc_err apply_voice_put(struct sq *q, struct byoc_write *w)
+{
+    const struct byoc_voice_transcript *v = w->in.voice.v;
+    enum byoc_err e = idem_claim(q, v->provider_id, w->in.voice.reserve, w->in.voice.now, w);
+    sqlite3_stmt *st = e ? NULL : sq_wstmt(q, STMT_VOICE_PUT);
+    if (!st)
+        return e ? e : q->batch_err;
     sq_bind_blob(st, 1, v->key_hash, BYOC_SHA256_LEN);
     sq_bind_text(st, 2, v->provider_id);
     sq_bind_text(st, 3, v->contact_id);
@@ -490,10 +521,12 @@ enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
     case BYOC_WRITE_RELAY_HOUSEKEEP:
         return apply_housekeep(q, w);
     case BYOC_WRITE_VOICE_TRANSCRIPT_PUT:
-        return apply_voice_put(q, w->in.voice);
+        return apply_voice_put(q, w);
     case BYOC_WRITE_IDEM_PUT:
-        return idem_claim(q, w->in.idem_put.provider_id, w->in.idem_put.idem, w->in.idem_put.now,
-                          w);
+        return idem_fill(q, w);
+    case BYOC_WRITE_IDEM_RELEASE:
+        return idem_by_key(q, STMT_IDEM_RELEASE, w->in.idem_put.provider_id,
+                           w->in.idem_put.idem->key, NULL, NULL);
     default:
         return BYOC_ERR_INTERNAL;
     }

@@ -660,6 +660,78 @@ START_TEST(voice_handoff_idempotent)
 }
 END_TEST
 
+struct voice_call {
+    long status;
+    cJSON *answer;
+};
+
+static void *voice_in_thread(void *arg)
+{
+    struct voice_call *vc = arg;
+    vc->answer = bot("POST", "/v1/voice/handoffs",
+                     "{\"contact_id\":\"950\",\"transcript\":[{\"role\":\"user\",\"text\":\"a\"}]}",
+                     "voice-slow", &vc->status);
+    return NULL;
+}
+
+START_TEST(voice_retry_while_first_runs_signals_once)
+{
+    fake_cxone_set_delay_ms(f, 1500);
+    struct voice_call first = {0};
+    pthread_t t;
+    pthread_create(&t, NULL, voice_in_thread, &first);
+    usleep(400 * 1000); /* the first one is waiting for CXone now */
+    long st = 0;
+    cJSON *j = bot("POST", "/v1/voice/handoffs",
+                   "{\"contact_id\":\"950\",\"transcript\":[{\"role\":\"user\",\"text\":\"a\"}]}",
+                   "voice-slow", &st);
+    ck_assert_int_eq(st, 409);
+    cJSON_Delete(j);
+    pthread_join(t, NULL);
+    fake_cxone_set_delay_ms(f, 0);
+    ck_assert_int_eq(first.status, 201);
+    struct voice_call again = {0};
+    voice_in_thread(&again);
+    ck_assert_int_eq(again.status, 201);
+    ck_assert_str_eq(s(again.answer, "key"), s(first.answer, "key"));
+    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 1);
+    cJSON_Delete(first.answer);
+    cJSON_Delete(again.answer);
+}
+END_TEST
+
+START_TEST(sigterm_waits_for_work_in_flight)
+{
+    fake_cxone_set_delay_ms(f, 1500);
+    struct voice_call slow = {0};
+    pthread_t t;
+    pthread_create(&t, NULL, voice_in_thread, &slow);
+    usleep(400 * 1000);
+    ck_assert_int_eq(byocd_stop(&b), 0); /* clean exit, after answering the parked request */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(slow.status, 201);
+    cJSON_Delete(slow.answer);
+    fake_cxone_set_delay_ms(f, 0);
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s", b.dir);
+    byocd_start(&b, dir, fast_env); /* for the fixture's own stop */
+}
+END_TEST
+
+START_TEST(voice_failed_signal_frees_the_key)
+{
+    fake_cxone_fail_next(f, "/incontactapi/services/", 500, 1, 0);
+    struct voice_call a = {0}, b2 = {0};
+    voice_in_thread(&a);
+    ck_assert_int_eq(a.status, 502);
+    voice_in_thread(&b2); /* same key: tries again, and this time CXone takes it */
+    ck_assert_int_eq(b2.status, 201);
+    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 2);
+    cJSON_Delete(a.answer);
+    cJSON_Delete(b2.answer);
+}
+END_TEST
+
 START_TEST(voice_handoff_errors)
 {
     long st = 0;
@@ -818,6 +890,9 @@ static Suite *suite(void)
     tcase_add_test(tc, voice_handoff_signals_and_serves_transcript);
     tcase_add_test(tc, voice_handoff_errors);
     tcase_add_test(tc, voice_handoff_idempotent);
+    tcase_add_test(tc, voice_retry_while_first_runs_signals_once);
+    tcase_add_test(tc, voice_failed_signal_frees_the_key);
+    tcase_add_test(tc, sigterm_waits_for_work_in_flight);
     tcase_add_test(tc, private_attachment_uploaded_public_passed_through);
     tcase_add_test(tc, api_host_discovered_from_tenant);
     suite_add_tcase(su, tc);

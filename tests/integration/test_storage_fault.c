@@ -93,8 +93,9 @@ static void setup(void)
 static void teardown(void)
 {
     fault_vfs_set(FAULT_NONE);
-    byoc_http_stop(http);
     byoc_tasks_stop(tasks);
+    ck_assert(byoc_http_stop(http));
+    byoc_tasks_free(tasks);
     byoc_store_close(store);
     byoc_app_release(&app);
     byoc_provider_release(&prov);
