@@ -50,9 +50,11 @@
                    "channel_id = ?2")                                                              \
     X(CHANNEL_LIST, "SELECT " CHANNEL_COLS " FROM channels WHERE provider_id = ?1 "                \
                     "ORDER BY created_at, channel_id")                                             \
-    X(CONVERSATION_BY_THREAD, "SELECT id FROM conversations WHERE provider_id = ?1 AND "           \
-                              "(thread_id = ?2 OR id = ?2 OR cxone_contact_id = ?2 OR "            \
-                              "cxone_case_id = ?2) LIMIT 1")                                       \
+    X(CONVERSATION_BY_THREAD, /* four index lookups: an OR here would scan the provider */         \
+      "SELECT id FROM conversations WHERE provider_id = ?1 AND thread_id = ?2 UNION ALL "          \
+      "SELECT id FROM conversations WHERE id = ?2 AND provider_id = ?1 UNION ALL "                 \
+      "SELECT id FROM conversations WHERE provider_id = ?1 AND cxone_contact_id = ?2 UNION ALL "   \
+      "SELECT id FROM conversations WHERE provider_id = ?1 AND cxone_case_id = ?2 LIMIT 1")        \
     X(AGENT_INSERT, "INSERT INTO agent_messages (id, provider_id, dedupe_key, cxone_message_id, "  \
                     "kind, channel_id, thread_ref, post_id, conversation_id, text, attachments, "  \
                     "agent_name, agent_avatar_url, raw_body, raw_truncated, received_at, "         \
