@@ -189,7 +189,11 @@ static void run_reconnect(struct action_ctx *c, const char *api)
         fail(c, e, e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id." : NULL);
         return;
     }
-    store_channel(c, ch.id, ch.name, NULL);
+    const char *mine = c->provider.cxone_integration_id;
+    if (mine && ch.integration_id && strcmp(mine, ch.integration_id) != 0)
+        fail(c, BYOC_ERR_CONFLICT, "This channel belongs to another integration.");
+    else
+        store_channel(c, ch.id, ch.name, NULL);
     byoc_cxone_channel_release(&ch);
 }
 
@@ -565,7 +569,8 @@ void h_action_add_submit(struct byoc_req *req)
     c->name = strdup(name);
     c->form_integration_id = integration ? strdup(integration) : NULL;
     c->brand_id = c->session.brand_id ? strdup(c->session.brand_id) : NULL;
-    if (!c->name || !set_back_url(c, c->session.back_url)) {
+    if (!c->name || (c->session.brand_id && !c->brand_id) ||
+        !set_back_url(c, c->session.back_url)) {
         byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
         return;
     }

@@ -31,6 +31,15 @@ static void create_ctx_free(void *ptr)
     free(c);
 }
 
+/* An integral number within +-1e9, else -2 (range first: converting a huge double is undefined). */
+static int64_t small_int(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble < -1e9 || v->valuedouble > 1e9 ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return -2;
+    return (int64_t)v->valuedouble;
+}
+
 static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
 {
     const cJSON *cx = cJSON_GetObjectItemCaseSensitive(b, "cxone");
@@ -53,10 +62,11 @@ static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
     in->transcript_mode = byoc_json_str(set, "transcript_mode");
     const cJSON *chunk = cJSON_GetObjectItemCaseSensitive(set, "transcript_chunk_max");
     const cJSON *idle = cJSON_GetObjectItemCaseSensitive(set, "inactivity_timeout_s");
-    if (chunk) /* a non-number gets -2: out of range, so validation names the field */
-        in->transcript_chunk_max = cJSON_IsNumber(chunk) ? (int64_t)chunk->valuedouble : -2;
+    /* A non-number, or one out of any range, gets -2 so that validation names the field. */
+    if (chunk)
+        in->transcript_chunk_max = small_int(chunk);
     if (idle)
-        in->inactivity_timeout_s = cJSON_IsNumber(idle) ? (int64_t)idle->valuedouble : -2;
+        in->inactivity_timeout_s = small_int(idle);
 }
 
 static cJSON *created_view(const struct byoc_app *app, const struct create_ctx *c)

@@ -128,7 +128,8 @@ static struct byoc_throttle_slot *throttle_slot(struct byoc_app *app, const char
 }
 
 /* 401, or 429 once the provider's failures in this window pass the limit. Correct credentials
- * are never throttled: the limit slows guessing without locking CXone out. */
+ * are never throttled, so a stranger's failures cannot lock CXone out; guessing is no threat to
+ * 238-bit secrets, and the limit keeps a misconfigured or hostile client's noise down. */
 static void reject_client(struct byoc_req *req, const char *provider_id, bool known,
                           const char *why)
 {

@@ -302,7 +302,9 @@ static void add_headers(struct byoc_req *r, struct MHD_Response *resp)
 
 enum MHD_Result http_req_flush(struct byoc_req *r)
 {
-    if (!r->replied || r->queued)
+    /* With a continuation pending the request is parked: MHD calls the handler on resume only
+     * while no response is queued, so queueing now would leave it parked for good. */
+    if (!r->replied || r->queued || r->cont)
         return MHD_YES;
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         r->resp_len, r->resp_body ? r->resp_body : (void *)"",

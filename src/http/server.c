@@ -185,6 +185,21 @@ static void client_addr(struct MHD_Connection *conn, char *out, size_t cap)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
 }
 
+/* The path as logged: a secret route's pattern instead of the path, also for requests that
+ * only look like one (another method, a trailing slash) and matched nothing. */
+static const char *loggable_path(const struct byoc_req *r)
+{
+    if (r->route)
+        return r->route->secret_path ? r->route->pattern : r->path;
+    for (size_t i = 0; r->path && i < r->h->cfg.nroutes; i++) {
+        const struct byoc_route *rt = &r->h->cfg.routes[i];
+        size_t fixed = strcspn(rt->pattern, "{");
+        if (rt->secret_path && strncmp(r->path, rt->pattern, fixed) == 0)
+            return rt->pattern;
+    }
+    return r->path;
+}
+
 static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
 {
     char addr[INET6_ADDRSTRLEN];
@@ -195,7 +210,7 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
                    "http", "request");
     byoc_log_str(&l, "method", r->method);
     /* MHD keeps the query apart; it never reaches the log. A secret path is not logged. */
-    byoc_log_str(&l, "path", r->route && r->route->secret_path ? r->route->pattern : r->path);
+    byoc_log_str(&l, "path", loggable_path(r));
     byoc_log_str(&l, "route", r->route ? r->route->pattern : NULL);
     byoc_log_str(&l, "principal", r->principal[0] ? r->principal : NULL);
     byoc_log_int(&l, "status", r->queued ? r->status : 0);

@@ -118,6 +118,8 @@ void sq_col_hash(sqlite3_stmt *st, int i, uint8_t out[BYOC_SHA256_LEN]);
 /* Writer side: steps a write; storage failures (not constraint ones) poison the batch. */
 enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st);
 sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id);
+/* The writer connection's last error, mapped; a storage failure also fails the batch. */
+enum byoc_err sq_write_fail(struct sq *q);
 /* Reader side. */
 struct conn *sq_reader_get(struct sq *q);
 void sq_reader_put(struct conn *c);

@@ -313,10 +313,7 @@ static enum byoc_err sq_batch_begin(void *state)
     struct sq *q = state;
     pthread_mutex_lock(&q->w.mu);
     q->batch_err = BYOC_ERR_OK;
-    enum byoc_err e = sq_exec(&q->w, STMT_BEGIN);
-    if (e)
-        pthread_mutex_unlock(&q->w.mu);
-    return e;
+    return sq_exec(&q->w, STMT_BEGIN); /* on failure the caller's batch_rollback unlocks */
 }
 
 static enum byoc_err sq_batch_commit(void *state)
@@ -344,6 +341,14 @@ static void sq_batch_rollback(void *state)
 static enum byoc_err sq_write_begin(void *state)
 {
     struct sq *q = state;
+    /* After SQLite rolled the batch back, a SAVEPOINT would open (and RELEASE commit) a
+     * transaction of its own: later writes must fail with the batch instead. */
+    if (q->batch_err)
+        return q->batch_err;
+    if (sqlite3_get_autocommit(q->w.db)) {
+        q->batch_err = BYOC_ERR_STORE_IO;
+        return q->batch_err;
+    }
     enum byoc_err e = sq_exec(&q->w, STMT_SAVEPOINT);
     if (e && !q->batch_err)
         q->batch_err = e;
@@ -372,10 +377,16 @@ static const char *sq_last_error(void *state)
 enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    enum byoc_err e = (rc == SQLITE_DONE || rc == SQLITE_ROW)
-                          ? BYOC_ERR_OK
-                          : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    enum byoc_err e = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? BYOC_ERR_OK : sq_write_fail(q);
     sq_stmt_done(st);
+    if (e && e != BYOC_ERR_CONFLICT && e != BYOC_ERR_NOT_FOUND && !q->batch_err)
+        q->batch_err = e;
+    return e;
+}
+
+enum byoc_err sq_write_fail(struct sq *q)
+{
+    enum byoc_err e = sq_map_rc(sqlite3_extended_errcode(q->w.db));
     if (e && e != BYOC_ERR_CONFLICT && e != BYOC_ERR_NOT_FOUND && !q->batch_err)
         q->batch_err = e;
     return e;
@@ -385,7 +396,7 @@ sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id)
 {
     sqlite3_stmt *st = sq_stmt(&q->w, id);
     if (!st && !q->batch_err)
-        q->batch_err = sq_map_rc(sqlite3_extended_errcode(q->w.db));
+        q->batch_err = sq_write_fail(q);
     return st;
 }
 
@@ -514,7 +525,7 @@ static enum byoc_err find_conversation(struct sq *q, const char *provider_id, co
     if (rc == SQLITE_ROW)
         sq_col_id(st, 0, out);
     sq_stmt_done(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : sq_map_rc(rc);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 /* OK with the original's id when the message was stored before; NOT_FOUND when it is new. */
@@ -535,7 +546,7 @@ static enum byoc_err find_duplicate(struct sq *q, const struct byoc_agent_msg *m
     sq_stmt_done(st);
     if (rc == SQLITE_ROW)
         return BYOC_ERR_OK;
-    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
 }
 
 /* Next per-conversation sequence number of an agent message; the conversation learns the agent
@@ -554,7 +565,7 @@ static enum byoc_err agent_seq(struct sq *q, const char *conv, const struct byoc
     if (rc == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0);
     sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)

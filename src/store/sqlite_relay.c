@@ -191,7 +191,7 @@ static enum byoc_err conv_for_add(struct sq *q, const char *provider_id, const c
     sq_stmt_done(st);
     if (rc == SQLITE_ROW)
         return BYOC_ERR_OK;
-    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
 }
 
 /* The id stored before under this client message id, into out; NOT_FOUND if none. */
@@ -211,7 +211,7 @@ static enum byoc_err by_client_id(struct sq *q, const char *conv_id, const char 
     sq_stmt_done(st);
     if (rc == SQLITE_ROW)
         return BYOC_ERR_OK;
-    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
 }
 
 /* Appends m after everything queued in its conversation; touches the inactivity timer. */
@@ -302,7 +302,7 @@ static enum byoc_err load_job(struct sq *q, const char *msg_id, struct byoc_rela
     int rc = sqlite3_step(st);
     job->first_text = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
     sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 /* Takes the most overdue head-of-line message (one per conversation at a time) and leases it. */
@@ -319,7 +319,7 @@ static enum byoc_err apply_claim(struct sq *q, struct byoc_write *w)
         sq_col_id(st, 0, id);
     sq_stmt_done(st);
     if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+        return rc == SQLITE_DONE ? BYOC_ERR_OK : sq_write_fail(q);
     st = sq_wstmt(q, STMT_OUT_MARK_SENDING);
     if (!st)
         return q->batch_err;
@@ -349,7 +349,7 @@ static enum byoc_err text_delivered(struct sq *q, const char *conversation_id, b
     int rc = sqlite3_step(st);
     *out = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
     sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 static enum byoc_err conversation_outcome(struct sq *q, struct byoc_write *w)
@@ -414,8 +414,7 @@ static enum byoc_err idle_ids(struct sq *q, int64_t now, char (*ids)[BYOC_ID_MAX
     for (rc = sqlite3_step(st); rc == SQLITE_ROW && *n < 100; rc = sqlite3_step(st))
         sq_col_id(st, 0, ids[(*n)++]);
     sq_stmt_done(st);
-    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? BYOC_ERR_OK
-                                                   : sq_map_rc(sqlite3_extended_errcode(q->w.db));
+    return (rc == SQLITE_DONE || rc == SQLITE_ROW) ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
