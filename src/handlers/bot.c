@@ -500,12 +500,11 @@ static bool add_messages(struct byoc_req *req, cJSON *v, const char *conversatio
 void h_conversation_get(struct byoc_req *req)
 {
     const char *id = conversation_param_or_reply(req);
-    struct byoc_conversation c;
-    enum byoc_err e =
-        id ? byoc_store_conversation_get(app_of(req)->store, byoc_req_principal(req), id, &c)
-           : BYOC_ERR_OK;
     if (!id)
         return;
+    struct byoc_conversation c;
+    enum byoc_err e =
+        byoc_store_conversation_get(app_of(req)->store, byoc_req_principal(req), id, &c);
     if (e) {
         byoc_reply_error(req, e, e == BYOC_ERR_NOT_FOUND ? "no such conversation" : NULL);
         return;
@@ -703,11 +702,13 @@ static char *message_payload(const cJSON *b, char *why)
         return NULL;
     }
     cJSON *p = cJSON_CreateObject();
-    cJSON *copy = att ? cJSON_Duplicate(att, true) : NULL;
-    bool ok = p && byoc_json_add_str(p, "text", text ? text : "") &&
-              (!att || (copy && cJSON_AddItemToObject(p, "attachments", copy)));
-    if (!ok && copy && (!p || !cJSON_GetObjectItemCaseSensitive(p, "attachments")))
-        cJSON_Delete(copy);
+    bool ok = p && byoc_json_add_str(p, "text", text ? text : "");
+    if (ok && att) {
+        cJSON *copy = cJSON_Duplicate(att, true);
+        ok = copy && cJSON_AddItemToObject(p, "attachments", copy);
+        if (!ok)
+            cJSON_Delete(copy); /* not taken by p */
+    }
     char *out = ok ? byoc_json_render(p) : NULL;
     cJSON_Delete(p);
     return out;

@@ -9,10 +9,8 @@
 
 #define BASIC_DECODED_MAX (2 * BYOC_SECRET_MAX + 2)
 
-static void oauth_error(struct byoc_req *req, int status, const char *code, const char *desc,
-                        bool basic_used)
+static void oauth_error(struct byoc_req *req, int status, const char *code, const char *desc)
 {
-    (void)basic_used;
     if (status == 401) /* the token endpoint authenticates clients with Basic (RFC 6749 2.3.1) */
         byoc_reply_header(req, "WWW-Authenticate", "Basic realm=\"byocd\"");
     byoc_reply_header(req, "Pragma", "no-cache");
@@ -35,7 +33,6 @@ static const char *field(struct byoc_req *req, const char *name)
 struct client_creds {
     char *basic_id, *basic_secret; /* decoded from the Basic header; owned */
     const char *id, *secret;       /* whichever method was used */
-    bool basic;
 };
 
 static void creds_release(struct client_creds *c)
@@ -62,7 +59,6 @@ static bool parse_basic(const char *header, struct client_creds *c)
     c->basic_id = byoc_form_decode((const char *)raw, (size_t)(colon - raw));
     c->basic_secret = byoc_form_decode((const char *)colon + 1, (size_t)(raw + n - colon - 1));
     byoc_wipe(raw, sizeof raw);
-    c->basic = true;
     return c->basic_id && c->basic_secret;
 }
 
@@ -73,11 +69,11 @@ static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
     const char *body_id = field(req, "client_id"), *body_secret = field(req, "client_secret");
     if (auth && strncasecmp(auth, "Basic ", 6) == 0) {
         if (!parse_basic(auth, c)) {
-            oauth_error(req, 401, "invalid_client", "malformed Basic credentials", true);
+            oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
             return false;
         }
         if (body_secret) { /* RFC 6749 §2.3: one method only */
-            oauth_error(req, 400, "invalid_request", "use either Basic or body credentials", true);
+            oauth_error(req, 400, "invalid_request", "use either Basic or body credentials");
             return false;
         }
         c->id = c->basic_id;
@@ -85,7 +81,7 @@ static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
         return true;
     }
     if (!body_id || !body_secret) {
-        oauth_error(req, 401, "invalid_client", "client authentication is required", false);
+        oauth_error(req, 401, "invalid_client", "client authentication is required");
         return false;
     }
     c->id = body_id;
@@ -141,10 +137,10 @@ static void reject_client(struct byoc_req *req, const char *provider_id, bool kn
         char secs[24];
         snprintf(secs, sizeof secs, "%lld", (long long)(left_ms / 1000 + 1));
         byoc_reply_header(req, "Retry-After", secs);
-        oauth_error(req, 429, "invalid_request", "too many failed attempts; retry later", false);
+        oauth_error(req, 429, "invalid_request", "too many failed attempts; retry later");
         return;
     }
-    oauth_error(req, 401, "invalid_client", "client authentication failed", true);
+    oauth_error(req, 401, "invalid_client", "client authentication failed");
 }
 
 static bool client_ok(const struct byoc_provider *p, const struct client_creds *c)
@@ -190,8 +186,7 @@ void h_token(struct byoc_req *req)
     const char *grant = field(req, "grant_type");
     if (!grant || strcmp(grant, "client_credentials") != 0) {
         oauth_error(req, 400, grant ? "unsupported_grant_type" : "invalid_request",
-                    grant ? "only client_credentials is supported" : "grant_type is required",
-                    c.basic);
+                    grant ? "only client_credentials is supported" : "grant_type is required");
         creds_release(&c);
         return;
     }
