@@ -142,6 +142,7 @@ struct runtime {
     struct byoc_tasks *tasks;
     struct byoc_cxone_tokens *tokens;
     struct byoc_relay *relay;
+    struct byoc_dispatch *dispatch;
     struct byoc_app app;
     struct byoc_http *http;
     bool app_ready;
@@ -161,6 +162,7 @@ static void runtime_release(struct runtime *rt)
         _exit(1);
     }
     byoc_relay_stop(rt->relay);
+    byoc_dispatch_stop(rt->dispatch);
     byoc_tasks_free(rt->tasks);
     byoc_store_close(rt->store);
     if (rt->app_ready)
@@ -209,6 +211,14 @@ static int open_state(struct runtime *rt)
         e = byoc_relay_start(rt->store, &rt->app.keys, rt->tokens, &rc, &rt->relay);
     rt->app.relay = rt->relay;
     rt->app.tokens = rt->tokens;
+    struct byoc_dispatch_config dc = {.deadline_ms = rt->cfg.webhook_deadline * 1000,
+                                      .retry_cap_ms = rt->cfg.webhook_retry_cap * 1000,
+                                      .timeout_ms = rt->cfg.webhook_timeout * 1000,
+                                      .cooldown_ms = rt->cfg.webhook_breaker_cooldown * 1000,
+                                      .allow_private = rt->cfg.webhook_allow_private != 0};
+    if (!e)
+        e = byoc_dispatch_start(rt->store, &rt->app.keys, &dc, &rt->dispatch);
+    rt->app.dispatch = rt->dispatch;
     if (e)
         log_fatal("cannot start", e, NULL);
     return e ? 1 : 0;

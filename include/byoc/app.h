@@ -4,6 +4,7 @@
 
 #include "byoc/auth.h"
 #include "byoc/config.h"
+#include "byoc/dispatch.h"
 #include "byoc/http.h"
 #include "byoc/keys.h"
 #include "byoc/relay.h"
@@ -13,10 +14,11 @@
 #define BYOC_THROTTLE_SLOTS 256
 
 enum byoc_policy {
-    BYOC_POLICY_NONE,  /* public */
-    BYOC_POLICY_ADMIN, /* Authorization: Bearer $BYOCD_ADMIN_TOKEN */
-    BYOC_POLICY_CXONE, /* Authorization: Bearer <token from /cxone/{provider_id}/auth/token> */
-    BYOC_POLICY_BOT,   /* Authorization: Bearer <provider bot_api_key> */
+    BYOC_POLICY_NONE,   /* public */
+    BYOC_POLICY_ADMIN,  /* Authorization: Bearer $BYOCD_ADMIN_TOKEN */
+    BYOC_POLICY_CXONE,  /* Authorization: Bearer <token from /cxone/{provider_id}/auth/token> */
+    BYOC_POLICY_BOT,    /* Authorization: Bearer <provider bot_api_key> */
+    BYOC_POLICY_STUDIO, /* Authorization: Bearer <studio_secret of the provider in the path> */
 };
 
 /* Failed client authentications per provider in the current window (HTTP thread only). */
@@ -40,6 +42,7 @@ struct byoc_app {
     struct byoc_tasks *tasks;         /* not owned */
     struct byoc_relay *relay;         /* not owned; may be NULL (then nothing is sent) */
     struct byoc_cxone_tokens *tokens; /* not owned; CXone tokens shared with the relay */
+    struct byoc_dispatch *dispatch;   /* not owned; may be NULL (then no webhook goes out) */
     struct byoc_keys keys;
     struct byoc_auth auth;
     struct byoc_throttle_slot throttle[BYOC_THROTTLE_SLOTS];

@@ -20,11 +20,17 @@ struct byoc_config {
     int64_t token_ttl;
     int64_t max_connections;
     int64_t idle_timeout;
-    int64_t relay_deadline;    /* seconds a bot message may take to reach CXone */
-    int64_t relay_retry_cap;   /* seconds: longest pause between two attempts */
-    int64_t relay_lease;       /* seconds a message being sent stays claimed (crash recovery) */
-    char *cxone_services_path; /* CXone incontactapi services under the provider's API base */
-    int64_t transcript_ttl;    /* seconds a voice handoff's transcript page lives */
+    int64_t relay_deadline;        /* seconds a bot message may take to reach CXone */
+    int64_t relay_retry_cap;       /* seconds: longest pause between two attempts */
+    int64_t relay_lease;           /* seconds a message being sent stays claimed (crash recovery) */
+    char *cxone_services_path;     /* CXone incontactapi services under the provider's API base */
+    int64_t transcript_ttl;        /* seconds a voice handoff's transcript page lives */
+    int64_t webhook_allow_private; /* 1: webhook URLs may reach non-public addresses (dev) */
+    int64_t webhook_deadline;      /* seconds an event is retried before it is dead */
+    int64_t webhook_retry_cap;     /* seconds: longest pause between two attempts */
+    int64_t webhook_timeout;       /* seconds one attempt may take */
+    int64_t webhook_breaker_cooldown; /* seconds an open circuit rests before a probe */
+    int64_t webhook_secret_overlap;   /* seconds the old secret still signs after a rotation */
     enum byoc_log_level log_level;
 };
 

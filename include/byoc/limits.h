@@ -80,6 +80,23 @@
 #define BYOC_ATTACHMENT_UPLOAD_MAX (5 * 1024 * 1024) /* bytes of a private attachment uploaded */
 #define BYOC_VOICE_KEY_CHARS 32 /* random characters of a transcript page key */
 
+/* --- Webhooks to bot platforms --- */
+#define BYOC_WEBHOOK_DEADLINE_DEFAULT 86400       /* s: an event is retried this long */
+#define BYOC_WEBHOOK_RETRY_CAP_DEFAULT 3600       /* s: longest pause between attempts */
+#define BYOC_WEBHOOK_TIMEOUT_DEFAULT 15           /* s: one attempt, connect included */
+#define BYOC_WEBHOOK_CONNECT_TIMEOUT_MS 5000      /* connecting to a bot */
+#define BYOC_WEBHOOK_BREAKER_COOLDOWN_DEFAULT 60  /* s: an open circuit rests this long */
+#define BYOC_WEBHOOK_SECRET_OVERLAP_DEFAULT 86400 /* s: the old secret signs this long */
+#define BYOC_WEBHOOK_BACKOFF_BASE_MS 1000         /* first retry delay bound, doubled */
+#define BYOC_WEBHOOK_RETRY_FLOOR_MS 250           /* shortest wait for "Retry-After: 0" */
+#define BYOC_WEBHOOK_BREAKER_FAILURES 5           /* consecutive failures open the circuit */
+#define BYOC_WEBHOOK_IN_FLIGHT 64                 /* attempts at once, all endpoints */
+#define BYOC_WEBHOOK_PER_ENDPOINT 8               /* attempts at once to one subscription */
+#define BYOC_WEBHOOK_LEASE_SLACK_MS 5000          /* lease = attempt timeout + this */
+#define BYOC_WEBHOOK_RESPONSE_KEPT 512            /* bytes of a bot's answer kept */
+#define BYOC_WEBHOOK_ERROR_MAX 320                /* characters of a stored delivery error */
+#define BYOC_WEBHOOKS_PER_PROVIDER 20             /* subscriptions */
+#define BYOC_EVENT_PAGE_DEFAULT 100               /* pull API page */
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096
 

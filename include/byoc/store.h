@@ -108,6 +108,7 @@ enum byoc_conv_state {
     BYOC_CONV_QUEUED,       /* stored; CXone has not accepted the first message yet */
     BYOC_CONV_ESCALATED,    /* CXone accepted the first message */
     BYOC_CONV_AGENT_JOINED, /* an agent replied */
+    BYOC_CONV_BOT,          /* the Studio script ended the escalation: the bot has it again */
     BYOC_CONV_ENDED,
 };
 const char *byoc_conv_state_name(enum byoc_conv_state s);
@@ -168,6 +169,126 @@ void byoc_outbound_release(struct byoc_outbound *m);
 void byoc_outbound_list_free(struct byoc_outbound *m, size_t n);
 void byoc_relay_job_free(struct byoc_relay_job *j);
 
+/* ---- events for bot platforms (transactional outbox) and their webhook deliveries ---- */
+
+#define BYOC_EVENT_TYPES(X)                                                                        \
+    X(ESCALATED, "conversation.escalated")                                                         \
+    X(AGENT_JOINED, "agent.joined")                                                                \
+    X(AGENT_MESSAGE, "agent.message")                                                              \
+    X(AGENT_TYPING, "agent.typing")                                                                \
+    X(ESCALATION_ENDED, "conversation.escalation_ended")                                           \
+    X(RELEASED, "conversation.released")                                                           \
+    X(ENDED, "conversation.ended")                                                                 \
+    X(MESSAGE_DELIVERED, "message.delivered")                                                      \
+    X(MESSAGE_FAILED, "message.failed")
+
+enum byoc_event_type {
+#define BYOC_EVENT_ENUM(e, name) BYOC_EVENT_##e,
+    BYOC_EVENT_TYPES(BYOC_EVENT_ENUM)
+#undef BYOC_EVENT_ENUM
+        BYOC_EVENT__COUNT
+};
+const char *byoc_event_type_name(enum byoc_event_type t);
+/* false for an unknown name. */
+bool byoc_event_type_parse(const char *name, enum byoc_event_type *out);
+
+/* One event; the envelope bot platforms see is built from these fields (byoc_event_envelope). */
+struct byoc_event {
+    char id[BYOC_ID_MAX];
+    char provider_id[BYOC_ID_MAX];
+    char conversation_id[BYOC_ID_MAX];
+    int64_t cursor; /* global commit order */
+    int64_t seq;    /* per conversation, 1, 2, ... with no gaps */
+    char *type;
+    char *data_json; /* a JSON object */
+    int64_t created_at;
+};
+void byoc_event_release(struct byoc_event *e);
+void byoc_event_list_free(struct byoc_event *e, size_t n);
+
+enum byoc_webhook_state { BYOC_WEBHOOK_ENABLED, BYOC_WEBHOOK_DISABLED };
+
+/* A subscription: a URL that gets the provider's events (all, or the listed types). Secrets are
+ * sealed for the provider (byoc_seal_field with BYOC_SEALED_WEBHOOK_SECRET). */
+struct byoc_webhook {
+    char id[BYOC_ID_MAX];
+    char provider_id[BYOC_ID_MAX];
+    char *url;
+    char *events_json; /* JSON array of type names; NULL = every type */
+    struct byoc_blob secret_sealed;
+    struct byoc_blob old_secret_sealed; /* the secret before a rotation; data NULL when none */
+    int64_t old_secret_until;           /* signatures with the old secret stop then */
+    int64_t secret_rotated_at;          /* 0 = never */
+    enum byoc_webhook_state state;
+    char *disabled_reason; /* NULL when enabled */
+    int64_t failures;      /* consecutive failed attempts (circuit breaker) */
+    int64_t circuit_until; /* no attempts before this (Unix ms) */
+    int64_t created_at, updated_at;
+};
+void byoc_webhook_release(struct byoc_webhook *w);
+void byoc_webhook_list_free(struct byoc_webhook *w, size_t n);
+
+enum byoc_delivery_state {
+    BYOC_DELIVERY_PENDING,
+    BYOC_DELIVERY_SENDING,
+    BYOC_DELIVERY_DELIVERED,
+    BYOC_DELIVERY_DEAD,
+};
+const char *byoc_delivery_state_name(enum byoc_delivery_state s);
+bool byoc_delivery_state_parse(const char *name, enum byoc_delivery_state *out);
+
+/* One event for one subscription. */
+struct byoc_delivery {
+    char id[BYOC_ID_MAX];
+    char webhook_id[BYOC_ID_MAX];
+    struct byoc_event event;
+    enum byoc_delivery_state state;
+    int64_t attempts;
+    int64_t next_attempt_at, delivered_at, created_at; /* Unix ms; 0 = none */
+    int64_t window_start; /* the retry deadline counts from here (creation, or the last replay) */
+    int64_t last_status;  /* HTTP status of the last attempt; 0 = none */
+    char *last_error;     /* may be NULL */
+    int64_t cursor;       /* list order */
+};
+void byoc_delivery_release(struct byoc_delivery *d);
+void byoc_delivery_list_free(struct byoc_delivery *d, size_t n);
+
+/* A claimed delivery with what sending it needs. */
+struct byoc_delivery_job {
+    struct byoc_delivery d;
+    char *url;
+    struct byoc_blob secret_sealed, old_secret_sealed; /* old: data NULL when none or expired */
+    bool probe; /* the endpoint's circuit is half-open: this attempt decides */
+};
+void byoc_delivery_jobs_free(struct byoc_delivery_job *j, size_t n);
+
+/* What one attempt came to. */
+struct byoc_delivery_outcome {
+    const char *delivery_id, *webhook_id;
+    int64_t attempt; /* the claim's attempts count: an outcome of a lost claim is ignored */
+    enum byoc_delivery_state state; /* DELIVERED, PENDING (retry at next_attempt_at) or DEAD */
+    int64_t next_attempt_at;
+    int64_t status;         /* HTTP status, 0 when none came */
+    const char *last_error; /* NULL when delivered */
+    bool disable;           /* 410 Gone: disable the subscription, its pending ones die */
+    bool failure;           /* counts toward the circuit breaker */
+    int64_t circuit_until;  /* with failure: earliest next attempt when the breaker opens */
+};
+
+enum byoc_studio_event { BYOC_STUDIO_ESCALATE, BYOC_STUDIO_END_ESCALATION, BYOC_STUDIO_ONRELEASE };
+const char *byoc_studio_event_name(enum byoc_studio_event e);
+
+/* A call of a Studio script, as stored for the admin. */
+struct byoc_studio_call {
+    char id[BYOC_ID_MAX];
+    char provider_id[BYOC_ID_MAX];
+    char *event;
+    char *contact_id, *thread_id, *conversation_id; /* thread, conversation may be NULL */
+    int64_t received_at;
+    int64_t cursor;
+};
+void byoc_studio_call_list_free(struct byoc_studio_call *c, size_t n);
+
 /* A voice handoff's transcript, for the agent's pop-up page. */
 struct byoc_voice_transcript {
     uint8_t key_hash[BYOC_SHA256_LEN];
@@ -195,6 +316,13 @@ enum byoc_write_kind {
     BYOC_WRITE_VOICE_TRANSCRIPT_PUT,
     BYOC_WRITE_IDEM_PUT,     /* fills a reservation or stores an answer; idem.hit if answered */
     BYOC_WRITE_IDEM_RELEASE, /* drops a reservation (status 0) so the key can be used again */
+    BYOC_WRITE_WEBHOOK_CREATE,
+    BYOC_WRITE_WEBHOOK_DELETE,
+    BYOC_WRITE_WEBHOOK_ROTATE,
+    BYOC_WRITE_DELIVERY_CLAIM,
+    BYOC_WRITE_DELIVERY_OUTCOMES,
+    BYOC_WRITE_DELIVERY_REPLAY,
+    BYOC_WRITE_STUDIO_EVENT,
 };
 
 struct byoc_write {
@@ -237,7 +365,8 @@ struct byoc_write {
         } claim; /* RELAY_CLAIM: out.job, NULL when nothing is due */
         struct {
             const char *message_id, *conversation_id;
-            enum byoc_out_state state; /* DELIVERED, FAILED, or QUEUED to retry */
+            const char *client_message_id; /* for message.delivered / message.failed */
+            enum byoc_out_state state;     /* DELIVERED, FAILED, or QUEUED to retry */
             int64_t attempt; /* the claim's attempts count: an outcome of a lost claim is refused */
             bool text; /* a text message: delivered escalates, failed before any delivered ends */
             int64_t next_attempt_at, now;
@@ -257,7 +386,41 @@ struct byoc_write {
             const char *provider_id;
             const struct byoc_idem *idem;
             int64_t now;
-        } idem_put; /* IDEM_PUT, IDEM_RELEASE */
+        } idem_put;                         /* IDEM_PUT, IDEM_RELEASE */
+        const struct byoc_webhook *webhook; /* WEBHOOK_CREATE (NOT_FOUND: no provider) */
+        struct {
+            const char *provider_id, *webhook_id;
+            const struct byoc_blob *secret_sealed; /* ROTATE: the new secret */
+            int64_t old_until, now;                /* ROTATE: the old one signs until then */
+        } webhook_ref;                             /* WEBHOOK_DELETE, WEBHOOK_ROTATE: NOT_FOUND */
+        struct {
+            int64_t now, lease_ms;
+            size_t max;               /* jobs at most */
+            size_t per_endpoint;      /* in flight per subscription at most */
+            int64_t probe_ms;         /* a half-open circuit waits this long for its probe */
+            int64_t breaker_failures; /* consecutive failures that open a circuit */
+        } dclaim;                     /* DELIVERY_CLAIM: out.jobs */
+        struct {
+            const struct byoc_delivery_outcome *list;
+            size_t n;
+            int64_t now;
+            int64_t breaker_failures; /* consecutive failures that open a circuit */
+        } doutcomes;                  /* DELIVERY_OUTCOMES */
+        struct {
+            const char *delivery_id; /* one (NOT_FOUND; CONFLICT unless dead), or NULL: */
+            const char *provider_id; /* every dead delivery of the provider */
+            int64_t now;
+        } replay; /* DELIVERY_REPLAY: out.replayed */
+        struct {
+            const char *provider_id;
+            enum byoc_studio_event event;
+            const char *contact_id, *thread_id;    /* thread_id may be NULL */
+            const char *agent_name, *agent_avatar; /* may be NULL */
+            const char *skill, *reason;            /* may be NULL */
+            const struct byoc_outbound *close_msg; /* ONRELEASE: closes the thread in CXone */
+            const char *call_id;                   /* id of the stored call */
+            int64_t now;
+        } studio; /* STUDIO_EVENT: out.studio (an unknown contact is stored, not an error) */
     } in;
 
     /* Written by the writer before done(): */
@@ -274,7 +437,19 @@ struct byoc_write {
         } add;
         struct byoc_relay_job *job; /* RELAY_CLAIM; the caller frees with byoc_relay_job_free */
         int64_t ended;              /* RELAY_HOUSEKEEP: conversations ended for inactivity */
+        struct {
+            struct byoc_delivery_job *list; /* the caller frees with byoc_delivery_jobs_free */
+            size_t n;
+        } jobs;           /* DELIVERY_CLAIM */
+        int64_t replayed; /* DELIVERY_REPLAY */
+        struct {
+            bool matched, changed;
+            char conversation_id[BYOC_ID_MAX];
+            enum byoc_conv_state state;
+        } studio;
     } out;
+    /* Events this write added (the store tells its event listener after the commit). */
+    int events;
     /* An Idempotency-Key seen before: its stored answer (body malloc'd, the caller frees). */
     struct {
         bool hit;
@@ -363,8 +538,28 @@ BYOC_MUST_USE enum byoc_err byoc_store_voice_transcript_get(struct byoc_store *s
                                                             struct byoc_voice_transcript *out);
 /* Earliest next_attempt_at of a queued message; INT64_MAX when none. */
 int64_t byoc_store_relay_next_due(struct byoc_store *s);
-/* True when the database answers a read (readiness). */
+/* Earliest next_attempt_at of a pending delivery; INT64_MAX when none. */
+int64_t byoc_store_delivery_next_due(struct byoc_store *s);
+BYOC_MUST_USE enum byoc_err byoc_store_webhook_list(struct byoc_store *s, const char *provider_id,
+                                                    struct byoc_webhook **out, size_t *n);
+/* A conversation's events with seq > after_seq (conversation_id set), or the provider's with
+ * cursor > after (conversation_id NULL), oldest first, at most limit. */
+BYOC_MUST_USE enum byoc_err byoc_store_event_list(struct byoc_store *s, const char *provider_id,
+                                                  const char *conversation_id, int64_t after,
+                                                  size_t limit, struct byoc_event **out, size_t *n);
+/* Deliveries with cursor > after; state_filter -1 = any; provider_id, webhook_id NULL = any. */
+BYOC_MUST_USE enum byoc_err byoc_store_delivery_list(struct byoc_store *s, int state_filter,
+                                                     const char *provider_id,
+                                                     const char *webhook_id, int64_t after,
+                                                     size_t limit, struct byoc_delivery **out,
+                                                     size_t *n);
+BYOC_MUST_USE enum byoc_err
+byoc_store_studio_call_list(struct byoc_store *s, const char *provider_id, bool unmatched_only,
+                            int64_t after, size_t limit, struct byoc_studio_call **out, size_t *n);
+/* Called on the writer thread after each commit that added events; must not block. */
+void byoc_store_on_events(struct byoc_store *s, void (*fn)(void *arg), void *arg);
 
+/* True when the database answers a read (readiness). */
 bool byoc_store_ping(struct byoc_store *s);
 
 void byoc_provider_release(struct byoc_provider *p);

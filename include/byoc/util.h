@@ -17,6 +17,11 @@ int64_t byoc_mono_ms(void); /* monotonic clock */
 /* "2026-11-21T13:38:14.123Z" */
 void byoc_time_iso(int64_t unix_ms, char out[BYOC_TIME_ISO_MAX]);
 
+/* Delay before attempt number attempts + 1: Retry-After when the peer sent one (retry_after_s
+ * >= 0; 0 becomes floor_ms so it cannot turn into a busy loop), else full jitter: a random
+ * delay in [0, min(cap_ms, base_ms * 2^(attempts-1))]. */
+int64_t byoc_backoff_ms(int64_t attempts, int64_t base_ms, int64_t cap_ms, int64_t floor_ms,
+                        long retry_after_s);
 /* New random id "<prefix>_<20 base62 chars>". */
 BYOC_MUST_USE enum byoc_err byoc_id_new(const char *prefix, char out[BYOC_ID_MAX]);
 /* True for 1..max chars of [A-Za-z0-9._:-] (ids we accept in paths and logs). */

@@ -6,6 +6,7 @@
 
 #include "byoc/json.h"
 #include "byoc/util.h"
+#include "byoc/webhook.h"
 #include "byoc/banned.h"
 
 static const char *const sealed_names[] = {
@@ -116,8 +117,6 @@ enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, const char *owner_
 static enum byoc_err mint_secrets(struct byoc_provider_secrets *s)
 {
     char body[BYOC_SECRET_CHARS + 1];
-    uint8_t whkey[32];
-    char whb64[48];
     enum byoc_err e = byoc_random_token(s->byoc_client_secret, BYOC_SECRET_CHARS);
     if (!e)
         e = byoc_random_token(body, BYOC_SECRET_CHARS);
@@ -127,14 +126,9 @@ static enum byoc_err mint_secrets(struct byoc_provider_secrets *s)
     }
     if (!e) {
         snprintf(s->studio_secret, sizeof s->studio_secret, "bys_%s", body);
-        e = byoc_random_bytes(whkey, sizeof whkey);
+        e = byoc_webhook_secret_new(s->webhook_secret);
     }
-    if (!e && byoc_base64_encode(whkey, sizeof whkey, whb64, sizeof whb64) == 0)
-        e = BYOC_ERR_INTERNAL;
-    if (!e)
-        snprintf(s->webhook_secret, sizeof s->webhook_secret, "whsec_%s", whb64);
     byoc_wipe(body, sizeof body);
-    byoc_wipe(whkey, sizeof whkey);
     return e;
 }
 

@@ -41,17 +41,8 @@ struct attempt {
 
 int64_t byoc_relay_backoff_ms(int64_t attempts, int64_t cap_ms, long retry_after_s)
 {
-    if (retry_after_s >= 0) /* with a floor: Retry-After: 0 must not become a busy loop */
-        return retry_after_s > 0 ? (int64_t)retry_after_s * 1000 : BYOC_RELAY_RETRY_FLOOR_MS;
-    int64_t bound = BYOC_RELAY_BACKOFF_BASE_MS;
-    for (int64_t i = 1; i < attempts && bound < cap_ms; i++)
-        bound *= 2;
-    if (bound > cap_ms)
-        bound = cap_ms;
-    uint64_t r = 0;
-    if (byoc_random_bytes(&r, sizeof r))
-        r = (uint64_t)byoc_mono_ms();
-    return (int64_t)(r % (uint64_t)(bound + 1)); /* full jitter */
+    return byoc_backoff_ms(attempts, BYOC_RELAY_BACKOFF_BASE_MS, cap_ms, BYOC_RELAY_RETRY_FLOOR_MS,
+                           retry_after_s);
 }
 
 static enum verdict classify(const struct byoc_cxone_result *res, enum byoc_out_kind kind)
@@ -349,6 +340,7 @@ static void process(struct byoc_relay *r, struct byoc_relay_job *job)
     struct byoc_write w = {.kind = BYOC_WRITE_RELAY_OUTCOME};
     w.in.outcome.message_id = job->msg.id;
     w.in.outcome.conversation_id = job->conv.id;
+    w.in.outcome.client_message_id = job->msg.client_message_id;
     w.in.outcome.state = state;
     w.in.outcome.attempt = job->msg.attempts;
     w.in.outcome.text = job->msg.kind == BYOC_OUT_TEXT;

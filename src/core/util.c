@@ -186,3 +186,19 @@ char *byoc_form_decode(const char *s, size_t len)
     }
     return out;
 }
+
+int64_t byoc_backoff_ms(int64_t attempts, int64_t base_ms, int64_t cap_ms, int64_t floor_ms,
+                        long retry_after_s)
+{
+    if (retry_after_s >= 0)
+        return retry_after_s > 0 ? (int64_t)retry_after_s * 1000 : floor_ms;
+    int64_t bound = base_ms;
+    for (int64_t i = 1; i < attempts && bound < cap_ms; i++)
+        bound *= 2;
+    if (bound > cap_ms)
+        bound = cap_ms;
+    uint64_t r = 0;
+    if (byoc_random_bytes(&r, sizeof r))
+        r = (uint64_t)byoc_mono_ms();
+    return (int64_t)(r % (uint64_t)(bound + 1)); /* full jitter */
+}

@@ -151,7 +151,8 @@ void h_provider_create(struct byoc_req *req)
     c->req = req;
     char why[WHY_MAX];
     input_from_json(b, &c->in);
-    if (byoc_provider_input_check(&c->in, why, sizeof why)) {
+    if (byoc_provider_input_check(&c->in, why, sizeof why) ||
+        webhook_url_check(req, c->in.webhook_url, "webhook_url", why, sizeof why)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, why);
         return;
     }

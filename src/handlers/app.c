@@ -51,6 +51,8 @@ bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy)
         return authorize_cxone_or_reply(req);
     case BYOC_POLICY_BOT:
         return authorize_bot_or_reply(req);
+    case BYOC_POLICY_STUDIO:
+        return authorize_studio_or_reply(req);
     default:
         return true;
     }

@@ -40,6 +40,25 @@ void h_availability(struct byoc_req *req);
 /* voice.c */
 void h_voice_handoff(struct byoc_req *req);
 void h_transcript_page(struct byoc_req *req);
+/* webhooks.c */
+void h_webhook_create(struct byoc_req *req);
+void h_webhook_list(struct byoc_req *req);
+void h_webhook_delete(struct byoc_req *req);
+void h_webhook_rotate(struct byoc_req *req);
+void h_admin_webhook_list(struct byoc_req *req);
+void h_admin_webhook_rotate(struct byoc_req *req);
+void h_delivery_list(struct byoc_req *req);
+void h_delivery_replay(struct byoc_req *req);
+void h_delivery_replay_all(struct byoc_req *req);
+void h_conversation_events(struct byoc_req *req);
+void h_events(struct byoc_req *req);
+/* INVALID (why names field) for a URL a webhook may not have, under this server's SSRF rules. */
+enum byoc_err webhook_url_check(struct byoc_req *req, const char *url, const char *field, char *why,
+                                size_t why_cap);
+/* studio.c */
+bool authorize_studio_or_reply(struct byoc_req *req);
+void h_studio_event(struct byoc_req *req);
+void h_studio_calls(struct byoc_req *req);
 /* actions.c */
 void h_action_open(struct byoc_req *req);
 void h_action_add_submit(struct byoc_req *req);

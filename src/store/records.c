@@ -95,18 +95,19 @@ void byoc_action_session_release(struct byoc_action_session *a)
     *a = (struct byoc_action_session){0};
 }
 
-static const char *const conv_state_names[] = {"queued", "escalated", "agent_joined", "ended"};
+static const char *const conv_state_names[] = {"queued", "escalated", "agent_joined", "bot",
+                                               "ended"};
 static const char *const out_kind_names[] = {"text", "typing", "close", "routing"};
 static const char *const out_state_names[] = {"queued", "sending", "delivered", "failed"};
 
 const char *byoc_conv_state_name(enum byoc_conv_state s)
 {
-    return (unsigned)s < 4 ? conv_state_names[s] : "unknown";
+    return (unsigned)s < BYOC_ARRAY_LEN(conv_state_names) ? conv_state_names[s] : "unknown";
 }
 
 bool byoc_conv_state_parse(const char *name, enum byoc_conv_state *out)
 {
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < BYOC_ARRAY_LEN(conv_state_names); i++) {
         if (strcmp(name, conv_state_names[i]) == 0) {
             *out = (enum byoc_conv_state)i;
             return true;
@@ -179,4 +180,128 @@ void byoc_relay_job_free(struct byoc_relay_job *j)
     byoc_outbound_release(&j->msg);
     byoc_conversation_release(&j->conv);
     free(j);
+}
+
+/* ---- events and deliveries ---- */
+
+static const char *const event_type_names[] = {
+#define EVENT_NAME(e, name) name,
+    BYOC_EVENT_TYPES(EVENT_NAME)
+#undef EVENT_NAME
+};
+static const char *const delivery_state_names[] = {"pending", "sending", "delivered", "dead"};
+static const char *const studio_event_names[] = {"ESCALATE", "END_ESCALATION", "ONRELEASE"};
+
+/* Index of name in names, or -1. */
+static int name_lookup(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+const char *byoc_event_type_name(enum byoc_event_type t)
+{
+    return (unsigned)t < BYOC_EVENT__COUNT ? event_type_names[t] : "unknown";
+}
+
+bool byoc_event_type_parse(const char *name, enum byoc_event_type *out)
+{
+    int i = name_lookup(event_type_names, BYOC_EVENT__COUNT, name);
+    if (i >= 0)
+        *out = (enum byoc_event_type)i;
+    return i >= 0;
+}
+
+const char *byoc_delivery_state_name(enum byoc_delivery_state s)
+{
+    return (unsigned)s < BYOC_ARRAY_LEN(delivery_state_names) ? delivery_state_names[s] : "unknown";
+}
+
+bool byoc_delivery_state_parse(const char *name, enum byoc_delivery_state *out)
+{
+    int i = name_lookup(delivery_state_names, BYOC_ARRAY_LEN(delivery_state_names), name);
+    if (i >= 0)
+        *out = (enum byoc_delivery_state)i;
+    return i >= 0;
+}
+
+const char *byoc_studio_event_name(enum byoc_studio_event e)
+{
+    return (unsigned)e < BYOC_ARRAY_LEN(studio_event_names) ? studio_event_names[e] : "unknown";
+}
+
+void byoc_event_release(struct byoc_event *e)
+{
+    if (!e)
+        return;
+    free(e->type);
+    free(e->data_json);
+    *e = (struct byoc_event){0};
+}
+
+void byoc_event_list_free(struct byoc_event *e, size_t n)
+{
+    for (size_t i = 0; e && i < n; i++)
+        byoc_event_release(&e[i]);
+    free(e);
+}
+
+void byoc_webhook_release(struct byoc_webhook *w)
+{
+    if (!w)
+        return;
+    free(w->url);
+    free(w->events_json);
+    free(w->disabled_reason);
+    byoc_blob_release(&w->secret_sealed);
+    byoc_blob_release(&w->old_secret_sealed);
+    *w = (struct byoc_webhook){0};
+}
+
+void byoc_webhook_list_free(struct byoc_webhook *w, size_t n)
+{
+    for (size_t i = 0; w && i < n; i++)
+        byoc_webhook_release(&w[i]);
+    free(w);
+}
+
+void byoc_delivery_release(struct byoc_delivery *d)
+{
+    if (!d)
+        return;
+    byoc_event_release(&d->event);
+    free(d->last_error);
+    *d = (struct byoc_delivery){0};
+}
+
+void byoc_delivery_list_free(struct byoc_delivery *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++)
+        byoc_delivery_release(&d[i]);
+    free(d);
+}
+
+void byoc_delivery_jobs_free(struct byoc_delivery_job *j, size_t n)
+{
+    for (size_t i = 0; j && i < n; i++) {
+        byoc_delivery_release(&j[i].d);
+        free(j[i].url);
+        byoc_blob_release(&j[i].secret_sealed);
+        byoc_blob_release(&j[i].old_secret_sealed);
+    }
+    free(j);
+}
+
+void byoc_studio_call_list_free(struct byoc_studio_call *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) {
+        free(c[i].event);
+        free(c[i].contact_id);
+        free(c[i].thread_id);
+        free(c[i].conversation_id);
+    }
+    free(c);
 }

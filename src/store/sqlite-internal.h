@@ -8,6 +8,7 @@
 
 #include "byoc/limits.h"
 #include "byoc/store.h"
+#include "store/sqlite-events-stmts.h"
 #include "store/sqlite-relay-stmts.h"
 
 #define PROVIDER_COLS                                                                              \
@@ -75,7 +76,8 @@
     X(SESSION_GET, "SELECT " SESSION_COLS " FROM action_sessions WHERE id_hash = ?1 AND "          \
                    "expires_at > ?2")                                                              \
     X(PING, "SELECT count(*) FROM sqlite_schema")                                                  \
-    RELAY_STMT_MAP(X)
+    RELAY_STMT_MAP(X)                                                                              \
+    EVENTS_STMT_MAP(X)
 
 enum stmt_id {
 #define STMT_ENUM(id, sql) STMT_##id,
@@ -153,6 +155,46 @@ enum byoc_err sq_outbound_list(void *state, const char *conversation_id, size_t 
 enum byoc_err sq_idem_get(void *state, const char *provider_id, const char *key,
                           uint8_t *request_hash, int *status, char **body);
 int64_t sq_relay_next_due(void *state);
+
+/* sqlite.c: the conversation a thread reference names (our thread or conversation id, CXone's
+ * contact or case id) into out, "" when none; ref NULL finds none. */
+enum byoc_err sq_find_conversation(struct sq *q, const char *provider_id, const char *ref,
+                                   char out[BYOC_ID_MAX]);
+/* sqlite_relay.c: ends a conversation (no-op when ended): conversation.ended, then close_msg
+ * queued after everything before it. */
+enum byoc_err sq_end_conversation(struct sq *q, struct byoc_write *w, const char *conv_id,
+                                  const char *by, const char *reason,
+                                  const struct byoc_outbound *close_msg, int64_t now);
+
+/* sqlite_events.c */
+/* A conversation's state before a change (NOT_FOUND). */
+struct sq_conv_pre {
+    enum byoc_conv_state state;
+    char *agent_name, *contact_id; /* may be NULL */
+};
+enum byoc_err sq_conv_pre(struct sq *q, const char *conv_id, struct sq_conv_pre *out);
+void sq_conv_pre_release(struct sq_conv_pre *c);
+/* Appends an event of type t with data (taken, freed here) to the conversation, and one delivery
+ * per matching subscription; w counts it. Nothing after a conversation has ended except message
+ * outcomes (callers decide). */
+enum byoc_err sq_emit(struct sq *q, struct byoc_write *w, const char *conversation_id,
+                      enum byoc_event_type t, char *data, int64_t now);
+enum byoc_err sq_apply_events(struct sq *q, struct byoc_write *w);
+/* Expired delivery leases go back to pending (crash recovery). */
+enum byoc_err sq_delivery_leases(struct sq *q, int64_t now);
+/* The provider's webhook_url becomes its first subscription. */
+enum byoc_err sq_first_webhook(struct sq *q, const char *provider_id);
+int64_t sq_delivery_next_due(void *state);
+enum byoc_err sq_webhook_list(void *state, const char *provider_id, struct byoc_webhook **out,
+                              size_t *n);
+enum byoc_err sq_event_list(void *state, const char *provider_id, const char *conversation_id,
+                            int64_t after, size_t limit, struct byoc_event **out, size_t *n);
+enum byoc_err sq_delivery_list(void *state, int state_filter, const char *provider_id,
+                               const char *webhook_id, int64_t after, size_t limit,
+                               struct byoc_delivery **out, size_t *n);
+enum byoc_err sq_studio_call_list(void *state, const char *provider_id, bool unmatched_only,
+                                  int64_t after, size_t limit, struct byoc_studio_call **out,
+                                  size_t *n);
 enum byoc_err sq_voice_transcript_get(void *state, const uint8_t *key_hash, int64_t now_ms,
                                       struct byoc_voice_transcript *out);
 

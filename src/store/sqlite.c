@@ -13,6 +13,7 @@
 
 #include "byoc/limits.h"
 #include "store/migrations.h"
+#include "store/event-data.h"
 #include "store/sqlite-internal.h"
 #include "store/store-internal.h"
 #include "byoc/banned.h"
@@ -426,7 +427,8 @@ static enum byoc_err apply_provider_create(struct sq *q, const struct byoc_provi
     sq_bind_text(st, 18, p->transcript_mode == BYOC_TRANSCRIPT_PER_TURN ? "per_turn" : "combined");
     sqlite3_bind_int64(st, 19, p->transcript_chunk_max);
     sqlite3_bind_int64(st, 20, p->inactivity_timeout_s);
-    return sq_step_write(q, st);
+    enum byoc_err e = sq_step_write(q, st);
+    return e ? e : sq_first_webhook(q, p->id);
 }
 
 /* Deletes by up to two text keys and reports NOT_FOUND when nothing matched. */
@@ -509,9 +511,8 @@ static enum byoc_err take_session(struct sq *q, const uint8_t *id_hash)
     return e;
 }
 
-/* Conversation id for a thread reference (ours or the conversation id itself) into out. */
-static enum byoc_err find_conversation(struct sq *q, const char *provider_id, const char *ref,
-                                       char out[BYOC_ID_MAX])
+enum byoc_err sq_find_conversation(struct sq *q, const char *provider_id, const char *ref,
+                                   char out[BYOC_ID_MAX])
 {
     out[0] = '\0';
     if (!ref)
@@ -568,22 +569,32 @@ static enum byoc_err agent_seq(struct sq *q, const char *conv, const struct byoc
     return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
-static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
+/* agent.joined when an agent first writes in an escalation or another agent takes over, then
+ * agent.message; nothing once the conversation has ended (conversation.ended is its last). */
+static enum byoc_err agent_events(struct sq *q, struct byoc_write *w, const char *conv,
+                                  const struct sq_conv_pre *pre)
 {
     const struct byoc_agent_msg *m = w->in.agent_msg;
-    enum byoc_err e = find_duplicate(q, m, w);
-    if (e != BYOC_ERR_NOT_FOUND)
-        return e; /* found: the original's id is the answer; or a storage error */
-    char conv[BYOC_ID_MAX];
-    int64_t seq = 0;
-    e = find_conversation(q, m->provider_id, m->thread_ref, conv);
-    if (!e && !conv[0])
-        e = find_conversation(q, m->provider_id, m->post_id, conv);
-    if (!e && conv[0])
-        e = agent_seq(q, conv, m, &seq);
-    sqlite3_stmt *st = e ? NULL : sq_wstmt(q, STMT_AGENT_INSERT);
+    if (pre->state == BYOC_CONV_ENDED)
+        return BYOC_ERR_OK;
+    bool first = pre->state == BYOC_CONV_QUEUED || pre->state == BYOC_CONV_ESCALATED;
+    bool other = pre->state == BYOC_CONV_AGENT_JOINED && m->agent_name && pre->agent_name &&
+                 strcmp(m->agent_name, pre->agent_name) != 0;
+    enum byoc_err e = BYOC_ERR_OK;
+    if (first || other)
+        e = sq_emit(q, w, conv, BYOC_EVENT_AGENT_JOINED,
+                    ev_data_agent_joined(m->agent_name, m->agent_avatar_url), m->received_at);
+    return e ? e
+             : sq_emit(q, w, conv, BYOC_EVENT_AGENT_MESSAGE, ev_data_agent_message(m),
+                       m->received_at);
+}
+
+static enum byoc_err insert_agent_msg(struct sq *q, const struct byoc_agent_msg *m,
+                                      const char *conv, int64_t seq)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_AGENT_INSERT);
     if (!st)
-        return e ? e : q->batch_err;
+        return q->batch_err;
     sq_bind_text(st, 1, m->id);
     sq_bind_text(st, 2, m->provider_id);
     sq_bind_text(st, 3, m->dedupe_key);
@@ -604,7 +615,30 @@ static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
         sqlite3_bind_int64(st, 17, seq);
     else
         sqlite3_bind_null(st, 17);
-    e = sq_step_write(q, st);
+    return sq_step_write(q, st);
+}
+
+static enum byoc_err apply_agent_msg(struct sq *q, struct byoc_write *w)
+{
+    const struct byoc_agent_msg *m = w->in.agent_msg;
+    enum byoc_err e = find_duplicate(q, m, w);
+    if (e != BYOC_ERR_NOT_FOUND)
+        return e; /* found: the original's id is the answer; or a storage error */
+    char conv[BYOC_ID_MAX];
+    int64_t seq = 0;
+    struct sq_conv_pre pre = {0};
+    e = sq_find_conversation(q, m->provider_id, m->thread_ref, conv);
+    if (!e && !conv[0])
+        e = sq_find_conversation(q, m->provider_id, m->post_id, conv);
+    if (!e && conv[0])
+        e = sq_conv_pre(q, conv, &pre);
+    if (!e && conv[0])
+        e = agent_seq(q, conv, m, &seq);
+    if (!e)
+        e = insert_agent_msg(q, m, conv, seq);
+    if (!e && conv[0])
+        e = agent_events(q, w, conv, &pre);
+    sq_conv_pre_release(&pre);
     if (e)
         return e;
     byoc_strlcpy(w->out.agent_msg.id, m->id, BYOC_ID_MAX);
@@ -925,4 +959,9 @@ const struct store_backend byoc_store_sqlite = {
     .idem_get = sq_idem_get,
     .relay_next_due = sq_relay_next_due,
     .voice_transcript_get = sq_voice_transcript_get,
+    .delivery_next_due = sq_delivery_next_due,
+    .webhook_list = sq_webhook_list,
+    .event_list = sq_event_list,
+    .delivery_list = sq_delivery_list,
+    .studio_call_list = sq_studio_call_list,
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "byoc/util.h"
+#include "store/event-data.h"
 #include "store/sqlite-internal.h"
 #include "store/store-internal.h"
 #include "byoc/banned.h"
@@ -250,9 +251,9 @@ static enum byoc_err apply_add(struct sq *q, struct byoc_write *w)
     return e;
 }
 
-static enum byoc_err end_conversation(struct sq *q, const char *conv_id, const char *by,
-                                      const char *reason, const struct byoc_outbound *close_msg,
-                                      int64_t now)
+enum byoc_err sq_end_conversation(struct sq *q, struct byoc_write *w, const char *conv_id,
+                                  const char *by, const char *reason,
+                                  const struct byoc_outbound *close_msg, int64_t now)
 {
     struct conv_for_add c;
     enum byoc_err e = conv_for_add(q, NULL, conv_id, &c);
@@ -266,6 +267,8 @@ static enum byoc_err end_conversation(struct sq *q, const char *conv_id, const c
     sq_bind_text(st, 3, reason);
     sqlite3_bind_int64(st, 4, now);
     e = sq_step_write(q, st);
+    if (!e)
+        e = sq_emit(q, w, conv_id, BYOC_EVENT_ENDED, ev_data_ended(by, reason), now);
     return e ? e : append(q, close_msg, conv_id, &c, false, now);
 }
 
@@ -277,8 +280,8 @@ static enum byoc_err apply_end(struct sq *q, struct byoc_write *w)
         e = idem_claim(q, w->in.end.provider_id ? w->in.end.provider_id : "",
                        w->in.end.provider_id ? w->in.end.idem : NULL, w->in.end.now, w);
     if (!e)
-        e = end_conversation(q, w->in.end.conversation_id, w->in.end.ended_by, w->in.end.reason,
-                             w->in.end.close_msg, w->in.end.now);
+        e = sq_end_conversation(q, w, w->in.end.conversation_id, w->in.end.ended_by,
+                                w->in.end.reason, w->in.end.close_msg, w->in.end.now);
     return e;
 }
 
@@ -352,36 +355,118 @@ static enum byoc_err text_delivered(struct sq *q, const char *conversation_id, b
     return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
+/* message.failed for each text queued behind a failed opening message (they fail with it). */
+static enum byoc_err fail_rest_events(struct sq *q, struct byoc_write *w, const char *conv,
+                                      const char *reason, int64_t now)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_OUT_FAIL_REST_TEXT);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, conv);
+    struct byoc_outbound *rows = NULL;
+    size_t n = 0, cap = 0;
+    bool ok = true;
+    int rc;
+    for (rc = sqlite3_step(st); ok && rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct byoc_outbound *grown = realloc(rows, ncap * sizeof *rows);
+            ok = grown != NULL;
+            rows = grown ? grown : rows;
+            cap = grown ? ncap : cap;
+        }
+        if (ok) {
+            rows[n] = (struct byoc_outbound){0};
+            sq_col_id(st, 0, rows[n].id);
+            rows[n].client_message_id = sq_col_text(st, 1, &ok);
+            rows[n++].attempts = sqlite3_column_int64(st, 2);
+        }
+    }
+    sq_stmt_done(st);
+    enum byoc_err e = !ok ? BYOC_ERR_NOMEM : rc == SQLITE_DONE ? BYOC_ERR_OK : sq_write_fail(q);
+    for (size_t i = 0; !e && i < n; i++)
+        e = sq_emit(
+            q, w, conv, BYOC_EVENT_MESSAGE_FAILED,
+            ev_data_message(rows[i].id, rows[i].client_message_id, rows[i].attempts, reason), now);
+    byoc_outbound_list_free(rows, n);
+    return e;
+}
+
+/* The opening message failed: the conversation ends (if it still was queued) and nothing queued
+ * behind it can reach an agent (even if the conversation was ended meanwhile). */
+static enum byoc_err opening_failed(struct sq *q, struct byoc_write *w)
+{
+    const char *conv = w->in.outcome.conversation_id;
+    int64_t now = w->in.outcome.now;
+    sqlite3_stmt *st = sq_wstmt(q, STMT_CONV_FAIL);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, conv);
+    sq_bind_text(st, 2, w->in.outcome.last_error);
+    sqlite3_bind_int64(st, 3, now);
+    enum byoc_err e = sq_step_write(q, st);
+    bool ended_now = !e && sqlite3_changes(q->w.db) > 0;
+    static const char rest[] = "the conversation could not be opened in CXone";
+    if (!e)
+        e = fail_rest_events(q, w, conv, rest, now);
+    st = e ? NULL : sq_wstmt(q, STMT_OUT_FAIL_REST);
+    if (!st)
+        return e ? e : q->batch_err;
+    sq_bind_text(st, 1, conv);
+    e = sq_step_write(q, st);
+    if (!e && ended_now)
+        e = sq_emit(q, w, conv, BYOC_EVENT_ENDED,
+                    ev_data_ended("failure", w->in.outcome.last_error), now);
+    return e;
+}
+
+/* CXone accepted a text: the conversation has its contact; the first one escalates it. */
+static enum byoc_err text_accepted(struct sq *q, struct byoc_write *w)
+{
+    const char *conv = w->in.outcome.conversation_id;
+    struct sq_conv_pre pre;
+    enum byoc_err e = sq_conv_pre(q, conv, &pre);
+    sqlite3_stmt *st = e ? NULL : sq_wstmt(q, STMT_CONV_CONTACT);
+    if (!st) {
+        sq_conv_pre_release(&pre);
+        return e ? e : q->batch_err;
+    }
+    sq_bind_text(st, 1, conv);
+    sq_bind_text(st, 2, w->in.outcome.contact_id);
+    sq_bind_text(st, 3, w->in.outcome.case_id);
+    sq_bind_text(st, 4, w->in.outcome.interaction_id);
+    sqlite3_bind_int64(st, 5, w->in.outcome.now);
+    e = sq_step_write(q, st);
+    if (!e && pre.state == BYOC_CONV_QUEUED) {
+        struct ev_escalation ev = {.source = "relay",
+                                   .contact_id = w->in.outcome.contact_id,
+                                   .case_id = w->in.outcome.case_id,
+                                   .interaction_id = w->in.outcome.interaction_id};
+        e = sq_emit(q, w, conv, BYOC_EVENT_ESCALATED, ev_data_escalated(&ev), w->in.outcome.now);
+    }
+    sq_conv_pre_release(&pre);
+    return e;
+}
+
+/* A text's final outcome: message.delivered (after conversation.escalated when it opened the
+ * contact) or message.failed (before the conversation ends when it was the opening one). */
 static enum byoc_err conversation_outcome(struct sq *q, struct byoc_write *w)
 {
     bool delivered = w->in.outcome.state == BYOC_OUT_DELIVERED, opened = delivered;
     enum byoc_err e =
         delivered ? BYOC_ERR_OK : text_delivered(q, w->in.outcome.conversation_id, &opened);
-    if (e || (!delivered && opened))
-        return e; /* a later text failed: the conversation goes on */
-    sqlite3_stmt *st = sq_wstmt(q, delivered ? STMT_CONV_CONTACT : STMT_CONV_FAIL);
-    if (!st)
-        return q->batch_err;
-    sq_bind_text(st, 1, w->in.outcome.conversation_id);
-    if (delivered) {
-        sq_bind_text(st, 2, w->in.outcome.contact_id);
-        sq_bind_text(st, 3, w->in.outcome.case_id);
-        sq_bind_text(st, 4, w->in.outcome.interaction_id);
-        sqlite3_bind_int64(st, 5, w->in.outcome.now);
-    } else {
-        sq_bind_text(st, 2, w->in.outcome.last_error);
-        sqlite3_bind_int64(st, 3, w->in.outcome.now);
-    }
-    e = sq_step_write(q, st);
-    if (e || delivered)
-        return e;
-    /* The opening post failed (even if the conversation was ended meanwhile): nothing queued
-     * behind it can reach an agent. */
-    st = sq_wstmt(q, STMT_OUT_FAIL_REST);
-    if (!st)
-        return q->batch_err;
-    sq_bind_text(st, 1, w->in.outcome.conversation_id);
-    return sq_step_write(q, st);
+    if (!e && delivered)
+        e = text_accepted(q, w);
+    if (!e)
+        e = sq_emit(q, w, w->in.outcome.conversation_id,
+                    delivered ? BYOC_EVENT_MESSAGE_DELIVERED : BYOC_EVENT_MESSAGE_FAILED,
+                    ev_data_message(w->in.outcome.message_id, w->in.outcome.client_message_id,
+                                    w->in.outcome.attempt,
+                                    delivered ? NULL : w->in.outcome.last_error),
+                    w->in.outcome.now);
+    if (!e && !opened)
+        e = opening_failed(q, w); /* a later text that failed leaves the conversation be */
+    return e;
 }
 
 static enum byoc_err apply_outcome(struct sq *q, struct byoc_write *w)
@@ -439,6 +524,8 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
         sqlite3_bind_int64(st, 1, now - BYOC_IDEMPOTENCY_KEEP_MS);
         e = sq_step_write(q, st);
     }
+    if (!e)
+        e = sq_delivery_leases(q, now);
     static char ids[100][BYOC_ID_MAX]; /* writer thread only */
     size_t n = 0;
     if (!e)
@@ -451,9 +538,9 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
                                       .deadline_at = now + w->in.housekeep.close_deadline_ms};
         e = byoc_id_new("out", close.id);
         if (!e)
-            e = end_conversation(q, ids[i], "inactivity",
-                                 "the end user sent nothing within the inactivity timeout", &close,
-                                 now);
+            e = sq_end_conversation(q, w, ids[i], "inactivity",
+                                    "the end user sent nothing within the inactivity timeout",
+                                    &close, now);
         w->out.ended += e ? 0 : 1;
     }
     return e;
@@ -527,7 +614,7 @@ enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
         return idem_by_key(q, STMT_IDEM_RELEASE, w->in.idem_put.provider_id,
                            w->in.idem_put.idem->key, NULL, NULL);
     default:
-        return BYOC_ERR_INTERNAL;
+        return sq_apply_events(q, w);
     }
 }
 

@@ -50,6 +50,17 @@ struct store_backend {
     int64_t (*relay_next_due)(void *state);
     enum byoc_err (*voice_transcript_get)(void *state, const uint8_t *key_hash, int64_t now_ms,
                                           struct byoc_voice_transcript *out);
+    int64_t (*delivery_next_due)(void *state);
+    enum byoc_err (*webhook_list)(void *state, const char *provider_id, struct byoc_webhook **out,
+                                  size_t *n);
+    enum byoc_err (*event_list)(void *state, const char *provider_id, const char *conversation_id,
+                                int64_t after, size_t limit, struct byoc_event **out, size_t *n);
+    enum byoc_err (*delivery_list)(void *state, int state_filter, const char *provider_id,
+                                   const char *webhook_id, int64_t after, size_t limit,
+                                   struct byoc_delivery **out, size_t *n);
+    enum byoc_err (*studio_call_list)(void *state, const char *provider_id, bool unmatched_only,
+                                      int64_t after, size_t limit, struct byoc_studio_call **out,
+                                      size_t *n);
 };
 
 extern const struct store_backend byoc_store_sqlite;

@@ -20,6 +20,8 @@ struct byoc_store {
     size_t queued;
     bool stopping;
     struct byoc_store_stats stats;
+    void (*on_events)(void *arg); /* set before writes that add events; writer thread reads */
+    void *on_events_arg;
 };
 
 /* Takes up to BYOC_WRITE_BATCH_MAX queued writes; NULL when stopping with nothing left. */
@@ -58,11 +60,14 @@ static void log_batch_failure(struct byoc_store *s, const char *what, enum byoc_
 
 static void apply_one(struct byoc_store *s, struct byoc_write *w)
 {
+    w->events = 0;
     w->err = s->be->write_begin(s->state);
     if (w->err)
         return;
     w->err = s->be->apply(s->state, w);
     s->be->write_end(s->state, w->err == BYOC_ERR_OK);
+    if (w->err)
+        w->events = 0; /* rolled back with its savepoint */
 }
 
 static void run_batch(struct byoc_store *s, struct byoc_write *batch, size_t n)
@@ -78,10 +83,15 @@ static void run_batch(struct byoc_store *s, struct byoc_write *batch, size_t n)
         for (struct byoc_write *w = batch; w; w = w->next_)
             w->err = e; /* nothing of this batch is durable */
     }
+    bool events = false;
+    for (struct byoc_write *w = batch; !e && w; w = w->next_)
+        events = events || w->events > 0;
     pthread_mutex_lock(&s->mu);
     s->stats.batches++;
     s->stats.writes += n;
     s->stats.failed_commits += e ? 1 : 0;
+    if (events && s->on_events)
+        s->on_events(s->on_events_arg); /* under the lock: unregistering waits for it */
     pthread_mutex_unlock(&s->mu);
     while (batch) {
         struct byoc_write *next = batch->next_;
@@ -302,4 +312,46 @@ enum byoc_err byoc_store_voice_transcript_get(struct byoc_store *s,
                                               int64_t now_ms, struct byoc_voice_transcript *out)
 {
     return s->be->voice_transcript_get(s->state, key_hash, now_ms, out);
+}
+
+int64_t byoc_store_delivery_next_due(struct byoc_store *s)
+{
+    return s->be->delivery_next_due(s->state);
+}
+
+enum byoc_err byoc_store_webhook_list(struct byoc_store *s, const char *provider_id,
+                                      struct byoc_webhook **out, size_t *n)
+{
+    return s->be->webhook_list(s->state, provider_id, out, n);
+}
+
+enum byoc_err byoc_store_event_list(struct byoc_store *s, const char *provider_id,
+                                    const char *conversation_id, int64_t after, size_t limit,
+                                    struct byoc_event **out, size_t *n)
+{
+    return s->be->event_list(s->state, provider_id, conversation_id, after, limit, out, n);
+}
+
+enum byoc_err byoc_store_delivery_list(struct byoc_store *s, int state_filter,
+                                       const char *provider_id, const char *webhook_id,
+                                       int64_t after, size_t limit, struct byoc_delivery **out,
+                                       size_t *n)
+{
+    return s->be->delivery_list(s->state, state_filter, provider_id, webhook_id, after, limit, out,
+                                n);
+}
+
+enum byoc_err byoc_store_studio_call_list(struct byoc_store *s, const char *provider_id,
+                                          bool unmatched_only, int64_t after, size_t limit,
+                                          struct byoc_studio_call **out, size_t *n)
+{
+    return s->be->studio_call_list(s->state, provider_id, unmatched_only, after, limit, out, n);
+}
+
+void byoc_store_on_events(struct byoc_store *s, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&s->mu);
+    s->on_events = fn;
+    s->on_events_arg = arg;
+    pthread_mutex_unlock(&s->mu);
 }

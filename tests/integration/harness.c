@@ -77,6 +77,8 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
     snprintf(env_store[n++], 512, "BYOCD_ADMIN_TOKEN=%s", HARNESS_ADMIN_TOKEN);
     snprintf(env_store[n++], 512, "BYOCD_PUBLIC_URL=%s", HARNESS_PUBLIC_URL);
     snprintf(env_store[n++], 512, "BYOCD_LOG_LEVEL=debug");
+    /* Tests deliver webhooks to receivers on loopback; a caller's "=0" above wins. */
+    snprintf(env_store[n++], 512, "BYOCD_WEBHOOK_ALLOW_PRIVATE=1");
     static const char *const pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
     for (size_t i = 0; i < sizeof pass / sizeof *pass; i++) { /* sanitizer runs reach byocd */
         const char *v = getenv(pass[i]);
@@ -207,13 +209,19 @@ void provider_create(const struct byocd *b, const char *cxone_base, const char *
 void provider_create_with(const struct byocd *b, const char *cxone_base, const char *integration_id,
                           const char *settings, struct provider *out)
 {
+    provider_create_hook(b, cxone_base, integration_id, settings, "http://127.0.0.1:9/hook", out);
+}
+
+void provider_create_hook(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                          const char *settings, const char *webhook_url, struct provider *out)
+{
     char body[2048];
     snprintf(body, sizeof body,
-             "{\"name\":\"Test bot\",\"webhook_url\":\"http://127.0.0.1:9/hook\","
+             "{\"name\":\"Test bot\",\"webhook_url\":\"%s\","
              "\"cxone\":{\"auth_url\":\"%s/auth/token\",\"api_base_url\":\"%s\","
              "\"client_id\":\"client-id\",\"client_secret\":\"client-secret\","
              "\"access_key_id\":\"key-id\",\"access_key_secret\":\"key-secret\"%s%s%s}%s%s}",
-             cxone_base, cxone_base, integration_id ? ",\"integration_id\":\"" : "",
+             webhook_url, cxone_base, cxone_base, integration_id ? ",\"integration_id\":\"" : "",
              integration_id ? integration_id : "", integration_id ? "\"" : "",
              settings ? ",\"settings\":" : "", settings ? settings : "");
     char *url = byocd_url(b, "/admin/v1/providers");

@@ -49,6 +49,10 @@ void provider_create(const struct byocd *b, const char *cxone_base, const char *
 /* The same with a "settings" object (JSON text, or NULL). */
 void provider_create_with(const struct byocd *b, const char *cxone_base, const char *integration_id,
                           const char *settings, struct provider *out);
+/* The same with the provider's webhook_url (its first webhook subscription; the others point
+ * at http://127.0.0.1:9/hook, where nothing listens). */
+void provider_create_hook(const struct byocd *b, const char *cxone_base, const char *integration_id,
+                          const char *settings, const char *webhook_url, struct provider *out);
 void provider_release(struct provider *p);
 /* Token from /cxone/{id}/auth/token with JSON client credentials; malloc'd. */
 char *cxone_token(const struct byocd *b, const struct provider *p);

@@ -1,0 +1,99 @@
+/* Statements of events, subscriptions, deliveries and Studio calls (sqlite_events.c), part of
+ * the backend's one statement table. */
+#ifndef BYOC_SQLITE_EVENTS_STMTS_H
+#define BYOC_SQLITE_EVENTS_STMTS_H
+
+#define EV_COLS                                                                                    \
+    "e.cursor, e.id, e.provider_id, e.conversation_id, e.seq, e.type, e.data, e.created_at"
+#define WH_COLS                                                                                    \
+    "id, provider_id, url, events, secret_sealed, old_secret_sealed, old_secret_until, "           \
+    "secret_rotated_at, state, disabled_reason, failures, circuit_until, created_at, updated_at"
+#define DL_COLS                                                                                    \
+    "d.rowid, d.id, d.webhook_id, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "        \
+    "d.created_at, d.window_start, d.last_status, d.last_error, " EV_COLS
+
+/* clang-format off */
+#define EVENTS_STMT_MAP(X)                                                                         \
+    X(EV_CONV_SEQ, "UPDATE conversations SET next_event_seq = next_event_seq + 1 WHERE id = ?1 "   \
+        "RETURNING next_event_seq - 1, provider_id")                                               \
+    X(EV_INSERT, "INSERT INTO events (id, provider_id, conversation_id, seq, type, data, "         \
+        "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                         \
+    X(EV_FANOUT, "INSERT INTO deliveries (id, webhook_id, provider_id, event_cursor, "             \
+        "conversation_id, seq, next_attempt_at, window_start, created_at) "                        \
+        "SELECT 'dlv_' || lower(hex(randomblob(10))), w.id, w.provider_id, ?1, ?2, ?3, ?4, ?4, ?4 "\
+        "FROM webhooks w WHERE w.provider_id = ?5 AND w.state = 'enabled' AND (w.events IS NULL "  \
+        "OR EXISTS (SELECT 1 FROM json_each(w.events) j WHERE j.value = ?6))")                     \
+    X(EV_LIST_CONV, "SELECT " EV_COLS " FROM events e WHERE e.provider_id = ?1 AND "               \
+        "e.conversation_id = ?2 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4")                           \
+    X(EV_LIST, "SELECT " EV_COLS " FROM events e WHERE e.provider_id = ?1 AND e.cursor > ?2 "      \
+        "ORDER BY e.cursor LIMIT ?3")                                                              \
+    X(CONV_PRE, "SELECT state, agent_name, cxone_contact_id FROM conversations WHERE id = ?1")     \
+    X(CONV_SET_STATE, "UPDATE conversations SET state = ?2, updated_at = ?3, "                     \
+        "skill_id = coalesce(?4, skill_id) WHERE id = ?1")                                         \
+    X(OUT_FAIL_REST_TEXT, "SELECT id, client_message_id, attempts FROM outbound_messages WHERE "   \
+        "conversation_id = ?1 AND state = 'queued' AND kind = 'text' ORDER BY seq")                \
+    X(WH_INSERT, "INSERT INTO webhooks (id, provider_id, url, events, secret_sealed, created_at, " \
+        "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)")                                         \
+    X(WH_FROM_PROVIDER, "INSERT INTO webhooks (id, provider_id, url, events, secret_sealed, "      \
+        "created_at, updated_at) SELECT 'wh_' || id, id, webhook_url, NULL, "                      \
+        "webhook_secret_sealed, created_at, created_at FROM providers WHERE id = ?1 AND "          \
+        "webhook_url != ''")                                                                       \
+    X(WH_DELETE, "DELETE FROM webhooks WHERE id = ?1 AND provider_id = ?2")                        \
+    X(WH_ROTATE, "UPDATE webhooks SET old_secret_sealed = secret_sealed, old_secret_until = ?4, "  \
+        "secret_sealed = ?3, secret_rotated_at = ?5, updated_at = ?5 WHERE id = ?1 AND "           \
+        "provider_id = ?2")                                                                        \
+    X(WH_LIST, "SELECT " WH_COLS " FROM webhooks WHERE provider_id = ?1 ORDER BY created_at, id")  \
+    X(WH_SUCCESS, "UPDATE webhooks SET failures = 0, circuit_until = 0 WHERE id = ?1 AND "         \
+        "(failures != 0 OR circuit_until != 0)")                                                   \
+    X(WH_FAILURE, "UPDATE webhooks SET failures = failures + 1, circuit_until = CASE WHEN "        \
+        "failures + 1 >= ?3 THEN ?2 ELSE circuit_until END WHERE id = ?1")                         \
+    X(WH_DISABLE, "UPDATE webhooks SET state = 'disabled', disabled_reason = ?2, updated_at = ?3 " \
+        "WHERE id = ?1")                                                                           \
+    X(WH_ENABLE, "UPDATE webhooks SET state = 'enabled', disabled_reason = NULL, failures = 0, "   \
+        "circuit_until = 0, updated_at = ?2 WHERE id = ?1 AND state = 'disabled'")                 \
+    X(WH_ENABLE_DEAD, "UPDATE webhooks SET state = 'enabled', disabled_reason = NULL, "            \
+        "failures = 0, circuit_until = 0, updated_at = ?2 WHERE provider_id = ?1 AND "             \
+        "state = 'disabled' AND EXISTS (SELECT 1 FROM deliveries d WHERE "                         \
+        "d.webhook_id = webhooks.id AND d.state = 'dead')")                                        \
+    X(WH_HALF_OPEN, "UPDATE webhooks SET circuit_until = ?2 WHERE id = ?1")                        \
+    X(DL_PICK, "SELECT d.id, d.webhook_id, w.failures FROM deliveries d JOIN webhooks w ON "       \
+        "w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND "           \
+        "w.state = 'enabled' AND w.circuit_until <= ?1 AND NOT EXISTS (SELECT 1 FROM deliveries x "\
+        "WHERE x.webhook_id = d.webhook_id AND x.conversation_id = d.conversation_id AND "         \
+        "x.state IN ('pending', 'sending') AND x.seq < d.seq) ORDER BY d.next_attempt_at LIMIT ?2")\
+    X(DL_SENDING_COUNT, "SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND "               \
+        "state = 'sending'")                                                                       \
+    X(DL_MARK, "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "                \
+        "lease_until = ?2 WHERE id = ?1 AND state = 'pending'")                                    \
+    X(DL_JOB, "SELECT " DL_COLS ", w.url, w.secret_sealed, CASE WHEN w.old_secret_until > ?2 "     \
+        "THEN w.old_secret_sealed END FROM deliveries d JOIN events e ON "                         \
+        "e.cursor = d.event_cursor JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?1")        \
+    X(DL_OUTCOME, "UPDATE deliveries SET state = ?2, next_attempt_at = ?3, lease_until = NULL, "   \
+        "last_status = ?4, last_error = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?6 "    \
+        "ELSE delivered_at END WHERE id = ?1 AND state = 'sending' AND attempts = ?7")             \
+    X(DL_KILL_PENDING, "UPDATE deliveries SET state = 'dead', last_error = ?2 WHERE "              \
+        "webhook_id = ?1 AND state = 'pending'")                                                   \
+    X(DL_LEASES, "UPDATE deliveries SET state = 'pending', lease_until = NULL WHERE "              \
+        "state = 'sending' AND lease_until < ?1")                                                  \
+    X(DL_STATE, "SELECT state FROM deliveries WHERE id = ?1")                                      \
+    X(DL_REPLAY_ONE, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, "             \
+        "window_start = ?2, last_error = NULL WHERE id = ?1 AND state = 'dead' "                   \
+        "RETURNING webhook_id")                                                                    \
+    X(DL_REPLAY_ALL, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, "             \
+        "window_start = ?2, last_error = NULL WHERE provider_id = ?1 AND state = 'dead'")          \
+    X(DL_LIST, "SELECT " DL_COLS " FROM deliveries d JOIN events e ON e.cursor = d.event_cursor "  \
+        "WHERE d.rowid > ?1 AND (?2 IS NULL OR d.state = ?2) AND (?3 IS NULL OR "                  \
+        "d.provider_id = ?3) AND (?4 IS NULL OR d.webhook_id = ?4) ORDER BY d.rowid LIMIT ?5")     \
+    X(DL_NEXT_DUE, "SELECT min(max(d.next_attempt_at, w.circuit_until)) FROM deliveries d JOIN "   \
+        "webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND w.state = 'enabled' AND " \
+        "NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id AND "            \
+        "x.conversation_id = d.conversation_id AND x.state IN ('pending', 'sending') AND "         \
+        "x.seq < d.seq)")                                                                          \
+    X(STUDIO_INSERT, "INSERT INTO studio_events (id, provider_id, event, contact_id, thread_id, "   \
+        "conversation_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                       \
+    X(STUDIO_LIST, "SELECT seq, id, provider_id, event, contact_id, thread_id, conversation_id, "  \
+        "received_at FROM studio_events WHERE provider_id = ?1 AND seq > ?2 AND "                  \
+        "(?3 = 0 OR conversation_id IS NULL) ORDER BY seq LIMIT ?4")
+/* clang-format on */
+
+#endif
