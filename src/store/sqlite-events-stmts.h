@@ -42,7 +42,7 @@
     X(WH_ROTATE, "UPDATE webhooks SET old_secret_sealed = secret_sealed, old_secret_until = ?4, "  \
         "secret_sealed = ?3, secret_rotated_at = ?5, updated_at = ?5 WHERE id = ?1 AND "           \
         "provider_id = ?2")                                                                        \
-    X(WH_LIST, "SELECT " WH_COLS " FROM webhooks WHERE provider_id = ?1 ORDER BY created_at, id")  \
+    X(WH_LIST, "SELECT " WH_COLS " FROM webhooks WHERE provider_id = ?1 ORDER BY rowid")            \
     X(WH_SUCCESS, "UPDATE webhooks SET failures = 0, circuit_until = 0 WHERE id = ?1 AND "         \
         "(failures != 0 OR circuit_until != 0)")                                                   \
     X(WH_FAILURE, "UPDATE webhooks SET failures = failures + 1, circuit_until = CASE WHEN "        \
