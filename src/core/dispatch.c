@@ -277,16 +277,13 @@ static size_t claim(struct byoc_dispatch *d)
 }
 
 /* How long to wait for network activity before looking for due work again. */
-static int wait_ms(struct byoc_dispatch *d, size_t started)
+static int wait_ms(const struct byoc_dispatch *d, size_t started, int64_t due)
 {
-    if (started > 0 || d->nfinished > 0 || atomic_exchange(&d->kicked, false))
+    if (started > 0 || d->nfinished > 0 || atomic_load(&d->kicked))
         return 0;
-    if (byoc_out_multi_count(d->multi) >= BYOC_WEBHOOK_IN_FLIGHT)
-        return POLL_MS; /* full: a finished transfer wakes the poll */
-    int64_t due = byoc_store_delivery_next_due(d->store), now = byoc_now_ms();
-    int64_t ms = due == INT64_MAX ? POLL_MS : due - now;
+    int64_t ms = due == INT64_MAX ? POLL_MS : due - byoc_now_ms();
     if (byoc_out_multi_count(d->multi) > 0 && ms < IDLE_FLOOR_MS)
-        ms = POLL_MS; /* what is due waits behind an attempt in flight (same conversation) */
+        ms = POLL_MS; /* what is due waits for an attempt in flight; its end wakes the poll */
     return (int)(ms < IDLE_FLOOR_MS ? IDLE_FLOOR_MS : ms > POLL_MS ? POLL_MS : ms);
 }
 
@@ -294,8 +291,10 @@ static void *dispatch_main(void *arg)
 {
     struct byoc_dispatch *d = arg;
     while (!atomic_load(&d->stopping)) {
-        size_t started = claim(d);
-        byoc_out_multi_run(d->multi, wait_ms(d, started), on_done, d);
+        bool kicked = atomic_exchange(&d->kicked, false);
+        int64_t due = byoc_store_delivery_next_due(d->store);
+        size_t started = (kicked || due <= byoc_now_ms()) ? claim(d) : 0;
+        byoc_out_multi_run(d->multi, wait_ms(d, started, due), on_done, d);
         record(d);
     }
     return NULL;
