@@ -542,6 +542,29 @@ START_TEST(other_providers_webhooks_invisible)
 }
 END_TEST
 
+/* Whether a warn line of the log mentions needle. */
+static bool warned(const char *needle)
+{
+    char *log = byocd_log(&b);
+    bool found = false;
+    for (char *line = log; line && *line && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        found = strstr(line, "\"level\":\"warn\"") && strstr(line, needle);
+        line = nl ? nl + 1 : NULL;
+    }
+    free(log);
+    return found;
+}
+
+START_TEST(allow_private_warns_at_start)
+{
+    ck_assert_msg(warned("BYOCD_WEBHOOK_ALLOW_PRIVATE"),
+                  "no start-up warning about private targets");
+}
+END_TEST
+
 /* ---- SSRF guard (BYOCD_WEBHOOK_ALLOW_PRIVATE=0) ---- */
 
 static void assert_hosts_refused(const char *const *hosts, size_t n)
@@ -607,6 +630,12 @@ START_TEST(guarded_provider_creation_refuses_loopback_hook)
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(list, "webhooks"), 0);
     ck_assert_str_eq(s(first, "url"), PUBLIC_HOOK);
     cJSON_Delete(list);
+}
+END_TEST
+
+START_TEST(guard_on_no_warning)
+{
+    ck_assert(!warned("BYOCD_WEBHOOK_ALLOW_PRIVATE"));
 }
 END_TEST
 
@@ -972,6 +1001,7 @@ static Suite *suite(void)
     tcase_add_test(hooks, admin_lists_webhooks_without_secrets);
     tcase_add_test(hooks, bad_subscriptions_refused);
     tcase_add_test(hooks, other_providers_webhooks_invisible);
+    tcase_add_test(hooks, allow_private_warns_at_start);
     suite_add_tcase(su, hooks);
     TCase *guard = tcase_create("ssrf");
     tcase_set_timeout(guard, TCASE_TIMEOUT_S);
@@ -979,6 +1009,7 @@ static Suite *suite(void)
     tcase_add_test(guard, private_targets_refused);
     tcase_add_test(guard, private_targets_other_notations_refused);
     tcase_add_test(guard, guarded_provider_creation_refuses_loopback_hook);
+    tcase_add_test(guard, guard_on_no_warning);
     suite_add_tcase(su, guard);
     TCase *pull = tcase_create("pull");
     tcase_set_timeout(pull, TCASE_TIMEOUT_S);
