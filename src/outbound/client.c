@@ -258,7 +258,7 @@ static bool host_refused(const char *host)
     char h[256];
     size_t len = strlen(host);
     if (len >= sizeof h)
-        return false;
+        return true; /* longer than any DNS name (253): nothing to examine, so no */
     memcpy(h, host, len + 1);
     for (char *p = h; *p; p++)
         *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);

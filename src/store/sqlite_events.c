@@ -10,7 +10,7 @@
 #include "store/store-internal.h"
 #include "byoc/banned.h"
 
-#define PICK_FACTOR 4 /* candidates read per job wanted: some are skipped by per-endpoint caps */
+#define PICK_FACTOR 2 /* candidates read per job wanted: half-open circuits take one of theirs */
 
 /* ---- rows ---- */
 
@@ -278,14 +278,17 @@ struct candidate {
     int64_t failures;
 };
 
-static enum byoc_err pick_candidates(struct sq *q, int64_t now, size_t limit, struct candidate *out,
-                                     size_t *n)
+/* Due heads, oldest first, at most per_endpoint minus what is in flight per subscription (so a
+ * busy subscription cannot fill the window and hold the others back). */
+static enum byoc_err pick_candidates(struct sq *q, int64_t now, size_t limit, size_t per_endpoint,
+                                     struct candidate *out, size_t *n)
 {
     sqlite3_stmt *st = sq_wstmt(q, STMT_DL_PICK);
     if (!st)
         return q->batch_err;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)per_endpoint);
     int rc;
     *n = 0;
     for (rc = sqlite3_step(st); rc == SQLITE_ROW && *n < limit; rc = sqlite3_step(st)) {
@@ -310,7 +313,8 @@ static enum byoc_err delivery_claim(struct sq *q, struct byoc_write *w)
     w->out.jobs.list = calloc(max + 1, sizeof *w->out.jobs.list);
     enum byoc_err e = (cand && slots && w->out.jobs.list) ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
     if (!e)
-        e = pick_candidates(q, w->in.dclaim.now, max * PICK_FACTOR, cand, &ncand);
+        e = pick_candidates(q, w->in.dclaim.now, max * PICK_FACTOR, w->in.dclaim.per_endpoint, cand,
+                            &ncand);
     size_t nslots = 0;
     for (size_t i = 0; !e && i < ncand && w->out.jobs.n < max; i++) {
         struct endpoint_slot *s =
