@@ -18,6 +18,7 @@ CREATE TABLE events (
 ) STRICT;
 
 CREATE INDEX events_by_provider ON events (provider_id, cursor);
+CREATE INDEX events_by_time ON events (created_at);
 
 -- events: NULL = every type, else a JSON array of type names.
 CREATE TABLE webhooks (

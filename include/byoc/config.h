@@ -31,6 +31,7 @@ struct byoc_config {
     int64_t webhook_timeout;       /* seconds one attempt may take */
     int64_t webhook_breaker_cooldown; /* seconds an open circuit rests before a probe */
     int64_t webhook_secret_overlap;   /* seconds the old secret still signs after a rotation */
+    int64_t event_retention;          /* seconds events are kept for the pull API */
     enum byoc_log_level log_level;
 };
 

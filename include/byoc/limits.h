@@ -97,6 +97,8 @@
 #define BYOC_WEBHOOK_ERROR_MAX 320                /* characters of a stored delivery error */
 #define BYOC_WEBHOOKS_PER_PROVIDER 20             /* subscriptions */
 #define BYOC_EVENT_PAGE_DEFAULT 100               /* pull API page */
+#define BYOC_EVENT_RETENTION_DEFAULT 2592000      /* s: events are kept 30 days */
+#define BYOC_EVENT_PURGE_BATCH 1000               /* old events deleted per housekeeping round */
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096
 

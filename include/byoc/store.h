@@ -375,8 +375,9 @@ struct byoc_write {
         } outcome;                                             /* RELAY_OUTCOME */
         struct {
             int64_t now, close_deadline_ms;
-        } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued; idle conversations end;
-                        expired voice transcripts go */
+            int64_t event_keep_ms; /* older events go, unless a delivery still needs them */
+        } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued (messages and deliveries); idle
+                        conversations end; expired voice transcripts and old events go */
         struct {
             const struct byoc_voice_transcript *v;
             const struct byoc_idem *reserve; /* key held "in progress" (status 0), or NULL */

@@ -77,6 +77,9 @@ static const struct key_row key_rows[] = {
     {"BYOCD_WEBHOOK_SECRET_OVERLAP", KEY_INT, OFF(webhook_secret_overlap),
      TEXT(BYOC_WEBHOOK_SECRET_OVERLAP_DEFAULT), 0, 30 * 86400,
      "seconds the previous webhook secret still signs after a rotation"},
+    {"BYOCD_EVENT_RETENTION", KEY_INT, OFF(event_retention), TEXT(BYOC_EVENT_RETENTION_DEFAULT),
+     3600, 3650 * 86400,
+     "seconds events are kept (pull API; dead deliveries keep theirs until replayed)"},
     {"BYOCD_LOG_LEVEL", KEY_LEVEL, 0, "info", 0, 0, "debug, info, warn or error"},
 };
 

@@ -93,6 +93,9 @@
         "NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id AND "            \
         "x.conversation_id = d.conversation_id AND x.state IN ('pending', 'sending') AND "         \
         "x.seq < d.seq)")                                                                          \
+    X(EV_PURGE, "DELETE FROM events WHERE cursor IN (SELECT e.cursor FROM events e WHERE "         \
+        "e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "                      \
+        "d.event_cursor = e.cursor AND d.state != 'delivered') ORDER BY e.created_at LIMIT ?2)")        \
     X(STUDIO_INSERT, "INSERT INTO studio_events (id, provider_id, event, contact_id, thread_id, "   \
         "conversation_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                       \
     X(STUDIO_LIST, "SELECT seq, id, provider_id, event, contact_id, thread_id, conversation_id, "  \

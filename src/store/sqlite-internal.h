@@ -182,6 +182,8 @@ enum byoc_err sq_emit(struct sq *q, struct byoc_write *w, const char *conversati
 enum byoc_err sq_apply_events(struct sq *q, struct byoc_write *w);
 /* Expired delivery leases go back to pending (crash recovery). */
 enum byoc_err sq_delivery_leases(struct sq *q, int64_t now);
+/* At most BYOC_EVENT_PURGE_BATCH events created before `before` that no delivery still needs. */
+enum byoc_err sq_event_purge(struct sq *q, int64_t before);
 /* The provider's webhook_url becomes its first subscription. */
 enum byoc_err sq_first_webhook(struct sq *q, const char *provider_id);
 int64_t sq_delivery_next_due(void *state);

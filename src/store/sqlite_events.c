@@ -426,6 +426,16 @@ enum byoc_err sq_delivery_leases(struct sq *q, int64_t now)
     return sq_step_write(q, st);
 }
 
+enum byoc_err sq_event_purge(struct sq *q, int64_t before)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_EV_PURGE);
+    if (!st)
+        return q->batch_err;
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, BYOC_EVENT_PURGE_BATCH);
+    return sq_step_write(q, st); /* their delivered deliveries go with them (cascade) */
+}
+
 /* ---- replay ---- */
 
 static enum byoc_err replay_one(struct sq *q, struct byoc_write *w)

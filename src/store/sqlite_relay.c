@@ -526,6 +526,8 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
     }
     if (!e)
         e = sq_delivery_leases(q, now);
+    if (!e && w->in.housekeep.event_keep_ms > 0)
+        e = sq_event_purge(q, now - w->in.housekeep.event_keep_ms);
     static char ids[100][BYOC_ID_MAX]; /* writer thread only */
     size_t n = 0;
     if (!e)

@@ -2318,6 +2318,48 @@ static TCase *tcase(const char *name)
     return tc;
 }
 
+/* ---- retention ------------------------------------------------------------------------- */
+
+static void housekeep_keep(int64_t now, int64_t keep_ms)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_RELAY_HOUSEKEEP};
+    w.in.housekeep.now = now;
+    w.in.housekeep.close_deadline_ms = DEADLINE_MS;
+    w.in.housekeep.event_keep_ms = keep_ms;
+    ck_assert_int_eq(byoc_store_write(store, &w), BYOC_ERR_OK);
+}
+
+/* Old events go once no delivery needs them; a dead delivery keeps its event for a replay; new
+ * events and the per-conversation numbering stay. */
+START_TEST(old_events_purged_unless_a_delivery_needs_them)
+{
+    conv_with_events("conv_dead", 2, NOW_MS);
+    kill_head(hook_a, "conv_dead", 1, NOW_MS + 1);
+    conv_with_events("conv_old", 3, NOW_MS);
+    housekeep_keep(NOW_MS + 100000, 50000); /* everything is old, but all is still needed */
+    ck_assert_uint_eq(event_count(prov.id, "conv_old"), 3);
+    size_t n = 0;
+    struct byoc_delivery_job *jobs = dclaim(NOW_MS + 100001, &n);
+    for (size_t i = 0; i < n; i++)
+        report_delivered(&jobs[i], NOW_MS + 100001);
+    byoc_delivery_jobs_free(jobs, n);
+    housekeep_keep(NOW_MS + 100002, 50000);
+    /* conv_old's first event was delivered: it goes; its later ones still wait (pending) */
+    ck_assert_uint_eq(event_count(prov.id, "conv_old"), 2);
+    ck_assert_uint_eq(event_count(prov.id, "conv_dead"), 1); /* seq 1 is dead and stays */
+    ck_assert_int_eq(dlv_state(hook_a, "conv_dead", 1), BYOC_DELIVERY_DEAD);
+    conv_with_events("conv_new", 2, NOW_MS + 100003);
+    housekeep_keep(NOW_MS + 100004, 50000);
+    ck_assert_uint_eq(event_count(prov.id, "conv_new"), 2); /* young: kept */
+    ck_assert_int_eq(agent_reply("msg_conv_old_late", "conv_old", "Alice", NOW_MS + 100005), 1);
+    size_t m = 0;
+    struct byoc_event *ev = events_of(prov.id, "conv_old", &m);
+    ck_assert_uint_eq(m, 3);
+    ck_assert_int_eq(ev[m - 1].seq, 4); /* numbering goes on after a purge */
+    byoc_event_list_free(ev, m);
+}
+END_TEST
+
 static Suite *events_store_suite(void)
 {
     Suite *s = suite_create("events_store");
@@ -2402,6 +2444,10 @@ static Suite *events_store_suite(void)
 
     tc = tcase("provider_delete");
     tcase_add_test(tc, provider_delete_takes_webhooks_deliveries_events);
+    suite_add_tcase(s, tc);
+
+    tc = tcase("retention");
+    tcase_add_test(tc, old_events_purged_unless_a_delivery_needs_them);
     suite_add_tcase(s, tc);
     return s;
 }
