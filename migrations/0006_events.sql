@@ -5,8 +5,9 @@
 ALTER TABLE conversations ADD COLUMN next_event_seq INTEGER NOT NULL DEFAULT 1;
 
 -- cursor is the global commit order (GET /v1/events); seq the per-conversation order.
+-- AUTOINCREMENT: a cursor is never reused, even after retention emptied the table.
 CREATE TABLE events (
-    cursor          INTEGER PRIMARY KEY,
+    cursor          INTEGER PRIMARY KEY AUTOINCREMENT,
     id              TEXT NOT NULL UNIQUE,
     provider_id     TEXT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
     conversation_id TEXT NOT NULL,
@@ -40,8 +41,11 @@ CREATE TABLE webhooks (
 
 CREATE INDEX webhooks_by_provider ON webhooks (provider_id, created_at);
 
+-- next_attempt_at is HELD (9e18) while an earlier delivery of the same subscription and
+-- conversation is open: only heads of line are ever due.
 CREATE TABLE deliveries (
-    id              TEXT PRIMARY KEY,
+    n               INTEGER PRIMARY KEY AUTOINCREMENT, -- list cursor, never reused
+    id              TEXT NOT NULL UNIQUE,
     webhook_id      TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
     provider_id     TEXT NOT NULL,
     event_cursor    INTEGER NOT NULL REFERENCES events(cursor) ON DELETE CASCADE,
@@ -61,6 +65,7 @@ CREATE TABLE deliveries (
 ) STRICT;
 
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_window ON deliveries (window_start) WHERE state = 'pending';
 CREATE INDEX deliveries_open ON deliveries (webhook_id, conversation_id, seq)
     WHERE state IN ('pending', 'sending');
 CREATE INDEX deliveries_sending ON deliveries (webhook_id) WHERE state = 'sending';
@@ -69,7 +74,7 @@ CREATE INDEX deliveries_by_event ON deliveries (event_cursor);
 
 -- Every call of a Studio script; conversation_id NULL when its contact was unknown.
 CREATE TABLE studio_events (
-    seq             INTEGER PRIMARY KEY,
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     id              TEXT NOT NULL UNIQUE,
     provider_id     TEXT NOT NULL REFERENCES providers(id) ON DELETE CASCADE,
     event           TEXT NOT NULL,
@@ -80,6 +85,7 @@ CREATE TABLE studio_events (
 ) STRICT;
 
 CREATE INDEX studio_events_by_provider ON studio_events (provider_id, seq);
+CREATE INDEX studio_events_by_time ON studio_events (received_at);
 
 -- The webhook URL given when a provider was created is its first subscription, with the same
 -- secret (sealed for the provider, so the delivery worker unseals it as the provider's).

@@ -207,7 +207,8 @@ static int open_state(struct runtime *rt)
     struct byoc_relay_config rc = {.threads = BYOC_RELAY_THREADS,
                                    .retry_cap_ms = rt->cfg.relay_retry_cap * 1000,
                                    .lease_ms = rt->cfg.relay_lease * 1000,
-                                   .event_keep_ms = rt->cfg.event_retention * 1000};
+                                   .event_keep_ms = rt->cfg.event_retention * 1000,
+                                   .delivery_deadline_ms = rt->cfg.webhook_deadline * 1000};
     if (!e)
         e = byoc_relay_start(rt->store, &rt->app.keys, rt->tokens, &rc, &rt->relay);
     rt->app.relay = rt->relay;

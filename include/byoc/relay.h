@@ -13,9 +13,10 @@ struct byoc_relay;
 
 struct byoc_relay_config {
     unsigned threads;
-    int64_t retry_cap_ms;  /* longest delay between attempts */
-    int64_t lease_ms;      /* a claimed message is sent again after this (crash recovery) */
-    int64_t event_keep_ms; /* housekeeping deletes events older than this */
+    int64_t retry_cap_ms;         /* longest delay between attempts */
+    int64_t lease_ms;             /* a claimed message is sent again after this (crash recovery) */
+    int64_t event_keep_ms;        /* housekeeping deletes events older than this */
+    int64_t delivery_deadline_ms; /* and kills webhook deliveries pending longer than this */
 };
 
 /* keys and tokens must outlive the relay. */

@@ -244,7 +244,8 @@ struct byoc_delivery {
     struct byoc_event event;
     enum byoc_delivery_state state;
     int64_t attempts;
-    int64_t next_attempt_at, delivered_at, created_at; /* Unix ms; 0 = none */
+    int64_t next_attempt_at, delivered_at, created_at; /* Unix ms; 0 = none (next_attempt_at:
+                                                          waits for an earlier delivery) */
     int64_t window_start; /* the retry deadline counts from here (creation, or the last replay) */
     int64_t last_status;  /* HTTP status of the last attempt; 0 = none */
     char *last_error;     /* may be NULL */
@@ -375,7 +376,8 @@ struct byoc_write {
         } outcome;                                             /* RELAY_OUTCOME */
         struct {
             int64_t now, close_deadline_ms;
-            int64_t event_keep_ms; /* older events go, unless a delivery still needs them */
+            int64_t event_keep_ms;        /* older events go, unless a delivery still needs them */
+            int64_t delivery_deadline_ms; /* pending deliveries older than this die (0: never) */
         } housekeep; /* RELAY_HOUSEKEEP: expired leases requeued (messages and deliveries); idle
                         conversations end; expired voice transcripts and old events go */
         struct {

@@ -369,6 +369,7 @@ static void housekeep(struct byoc_relay *r)
     w.in.housekeep.now = byoc_now_ms();
     w.in.housekeep.close_deadline_ms = BYOC_RELAY_CLOSE_DEADLINE_MS;
     w.in.housekeep.event_keep_ms = r->cfg.event_keep_ms;
+    w.in.housekeep.delivery_deadline_ms = r->cfg.delivery_deadline_ms;
     enum byoc_err e = byoc_store_write(r->store, &w);
     if (!e && w.out.ended > 0) {
         struct byoc_log_line l;

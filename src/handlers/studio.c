@@ -36,19 +36,26 @@ bool authorize_studio_or_reply(struct byoc_req *req)
 
 /* ---- the body: JSON or form, with the spellings Studio scripts use ---- */
 
-/* First of names present as a string (or, in JSON, an integral number) into out. */
-static bool field(struct byoc_req *req, const char *const *names, char *out, size_t cap)
+enum field_state { FIELD_ABSENT, FIELD_OK, FIELD_BAD };
+
+/* The first of names present (not null) into out: OK for a string (or, in JSON, an integral
+ * number) that fits; BAD for another type or one too long, which must not pass as absent. */
+static enum field_state field(struct byoc_req *req, const char *const *names, char *out, size_t cap)
 {
     const cJSON *j = byoc_req_json(req);
-    for (size_t i = 0; names[i]; i++) {
-        if (j && byoc_json_id(j, names[i], out, cap))
-            return true;
-        const char *v = j ? NULL : byoc_req_form(req, names[i]);
-        if (v && byoc_strlcpy(out, v, cap))
-            return true;
-    }
     out[0] = '\0';
-    return false;
+    for (size_t i = 0; names[i]; i++) {
+        if (j) {
+            const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, names[i]);
+            if (it && !cJSON_IsNull(it))
+                return byoc_json_id(j, names[i], out, cap) ? FIELD_OK : FIELD_BAD;
+            continue;
+        }
+        const char *v = byoc_req_form(req, names[i]);
+        if (v)
+            return byoc_strlcpy(out, v, cap) ? FIELD_OK : FIELD_BAD;
+    }
+    return FIELD_ABSENT;
 }
 
 /* ESCALATE, END_ESCALATION or ONRELEASE in any case, with a space, '-' or '_' inside. */
@@ -109,17 +116,21 @@ static bool agent_fields(struct byoc_req *req, struct studio_ctx *c)
     }
     if (a && !cJSON_IsString(a) && !cJSON_IsNull(a))
         return false;
-    if (!field(req, names, c->agent, sizeof c->agent))
-        c->agent[0] = '\0';
-    if (!field(req, avatars, c->avatar, sizeof c->avatar))
-        c->avatar[0] = '\0';
-    return true;
+    return field(req, names, c->agent, sizeof c->agent) != FIELD_BAD &&
+           field(req, avatars, c->avatar, sizeof c->avatar) != FIELD_BAD;
 }
 
 static bool text_ok(const char *s, size_t max_chars)
 {
     size_t n = strlen(s);
     return byoc_utf8_valid(s, n) && n <= max_chars * 4;
+}
+
+/* An optional id: absent, or 1-256 printable characters. */
+static bool opt_id(struct byoc_req *req, const char *const *names, char *out, size_t cap)
+{
+    enum field_state f = field(req, names, out, cap);
+    return f == FIELD_ABSENT || (f == FIELD_OK && external_id_valid(out, BYOC_EXTERNAL_ID_MAX));
 }
 
 /* Reads the body into c; replies 400 and returns false when it is not usable. */
@@ -133,21 +144,19 @@ static bool parse_or_reply(struct byoc_req *req, struct studio_ctx *c, enum byoc
     static const char *const reason_names[] = {"reason", NULL};
     char event[EVENT_NAME_MAX] = "";
     const char *why = NULL;
-    if (!field(req, event_names, event, sizeof event) || !parse_event(event, ev))
+    if (field(req, event_names, event, sizeof event) != FIELD_OK || !parse_event(event, ev))
         why = "event: ESCALATE, END_ESCALATION (or \"END ESCALATION\") or ONRELEASE";
-    else if (!field(req, contact_names, c->contact, sizeof c->contact) ||
+    else if (field(req, contact_names, c->contact, sizeof c->contact) != FIELD_OK ||
              !external_id_valid(c->contact, BYOC_EXTERNAL_ID_MAX))
         why = "contactId: the CXone contact id ({ContactID} in the script) is required";
-    else if (field(req, thread_names, c->thread, sizeof c->thread) &&
-             !external_id_valid(c->thread, BYOC_EXTERNAL_ID_MAX))
+    else if (!opt_id(req, thread_names, c->thread, sizeof c->thread))
         why = "threadId: an id of 1-256 printable characters";
-    else if (field(req, skill_names, c->skill, sizeof c->skill) &&
-             !external_id_valid(c->skill, BYOC_EXTERNAL_ID_MAX))
+    else if (!opt_id(req, skill_names, c->skill, sizeof c->skill))
         why = "skill: an id of 1-256 printable characters";
     else if (!agent_fields(req, c) || !text_ok(c->agent, BYOC_NAME_MAX) ||
              (c->avatar[0] && !byoc_url_valid(c->avatar)))
         why = "agent: a name, or {\"name\", \"avatar_url\"} with an http(s) avatar URL";
-    else if (field(req, reason_names, c->reason, sizeof c->reason) &&
+    else if (field(req, reason_names, c->reason, sizeof c->reason) == FIELD_BAD ||
              !text_ok(c->reason, BYOC_REASON_MAX))
         why = "reason: at most 1000 characters";
     if (why)

@@ -125,13 +125,18 @@ static bool v4_refused(uint32_t ip, bool link_only)
         return link;
     return (ip >> 24) == 127 || (ip >> 24) == 10 || (ip >> 20) == 0xAC1 /* 172.16/12 */ ||
            (ip >> 16) == 0xC0A8 /* 192.168/16 */ || (ip >> 22) == 0x191 /* 100.64/10 */ ||
+           (ip >> 8) == 0xC00000 /* 192.0.0/24 */ || (ip >> 17) == 0x6309 /* 198.18/15 */ ||
            (ip >> 28) == 0xF /* 240/4 reserved */;
 }
 
 static bool v6_refused(const struct in6_addr *a, bool link_only)
 {
     const uint8_t *b = a->s6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a)) {
+    static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b}; /* 64:ff9b::/96 embeds IPv4 */
+    static const uint8_t ec2_metadata[16] = {0xfd, 0x00, 0x0e, 0xc2, [14] = 0x02, [15] = 0x54};
+    if (memcmp(b, ec2_metadata, sizeof ec2_metadata) == 0)
+        return true; /* fd00:ec2::254, the IPv6 cloud metadata address, even in link-only mode */
+    if (IN6_IS_ADDR_V4MAPPED(a) || IN6_IS_ADDR_V4COMPAT(a) || memcmp(b, nat64, 12) == 0) {
         uint32_t ip = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
         return link_only || v4_refused(ip, false); /* a mapped address is never needed here */
     }

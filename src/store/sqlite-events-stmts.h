@@ -12,6 +12,10 @@
     "d.rowid, d.id, d.webhook_id, d.state, d.attempts, d.next_attempt_at, d.delivered_at, "        \
     "d.created_at, d.window_start, d.last_status, d.last_error, " EV_COLS
 
+/* next_attempt_at of a delivery waiting behind an earlier one of its conversation */
+#define DL_HELD "9000000000000000000"
+#define DL_HELD_MS 9000000000000000000LL
+
 /* clang-format off */
 #define EVENTS_STMT_MAP(X)                                                                         \
     X(EV_CONV_SEQ, "UPDATE conversations SET next_event_seq = next_event_seq + 1 WHERE id = ?1 "   \
@@ -20,7 +24,9 @@
         "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                                         \
     X(EV_FANOUT, "INSERT INTO deliveries (id, webhook_id, provider_id, event_cursor, "             \
         "conversation_id, seq, next_attempt_at, window_start, created_at) "                        \
-        "SELECT 'dlv_' || lower(hex(randomblob(10))), w.id, w.provider_id, ?1, ?2, ?3, ?4, ?4, ?4 "\
+        "SELECT 'dlv_' || lower(hex(randomblob(10))), w.id, w.provider_id, ?1, ?2, ?3, CASE WHEN " \
+        "EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = w.id AND x.conversation_id = ?2 " \
+        "AND x.state IN ('pending', 'sending')) THEN " DL_HELD " ELSE ?4 END, ?4, ?4 "             \
         "FROM webhooks w WHERE w.provider_id = ?5 AND w.state = 'enabled' AND (w.events IS NULL "  \
         "OR EXISTS (SELECT 1 FROM json_each(w.events) j WHERE j.value = ?6))")                     \
     X(EV_LIST_CONV, "SELECT " EV_COLS " FROM events e WHERE e.provider_id = ?1 AND "               \
@@ -56,15 +62,13 @@
         "state = 'disabled' AND EXISTS (SELECT 1 FROM deliveries d WHERE "                         \
         "d.webhook_id = webhooks.id AND d.state = 'dead')")                                        \
     X(WH_HALF_OPEN, "UPDATE webhooks SET circuit_until = ?2 WHERE id = ?1")                        \
-    X(DL_PICK, "SELECT id, webhook_id, failures FROM (SELECT d.id, d.webhook_id, w.failures, "    \
-        "d.next_attempt_at, row_number() OVER (PARTITION BY d.webhook_id ORDER BY "                \
-        "d.next_attempt_at) AS rn, (SELECT count(*) FROM deliveries s WHERE "                      \
-        "s.webhook_id = d.webhook_id AND s.state = 'sending') AS busy FROM deliveries d JOIN "     \
-        "webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 " \
-        "AND w.state = 'enabled' AND w.circuit_until <= ?1 AND NOT EXISTS (SELECT 1 FROM "         \
-        "deliveries x WHERE x.webhook_id = d.webhook_id AND x.conversation_id = d.conversation_id "\
-        "AND x.state IN ('pending', 'sending') AND x.seq < d.seq)) WHERE rn + busy <= ?3 "         \
-        "ORDER BY next_attempt_at LIMIT ?2")                                                       \
+    X(DL_PICK, "SELECT d.id, d.webhook_id, w.failures FROM deliveries d JOIN webhooks w ON "       \
+        "w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND "           \
+        "w.state = 'enabled' AND w.circuit_until <= ?1 AND (SELECT count(*) FROM deliveries s "    \
+        "WHERE s.webhook_id = d.webhook_id AND s.state = 'sending') < ?3 AND NOT EXISTS (SELECT 1 "\
+        "FROM deliveries x WHERE x.webhook_id = d.webhook_id AND "                                 \
+        "x.conversation_id = d.conversation_id AND x.state IN ('pending', 'sending') AND "         \
+        "x.seq < d.seq) ORDER BY d.next_attempt_at LIMIT ?2")                                      \
     X(DL_SENDING_COUNT, "SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND "               \
         "state = 'sending'")                                                                       \
     X(DL_MARK, "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "                \
@@ -81,21 +85,35 @@
         "state = 'sending' AND lease_until < ?1")                                                  \
     X(DL_STATE, "SELECT state FROM deliveries WHERE id = ?1")                                      \
     X(DL_REPLAY_ONE, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, "             \
-        "window_start = ?2, last_error = NULL WHERE id = ?1 AND state = 'dead' "                   \
+        "window_start = ?2, last_error = NULL, attempts = 0 WHERE id = ?1 AND state = 'dead' "                   \
         "RETURNING webhook_id")                                                                    \
     X(DL_REPLAY_ALL, "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, "             \
-        "window_start = ?2, last_error = NULL WHERE provider_id = ?1 AND state = 'dead'")          \
+        "window_start = ?2, last_error = NULL, attempts = 0 WHERE provider_id = ?1 AND "            \
+        "state = 'dead'")          \
     X(DL_LIST, "SELECT " DL_COLS " FROM deliveries d JOIN events e ON e.cursor = d.event_cursor "  \
         "WHERE d.rowid > ?1 AND (?2 IS NULL OR d.state = ?2) AND (?3 IS NULL OR "                  \
         "d.provider_id = ?3) AND (?4 IS NULL OR d.webhook_id = ?4) ORDER BY d.rowid LIMIT ?5")     \
     X(DL_NEXT_DUE, "SELECT min(max(d.next_attempt_at, w.circuit_until)) FROM deliveries d JOIN "   \
-        "webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND w.state = 'enabled' AND " \
-        "NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.webhook_id = d.webhook_id AND "            \
-        "x.conversation_id = d.conversation_id AND x.state IN ('pending', 'sending') AND "         \
-        "x.seq < d.seq)")                                                                          \
+        "webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND "                         \
+        "d.next_attempt_at < " DL_HELD " AND w.state = 'enabled'")                                 \
     X(EV_PURGE, "DELETE FROM events WHERE cursor IN (SELECT e.cursor FROM events e WHERE "         \
         "e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "                      \
         "d.event_cursor = e.cursor AND d.state != 'delivered') ORDER BY e.created_at LIMIT ?2)")        \
+    X(DL_PROMOTE_AFTER, "UPDATE deliveries SET next_attempt_at = ?2 WHERE id = (SELECT n.id FROM " \
+        "deliveries n JOIN deliveries d ON d.id = ?1 WHERE n.webhook_id = d.webhook_id AND "       \
+        "n.conversation_id = d.conversation_id AND n.state IN ('pending', 'sending') ORDER BY "     \
+        "n.seq LIMIT 1) AND state = 'pending' AND next_attempt_at = " DL_HELD)                     \
+    X(DL_PROMOTE_ALL, "UPDATE deliveries SET next_attempt_at = ?1 WHERE state = 'pending' AND "    \
+        "next_attempt_at = " DL_HELD " AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE "          \
+        "x.webhook_id = deliveries.webhook_id AND x.conversation_id = deliveries.conversation_id " \
+        "AND x.state IN ('pending', 'sending') AND x.seq < deliveries.seq)")                       \
+    X(DL_EXPIRE, "UPDATE deliveries SET state = 'dead', last_error = 'the deadline passed before " \
+        "the endpoint took it' WHERE state = 'pending' AND window_start < ?1")                     \
+    X(DL_DEAD_IF_DISABLED, "UPDATE deliveries SET state = 'dead', last_error = 'the subscription " \
+        "is disabled' WHERE id = ?1 AND state = 'pending' AND EXISTS (SELECT 1 FROM webhooks w "   \
+        "WHERE w.id = deliveries.webhook_id AND w.state = 'disabled')")                            \
+    X(STUDIO_PURGE, "DELETE FROM studio_events WHERE received_at < ?1")                            \
+    X(WH_COUNT, "SELECT count(*) FROM webhooks WHERE provider_id = ?1")                            \
     X(STUDIO_INSERT, "INSERT INTO studio_events (id, provider_id, event, contact_id, thread_id, "   \
         "conversation_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                       \
     X(STUDIO_LIST, "SELECT seq, id, provider_id, event, contact_id, thread_id, conversation_id, "  \

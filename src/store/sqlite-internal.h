@@ -180,8 +180,9 @@ void sq_conv_pre_release(struct sq_conv_pre *c);
 enum byoc_err sq_emit(struct sq *q, struct byoc_write *w, const char *conversation_id,
                       enum byoc_event_type t, char *data, int64_t now);
 enum byoc_err sq_apply_events(struct sq *q, struct byoc_write *w);
-/* Expired delivery leases go back to pending (crash recovery). */
-enum byoc_err sq_delivery_leases(struct sq *q, int64_t now);
+/* Expired delivery leases go back to pending (crash recovery); pending deliveries older than
+ * deadline_ms (when > 0) die. */
+enum byoc_err sq_delivery_leases(struct sq *q, int64_t now, int64_t deadline_ms);
 /* At most BYOC_EVENT_PURGE_BATCH events created before `before` that no delivery still needs. */
 enum byoc_err sq_event_purge(struct sq *q, int64_t before);
 /* The provider's webhook_url becomes its first subscription. */

@@ -34,7 +34,7 @@
         "state = 'queued' THEN 'escalated' ELSE state END, updated_at = ?5 WHERE id = ?1")         \
     X(CONV_FAIL, "UPDATE conversations SET state = 'ended', ended_by = 'failure', "               \
         "ended_reason = ?2, ended_at = ?3, updated_at = ?3, inactive_at = NULL "                   \
-        "WHERE id = ?1 AND state != 'ended'")                                                     \
+        "WHERE id = ?1 AND state = 'queued'")                                                      \
     X(CONV_AGENT, "UPDATE conversations SET next_agent_seq = next_agent_seq + 1, state = CASE "    \
         "WHEN state IN ('queued', 'escalated') THEN 'agent_joined' ELSE state END, "               \
         "agent_name = coalesce(?2, agent_name), agent_avatar_url = coalesce(?3, agent_avatar_url), "\

@@ -49,6 +49,8 @@ static void row_delivery(sqlite3_stmt *st, void *item, bool *ok)
         d->state = BYOC_DELIVERY_PENDING;
     d->attempts = sqlite3_column_int64(st, 4);
     d->next_attempt_at = sqlite3_column_int64(st, 5);
+    if (d->next_attempt_at >= DL_HELD_MS)
+        d->next_attempt_at = 0; /* waits behind an earlier delivery of its conversation */
     d->delivered_at = sqlite3_column_int64(st, 6);
     d->created_at = sqlite3_column_int64(st, 7);
     d->window_start = sqlite3_column_int64(st, 8);
@@ -164,7 +166,18 @@ enum byoc_err sq_first_webhook(struct sq *q, const char *provider_id)
 
 static enum byoc_err webhook_create(struct sq *q, const struct byoc_webhook *h)
 {
-    sqlite3_stmt *st = sq_wstmt(q, STMT_WH_INSERT);
+    sqlite3_stmt *st = sq_wstmt(q, STMT_WH_COUNT);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, h->provider_id);
+    int rc = sqlite3_step(st);
+    int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sq_stmt_done(st);
+    if (rc != SQLITE_ROW)
+        return sq_write_fail(q);
+    if (count >= BYOC_WEBHOOKS_PER_PROVIDER)
+        return BYOC_ERR_CONFLICT; /* counted here, so concurrent creates cannot pass the cap */
+    st = sq_wstmt(q, STMT_WH_INSERT);
     if (!st)
         return q->batch_err;
     sq_bind_text(st, 1, h->id);
@@ -384,6 +397,28 @@ static enum byoc_err webhook_disable(struct sq *q, const struct byoc_delivery_ou
     return sq_step_write(q, st);
 }
 
+/* Runs a statement keyed by a delivery id (and now); *changed tells whether a row changed. */
+static enum byoc_err by_delivery(struct sq *q, enum stmt_id id, const char *delivery_id,
+                                 int64_t now, bool *changed)
+{
+    sqlite3_stmt *st = sq_wstmt(q, id);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, delivery_id);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, now);
+    enum byoc_err e = sq_step_write(q, st);
+    if (changed)
+        *changed = !e && sqlite3_changes(q->w.db) > 0;
+    return e;
+}
+
+/* A finished delivery lets the next one of its subscription and conversation become due. */
+static enum byoc_err promote_after(struct sq *q, const char *delivery_id, int64_t now)
+{
+    return by_delivery(q, STMT_DL_PROMOTE_AFTER, delivery_id, now, NULL);
+}
+
 static enum byoc_err delivery_outcome(struct sq *q, const struct byoc_delivery_outcome *o,
                                       int64_t now, int64_t threshold)
 {
@@ -405,7 +440,14 @@ static enum byoc_err delivery_outcome(struct sq *q, const struct byoc_delivery_o
         return e; /* a lost claim (the lease ran out): the newer claim's outcome counts */
     if (o->failure || o->state == BYOC_DELIVERY_DELIVERED)
         e = webhook_breaker(q, o, threshold); /* a shutdown's interruption says nothing */
-    return (!e && o->disable) ? webhook_disable(q, o, now) : e;
+    if (!e && o->disable)
+        e = webhook_disable(q, o, now);
+    bool died = false; /* a retry on a subscription a 410 disabled meanwhile */
+    if (!e && o->state == BYOC_DELIVERY_PENDING)
+        e = by_delivery(q, STMT_DL_DEAD_IF_DISABLED, o->delivery_id, now, &died);
+    if (!e && (o->state != BYOC_DELIVERY_PENDING || died))
+        e = promote_after(q, o->delivery_id, now);
+    return e;
 }
 
 static enum byoc_err delivery_outcomes(struct sq *q, struct byoc_write *w)
@@ -417,13 +459,28 @@ static enum byoc_err delivery_outcomes(struct sq *q, struct byoc_write *w)
     return e;
 }
 
-enum byoc_err sq_delivery_leases(struct sq *q, int64_t now)
+/* Runs a statement whose one parameter is a time; *changed tells whether rows changed. */
+static enum byoc_err at_time(struct sq *q, enum stmt_id id, int64_t t, bool *changed)
 {
-    sqlite3_stmt *st = sq_wstmt(q, STMT_DL_LEASES);
+    sqlite3_stmt *st = sq_wstmt(q, id);
     if (!st)
         return q->batch_err;
-    sqlite3_bind_int64(st, 1, now);
-    return sq_step_write(q, st);
+    sqlite3_bind_int64(st, 1, t);
+    enum byoc_err e = sq_step_write(q, st);
+    if (changed)
+        *changed = !e && sqlite3_changes(q->w.db) > 0;
+    return e;
+}
+
+enum byoc_err sq_delivery_leases(struct sq *q, int64_t now, int64_t deadline_ms)
+{
+    bool expired = false;
+    enum byoc_err e = at_time(q, STMT_DL_LEASES, now, NULL);
+    if (!e && deadline_ms > 0) /* also while a circuit is open and nothing is attempted */
+        e = at_time(q, STMT_DL_EXPIRE, now - deadline_ms, &expired);
+    if (!e && expired) /* what waited behind the dead ones is due now */
+        e = at_time(q, STMT_DL_PROMOTE_ALL, now, NULL);
+    return e;
 }
 
 enum byoc_err sq_event_purge(struct sq *q, int64_t before)
@@ -433,7 +490,8 @@ enum byoc_err sq_event_purge(struct sq *q, int64_t before)
         return q->batch_err;
     sqlite3_bind_int64(st, 1, before);
     sqlite3_bind_int64(st, 2, BYOC_EVENT_PURGE_BATCH);
-    return sq_step_write(q, st); /* their delivered deliveries go with them (cascade) */
+    enum byoc_err e = sq_step_write(q, st); /* delivered deliveries go with them (cascade) */
+    return e ? e : at_time(q, STMT_STUDIO_PURGE, before, NULL);
 }
 
 /* ---- replay ---- */

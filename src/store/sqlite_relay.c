@@ -525,7 +525,7 @@ static enum byoc_err apply_housekeep(struct sq *q, struct byoc_write *w)
         e = sq_step_write(q, st);
     }
     if (!e)
-        e = sq_delivery_leases(q, now);
+        e = sq_delivery_leases(q, now, w->in.housekeep.delivery_deadline_ms);
     if (!e && w->in.housekeep.event_keep_ms > 0)
         e = sq_event_purge(q, now - w->in.housekeep.event_keep_ms);
     static char ids[100][BYOC_ID_MAX]; /* writer thread only */

@@ -536,7 +536,7 @@ END_TEST
 /* A Studio call that must be refused with 400; the body is built from fmt. */
 __attribute__((format(printf, 2, 3))) static void expect_400(bool form, const char *fmt, ...)
 {
-    char body[256];
+    char body[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(body, sizeof body, fmt, ap);
@@ -567,6 +567,14 @@ START_TEST(bad_bodies_are_400)
     cJSON_Delete(j);
     expect_400(true, "event=ESCALATE");
     expect_400(true, "event=HOLD&contactId=%s", c);
+    /* present but unusable is refused, not taken as absent */
+    char longid[301];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    expect_400(false, "{\"event\":\"ESCALATE\",\"contactId\":\"%s\",\"threadId\":\"%s\"}", c,
+               longid);
+    expect_400(true, "event=ESCALATE&contactId=%s&threadId=%s", c, longid);
+    expect_400(false, "{\"event\":\"ESCALATE\",\"contactId\":\"%s\",\"skill\":{\"id\":1}}", c);
     assert_state(id, "escalated");
     assert_types(id, "conversation.escalated");
     ck_assert_int_eq(unmatched_count(), 0);

@@ -1283,7 +1283,8 @@ START_TEST(every_event_gets_a_pending_delivery)
         ck_assert_str_eq(list[i].webhook_id, hook_a);
         ck_assert_int_eq(list[i].state, BYOC_DELIVERY_PENDING);
         ck_assert_int_eq(list[i].attempts, 0);
-        ck_assert_int_eq(list[i].next_attempt_at, NOW_MS + 5);
+        /* the head of line is due; the one behind it waits for it (0) */
+        ck_assert_int_eq(list[i].next_attempt_at, i == 0 ? NOW_MS + 5 : 0);
         ck_assert_int_eq(list[i].window_start, NOW_MS + 5);
         ck_assert_int_eq(list[i].created_at, NOW_MS + 5);
         ck_assert_int_eq(list[i].delivered_at, 0);
@@ -2360,6 +2361,82 @@ START_TEST(old_events_purged_unless_a_delivery_needs_them)
 }
 END_TEST
 
+static enum byoc_err hook_delete_quiet(const char *provider_id, const char *id)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_WEBHOOK_DELETE};
+    w.in.webhook_ref.provider_id = provider_id;
+    w.in.webhook_ref.webhook_id = id;
+    return byoc_store_write(store, &w);
+}
+
+static void housekeep_deadline(int64_t now, int64_t deadline_ms)
+{
+    struct byoc_write w = {.kind = BYOC_WRITE_RELAY_HOUSEKEEP};
+    w.in.housekeep.now = now;
+    w.in.housekeep.close_deadline_ms = DEADLINE_MS;
+    w.in.housekeep.delivery_deadline_ms = deadline_ms;
+    ck_assert_int_eq(byoc_store_write(store, &w), BYOC_ERR_OK);
+}
+
+/* A cursor is never handed out twice, even after retention emptied the table: a client holding
+ * an old cursor must still see what comes next. */
+START_TEST(cursor_not_reused_after_purge)
+{
+    ck_assert_int_eq(hook_delete_quiet(prov.id, hook_a), BYOC_ERR_OK); /* nothing holds them */
+    conv_with_events("conv_a", 3, NOW_MS);
+    size_t n = 0;
+    struct byoc_event *ev = events_of(prov.id, NULL, &n);
+    ck_assert_uint_eq(n, 3);
+    int64_t last = ev[n - 1].cursor;
+    byoc_event_list_free(ev, n);
+    housekeep_keep(NOW_MS + 100000, 50000);
+    ck_assert_uint_eq(event_count(prov.id, NULL), 0);
+    conv_with_events("conv_b", 2, NOW_MS + 100001);
+    ev = events_of(prov.id, NULL, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_gt(ev[0].cursor, last);
+    byoc_event_list_free(ev, n);
+}
+END_TEST
+
+/* Deliveries die at their deadline even when nothing is attempted (an open circuit). */
+START_TEST(deadline_kills_unattempted_and_promotes_the_next)
+{
+    conv_with_events("conv_a", 3, NOW_MS); /* seq 1 due, 2 and 3 held */
+    ck_assert_int_eq(dlv_for(hook_a, "conv_a", 2).next_attempt_at, 0);
+    housekeep_deadline(NOW_MS + 1000, 5000); /* young: nothing dies */
+    ck_assert_int_eq(dlv_state(hook_a, "conv_a", 1), BYOC_DELIVERY_PENDING);
+    conv_with_events("conv_b", 2, NOW_MS + 4000); /* another, younger conversation */
+    housekeep_deadline(NOW_MS + 6000, 5000);
+    for (int64_t seq = 1; seq <= 3; seq++)
+        ck_assert_int_eq(dlv_state(hook_a, "conv_a", seq), BYOC_DELIVERY_DEAD);
+    ck_assert_int_eq(dlv_state(hook_a, "conv_b", 1), BYOC_DELIVERY_PENDING);
+    struct byoc_delivery d = dlv_for(hook_a, "conv_a", 1);
+    ck_assert_ptr_nonnull(d.last_error);
+    ck_assert_ptr_nonnull(strstr(d.last_error, "deadline"));
+    byoc_delivery_release(&d);
+}
+END_TEST
+
+/* A retry that comes back after a 410 disabled the subscription dies instead of waiting for an
+ * endpoint nobody will call again. */
+START_TEST(retry_after_disable_dies)
+{
+    conv_with_events("conv_a", 2, NOW_MS);
+    conv_with_events("conv_b", 2, NOW_MS);
+    size_t n = 0;
+    struct byoc_delivery_job *jobs = dclaim(NOW_MS + 10, &n);
+    ck_assert_uint_eq(n, 2); /* both heads in flight */
+    report_gone(&jobs[0], NOW_MS + 20);
+    ck_assert_int_eq(hook_state(prov.id, hook_a).state, BYOC_WEBHOOK_DISABLED);
+    report_failed(&jobs[1], NOW_MS + 1000, NOW_MS + 30);
+    ck_assert_uint_eq(dlv_count(BYOC_DELIVERY_PENDING, prov.id, hook_a), 0);
+    ck_assert_uint_eq(dlv_count(BYOC_DELIVERY_SENDING, prov.id, hook_a), 0);
+    ck_assert_uint_eq(dlv_count(BYOC_DELIVERY_DEAD, prov.id, hook_a), 4);
+    byoc_delivery_jobs_free(jobs, n);
+}
+END_TEST
+
 static Suite *events_store_suite(void)
 {
     Suite *s = suite_create("events_store");
@@ -2448,6 +2525,9 @@ static Suite *events_store_suite(void)
 
     tc = tcase("retention");
     tcase_add_test(tc, old_events_purged_unless_a_delivery_needs_them);
+    tcase_add_test(tc, cursor_not_reused_after_purge);
+    tcase_add_test(tc, deadline_kills_unattempted_and_promotes_the_next);
+    tcase_add_test(tc, retry_after_disable_dies);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -304,6 +304,8 @@ START_TEST(url_public_https_accepted)
     expect_ok("https://bot.example.com:8443/a/b?c=d&e=f");
     expect_ok("https://172.32.0.1/hook");
     expect_ok("https://8.8.8.8/hook");
+    expect_ok("https://198.20.0.1/hook");
+    expect_ok("https://192.0.1.1/hook");
     expect_ok("https://[2001:4860:4860::8888]/hook");
     /* a name is checked again once resolved (at connect time), not here */
     expect_ok("https://127.0.0.1.nip.io/hook");
@@ -360,6 +362,7 @@ START_TEST(url_private_ipv4_literals_refused)
         "127.255.255.254", "10.0.0.1",        "172.16.0.1",      "172.31.255.255", "192.168.0.1",
         "100.64.0.1",      "100.127.255.1",   "169.254.169.254", "0.0.0.0",        "0",
         "224.0.0.1",       "255.255.255.255", "0x7f.1",          "017700000001",   "127.0.0.1.",
+        "192.0.0.170",     "198.18.0.1",      "198.19.255.254",
     };
     char url[128];
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
@@ -374,9 +377,21 @@ END_TEST
 START_TEST(url_private_ipv6_literals_refused)
 {
     static const char *const hosts[] = {
-        "[::1]",     "[fc00::1]",          "[fd12::1]",         "[fe80::1]",
-        "[::]",      "[::ffff:127.0.0.1]", "[::ffff:10.0.0.1]", "[::ffff:169.254.169.254]",
-        "[ff02::1]", "[0:0:0:0:0:0:0:1]",  "[fe80::1%25eth0]",  "[::127.0.0.1]",
+        "[::1]",
+        "[fc00::1]",
+        "[fd12::1]",
+        "[fe80::1]",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:10.0.0.1]",
+        "[::ffff:169.254.169.254]",
+        "[ff02::1]",
+        "[0:0:0:0:0:0:0:1]",
+        "[fe80::1%25eth0]",
+        "[::127.0.0.1]",
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[fd00:ec2::254]",
     };
     char url[128];
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
