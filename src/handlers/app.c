@@ -116,6 +116,23 @@ bool task_then_or_reply(struct byoc_req *req, void (*fn)(void *), void *arg, byo
     return false;
 }
 
+bool unmatched_page_or_reply(struct byoc_req *req, bool *unmatched, int64_t *after, int64_t *limit)
+{
+    const char *u = byoc_req_query(req, "unmatched");
+    const char *a = byoc_req_query(req, "after"), *l = byoc_req_query(req, "limit");
+    *unmatched = u && strcmp(u, "true") == 0;
+    *after = 0;
+    *limit = BYOC_LIST_PAGE_DEFAULT;
+    if ((u && !*unmatched && strcmp(u, "false") != 0) ||
+        (a && !byoc_parse_i64(a, 0, INT64_MAX, after)) ||
+        (l && !byoc_parse_i64(l, 1, BYOC_LIST_PAGE_MAX, limit))) {
+        byoc_reply_error(req, BYOC_ERR_INVALID,
+                         "unmatched must be true or false, after a sequence number, limit 1-500");
+        return false;
+    }
+    return true;
+}
+
 const cJSON *body_object_or_reply(struct byoc_req *req)
 {
     const cJSON *b = byoc_req_json(req);

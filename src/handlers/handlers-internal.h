@@ -99,6 +99,9 @@ bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot);
 const struct byoc_idem *idem_answer(struct idem_slot *slot, int status, const char *body);
 /* After a write: a concurrent request with the same key got there first; replays its answer. */
 bool replayed(struct byoc_req *req, struct byoc_write *w);
+/* ?unmatched=true|false&after=N&limit=1..500 of the admin's lists (defaults: false, 0, 50);
+ * replies 400 and returns false when one is bad. */
+bool unmatched_page_or_reply(struct byoc_req *req, bool *unmatched, int64_t *after, int64_t *limit);
 /* A string of 1..max printable characters (ids from CXone or admins). */
 bool external_id_valid(const char *s, size_t max);
 

@@ -271,21 +271,14 @@ void h_studio_calls(struct byoc_req *req)
     if (!id || !provider_load_or_reply(req, id, &p))
         return;
     byoc_provider_release(&p);
-    const char *unmatched = byoc_req_query(req, "unmatched");
-    const char *after = byoc_req_query(req, "after"), *limit = byoc_req_query(req, "limit");
+    bool unmatched = false;
     int64_t after_seq = 0, lim = BYOC_LIST_PAGE_DEFAULT;
-    if ((unmatched && strcmp(unmatched, "true") != 0 && strcmp(unmatched, "false") != 0) ||
-        (after && !byoc_parse_i64(after, 0, INT64_MAX, &after_seq)) ||
-        (limit && !byoc_parse_i64(limit, 1, BYOC_LIST_PAGE_MAX, &lim))) {
-        byoc_reply_error(req, BYOC_ERR_INVALID,
-                         "unmatched must be true or false, after a sequence number, limit 1-500");
+    if (!unmatched_page_or_reply(req, &unmatched, &after_seq, &lim))
         return;
-    }
     struct byoc_studio_call *list = NULL;
     size_t n = 0;
-    enum byoc_err e = byoc_store_studio_call_list(app_of(req)->store, id,
-                                                  unmatched && strcmp(unmatched, "true") == 0,
-                                                  after_seq, (size_t)lim, &list, &n);
+    enum byoc_err e = byoc_store_studio_call_list(app_of(req)->store, id, unmatched, after_seq,
+                                                  (size_t)lim, &list, &n);
     if (e) {
         byoc_reply_error(req, e, NULL);
         return;

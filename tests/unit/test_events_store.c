@@ -2403,7 +2403,9 @@ END_TEST
 START_TEST(deadline_kills_unattempted_and_promotes_the_next)
 {
     conv_with_events("conv_a", 3, NOW_MS); /* seq 1 due, 2 and 3 held */
-    ck_assert_int_eq(dlv_for(hook_a, "conv_a", 2).next_attempt_at, 0);
+    struct byoc_delivery held = dlv_for(hook_a, "conv_a", 2);
+    ck_assert_int_eq(held.next_attempt_at, 0);
+    byoc_delivery_release(&held);
     housekeep_deadline(NOW_MS + 1000, 5000); /* young: nothing dies */
     ck_assert_int_eq(dlv_state(hook_a, "conv_a", 1), BYOC_DELIVERY_PENDING);
     conv_with_events("conv_b", 2, NOW_MS + 4000); /* another, younger conversation */
