@@ -188,11 +188,13 @@ static void log_webhook(const struct webhook_ctx *c, const char *what)
     byoc_log_end(&l);
 }
 
+#define CAP_REACHED "this provider has the most subscriptions allowed (20); delete one first"
+
 static void webhook_created(struct byoc_req *req)
 {
     struct webhook_ctx *c = byoc_req_ctx(req);
-    if (c->w.err) {
-        byoc_reply_error(req, c->w.err, NULL);
+    if (c->w.err) { /* CONFLICT: a concurrent create took the last place */
+        byoc_reply_error(req, c->w.err, c->w.err == BYOC_ERR_CONFLICT ? CAP_REACHED : NULL);
         return;
     }
     cJSON *v = webhook_view(&c->hook, c->hook.created_at);
@@ -235,8 +237,7 @@ void h_webhook_create(struct byoc_req *req)
     int64_t count = webhook_count_or_reply(req, provider_id);
     struct webhook_ctx *c = NULL;
     if (count >= BYOC_WEBHOOKS_PER_PROVIDER)
-        byoc_reply_error(req, BYOC_ERR_CONFLICT,
-                         "this provider has the most subscriptions allowed (20); delete one first");
+        byoc_reply_error(req, BYOC_ERR_CONFLICT, CAP_REACHED);
     else if (count >= 0)
         c = webhook_ctx_or_reply(req, provider_id);
     if (!c) {
