@@ -122,6 +122,12 @@ enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st);
 sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id);
 /* The writer connection's last error, mapped; a storage failure also fails the batch. */
 enum byoc_err sq_write_fail(struct sq *q);
+/* Writer side: steps a bound statement once for the first column of its first row as an id or
+ * an integer, then resets it. NOT_FOUND when there is no row. */
+enum byoc_err sq_step_id(struct sq *q, sqlite3_stmt *st, char out[BYOC_ID_MAX]);
+enum byoc_err sq_step_int(struct sq *q, sqlite3_stmt *st, int64_t *out);
+/* Reader side: the first column of a one-row query with no parameters, or dflt when NULL. */
+int64_t sq_read_int(struct sq *q, enum stmt_id id, int64_t dflt);
 /* Reader side. */
 struct conn *sq_reader_get(struct sq *q);
 void sq_reader_put(struct conn *c);

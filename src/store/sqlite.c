@@ -393,6 +393,54 @@ enum byoc_err sq_write_fail(struct sq *q)
     return e;
 }
 
+/* Steps st once; on a row, col() copies column 0. Resets st. */
+static enum byoc_err step_first(struct sq *q, sqlite3_stmt *st, void (*col)(sqlite3_stmt *, void *),
+                                void *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        col(st, out);
+    sq_stmt_done(st);
+    if (rc == SQLITE_ROW)
+        return BYOC_ERR_OK;
+    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
+}
+
+static void col_id0(sqlite3_stmt *st, void *out)
+{
+    sq_col_id(st, 0, out);
+}
+
+static void col_int0(sqlite3_stmt *st, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+enum byoc_err sq_step_id(struct sq *q, sqlite3_stmt *st, char out[BYOC_ID_MAX])
+{
+    out[0] = '\0';
+    return step_first(q, st, col_id0, out);
+}
+
+enum byoc_err sq_step_int(struct sq *q, sqlite3_stmt *st, int64_t *out)
+{
+    *out = 0;
+    return step_first(q, st, col_int0, out);
+}
+
+int64_t sq_read_int(struct sq *q, enum stmt_id id, int64_t dflt)
+{
+    struct conn *c = sq_reader_get(q);
+    sqlite3_stmt *st = sq_stmt(c, id);
+    int64_t v = dflt;
+    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    if (st)
+        sq_stmt_done(st);
+    sq_reader_put(c);
+    return v;
+}
+
 sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id)
 {
     sqlite3_stmt *st = sq_stmt(&q->w, id);
@@ -522,11 +570,8 @@ enum byoc_err sq_find_conversation(struct sq *q, const char *provider_id, const 
         return q->batch_err;
     sq_bind_text(st, 1, provider_id);
     sq_bind_text(st, 2, ref);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        sq_col_id(st, 0, out);
-    sq_stmt_done(st);
-    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? BYOC_ERR_OK : sq_write_fail(q);
+    enum byoc_err e = sq_step_id(q, st, out);
+    return e == BYOC_ERR_NOT_FOUND ? BYOC_ERR_OK : e; /* none: out stays "" */
 }
 
 /* OK with the original's id when the message was stored before; NOT_FOUND when it is new. */
@@ -562,11 +607,7 @@ static enum byoc_err agent_seq(struct sq *q, const char *conv, const struct byoc
     sq_bind_text(st, 2, m->agent_name);
     sq_bind_text(st, 3, m->agent_avatar_url);
     sqlite3_bind_int64(st, 4, m->received_at);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *seq = sqlite3_column_int64(st, 0);
-    sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
+    return sq_step_int(q, st, seq);
 }
 
 /* agent.joined when an agent first writes in an escalation or another agent takes over, then

@@ -170,11 +170,10 @@ static enum byoc_err webhook_create(struct sq *q, const struct byoc_webhook *h)
     if (!st)
         return q->batch_err;
     sq_bind_text(st, 1, h->provider_id);
-    int rc = sqlite3_step(st);
-    int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sq_stmt_done(st);
-    if (rc != SQLITE_ROW)
-        return sq_write_fail(q);
+    int64_t count = 0;
+    enum byoc_err e = sq_step_int(q, st, &count);
+    if (e)
+        return e;
     if (count >= BYOC_WEBHOOKS_PER_PROVIDER)
         return BYOC_ERR_CONFLICT; /* counted here, so concurrent creates cannot pass the cap */
     st = sq_wstmt(q, STMT_WH_INSERT);
@@ -186,7 +185,7 @@ static enum byoc_err webhook_create(struct sq *q, const struct byoc_webhook *h)
     sq_bind_text(st, 4, h->events_json);
     sq_bind_blob(st, 5, h->secret_sealed.data, h->secret_sealed.len);
     sqlite3_bind_int64(st, 6, h->created_at);
-    enum byoc_err e = sq_step_write(q, st);
+    e = sq_step_write(q, st);
     return e == BYOC_ERR_CONFLICT ? BYOC_ERR_NOT_FOUND : e; /* the provider's foreign key */
 }
 
@@ -224,10 +223,7 @@ static enum byoc_err sending_count(struct sq *q, const char *webhook_id, int64_t
     if (!st)
         return q->batch_err;
     sq_bind_text(st, 1, webhook_id);
-    int rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
+    return sq_step_int(q, st, out);
 }
 
 static struct endpoint_slot *slot_for(struct sq *q, struct endpoint_slot *slots, size_t *nslots,
@@ -502,26 +498,21 @@ static enum byoc_err replay_one(struct sq *q, struct byoc_write *w)
     if (!st)
         return q->batch_err;
     sq_bind_text(st, 1, w->in.replay.delivery_id);
-    int rc = sqlite3_step(st);
-    bool dead = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-                strcmp((const char *)sqlite3_column_text(st, 0), "dead") == 0;
-    sq_stmt_done(st);
-    if (rc != SQLITE_ROW)
-        return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
-    if (!dead)
+    char state[BYOC_ID_MAX];
+    enum byoc_err e = sq_step_id(q, st, state);
+    if (e)
+        return e;
+    if (strcmp(state, byoc_delivery_state_name(BYOC_DELIVERY_DEAD)) != 0)
         return BYOC_ERR_CONFLICT;
     st = sq_wstmt(q, STMT_DL_REPLAY_ONE);
     if (!st)
         return q->batch_err;
     sq_bind_text(st, 1, w->in.replay.delivery_id);
     sqlite3_bind_int64(st, 2, w->in.replay.now);
-    char webhook[BYOC_ID_MAX] = "";
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        sq_col_id(st, 0, webhook);
-    sq_stmt_done(st);
-    if (rc != SQLITE_ROW)
-        return sq_write_fail(q);
+    char webhook[BYOC_ID_MAX];
+    e = sq_step_id(q, st, webhook);
+    if (e)
+        return e == BYOC_ERR_NOT_FOUND ? BYOC_ERR_INTERNAL : e; /* it was dead a moment ago */
     st = sq_wstmt(q, STMT_WH_ENABLE);
     if (!st)
         return q->batch_err;
@@ -713,16 +704,7 @@ enum byoc_err sq_apply_events(struct sq *q, struct byoc_write *w)
 
 int64_t sq_delivery_next_due(void *state)
 {
-    struct sq *q = state;
-    struct conn *c = sq_reader_get(q);
-    sqlite3_stmt *st = sq_stmt(c, STMT_DL_NEXT_DUE);
-    int64_t due = INT64_MAX;
-    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        due = sqlite3_column_int64(st, 0);
-    if (st)
-        sq_stmt_done(st);
-    sq_reader_put(c);
-    return due;
+    return sq_read_int(state, STMT_DL_NEXT_DUE, INT64_MAX);
 }
 
 enum byoc_err sq_webhook_list(void *state, const char *provider_id, struct byoc_webhook **out,

@@ -206,13 +206,7 @@ static enum byoc_err by_client_id(struct sq *q, const char *conv_id, const char 
         return q->batch_err;
     sq_bind_text(st, 1, conv_id);
     sq_bind_text(st, 2, client_id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        sq_col_id(st, 0, out);
-    sq_stmt_done(st);
-    if (rc == SQLITE_ROW)
-        return BYOC_ERR_OK;
-    return rc == SQLITE_DONE ? BYOC_ERR_NOT_FOUND : sq_write_fail(q);
+    return sq_step_id(q, st, out);
 }
 
 /* Appends m after everything queued in its conversation; touches the inactivity timer. */
@@ -285,6 +279,19 @@ static enum byoc_err apply_end(struct sq *q, struct byoc_write *w)
     return e;
 }
 
+/* True when the conversation has a delivered text (CXone opened a contact for it). */
+static enum byoc_err text_delivered(struct sq *q, const char *conversation_id, bool *out)
+{
+    sqlite3_stmt *st = sq_wstmt(q, STMT_OUT_TEXT_DELIVERED);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, conversation_id);
+    int64_t exists = 0;
+    enum byoc_err e = sq_step_int(q, st, &exists);
+    *out = exists != 0;
+    return e;
+}
+
 static enum byoc_err load_job(struct sq *q, const char *msg_id, struct byoc_relay_job *job)
 {
     sqlite3_stmt *st = sq_wstmt(q, STMT_OUT_GET);
@@ -298,14 +305,11 @@ static enum byoc_err load_job(struct sq *q, const char *msg_id, struct byoc_rela
     sq_bind_text(st, 1, job->msg.conversation_id);
     sqlite3_bind_null(st, 2);
     e = sq_one_row(&q->w, st, row_conversation, rel_conversation, &job->conv);
-    st = e ? NULL : sq_wstmt(q, STMT_OUT_TEXT_DELIVERED);
-    if (!st)
-        return e ? e : q->batch_err;
-    sq_bind_text(st, 1, job->msg.conversation_id);
-    int rc = sqlite3_step(st);
-    job->first_text = rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
-    sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
+    bool delivered = false;
+    if (!e)
+        e = text_delivered(q, job->msg.conversation_id, &delivered);
+    job->first_text = !delivered;
+    return e;
 }
 
 /* Takes the most overdue head-of-line message (one per conversation at a time) and leases it. */
@@ -340,19 +344,6 @@ static enum byoc_err apply_claim(struct sq *q, struct byoc_write *w)
     }
     w->out.job = job;
     return BYOC_ERR_OK;
-}
-
-/* True when the conversation has a delivered text (CXone opened a contact for it). */
-static enum byoc_err text_delivered(struct sq *q, const char *conversation_id, bool *out)
-{
-    sqlite3_stmt *st = sq_wstmt(q, STMT_OUT_TEXT_DELIVERED);
-    if (!st)
-        return q->batch_err;
-    sq_bind_text(st, 1, conversation_id);
-    int rc = sqlite3_step(st);
-    *out = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-    sq_stmt_done(st);
-    return rc == SQLITE_ROW ? BYOC_ERR_OK : sq_write_fail(q);
 }
 
 /* message.failed for each text queued behind a failed opening message (they fail with it). */
@@ -701,16 +692,7 @@ enum byoc_err sq_idem_get(void *state, const char *provider_id, const char *key,
 
 int64_t sq_relay_next_due(void *state)
 {
-    struct sq *q = state;
-    struct conn *c = sq_reader_get(q);
-    sqlite3_stmt *st = sq_stmt(c, STMT_OUT_NEXT_DUE);
-    int64_t due = INT64_MAX;
-    if (st && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        due = sqlite3_column_int64(st, 0);
-    if (st)
-        sq_stmt_done(st);
-    sq_reader_put(c);
-    return due;
+    return sq_read_int(state, STMT_OUT_NEXT_DUE, INT64_MAX);
 }
 
 static void row_voice(sqlite3_stmt *st, void *item, bool *ok)
