@@ -77,8 +77,6 @@ void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t);
 BYOC_MUST_USE enum byoc_err byoc_cxone_token(struct byoc_cxone_tokens *t,
                                              const struct byoc_cxone_creds *c, const char *rejected,
                                              char **token, char *detail);
-/* Tokens fetched from CXone so far (tests, metrics). */
-unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t);
 
 /* ---- messaging (DFO 3.0) ---- */
 

@@ -134,6 +134,9 @@ enum byoc_out_kind { BYOC_OUT_TEXT, BYOC_OUT_TYPING, BYOC_OUT_CLOSE, BYOC_OUT_RO
 enum byoc_out_state { BYOC_OUT_QUEUED, BYOC_OUT_SENDING, BYOC_OUT_DELIVERED, BYOC_OUT_FAILED };
 const char *byoc_out_kind_name(enum byoc_out_kind k);
 const char *byoc_out_state_name(enum byoc_out_state s);
+/* false for an unknown name. */
+bool byoc_out_kind_parse(const char *name, enum byoc_out_kind *out);
+bool byoc_out_state_parse(const char *name, enum byoc_out_state *out);
 
 /* One thing to tell CXone; sent strictly in seq order per conversation. */
 struct byoc_outbound {
@@ -261,6 +264,7 @@ struct byoc_delivery_job {
     struct byoc_blob secret_sealed, old_secret_sealed; /* old: data NULL when none or expired */
     bool probe; /* the endpoint's circuit is half-open: this attempt decides */
 };
+void byoc_delivery_job_release(struct byoc_delivery_job *j);
 void byoc_delivery_jobs_free(struct byoc_delivery_job *j, size_t n);
 
 /* What one attempt came to. */
@@ -288,6 +292,7 @@ struct byoc_studio_call {
     int64_t received_at;
     int64_t cursor;
 };
+void byoc_studio_call_release(struct byoc_studio_call *c);
 void byoc_studio_call_list_free(struct byoc_studio_call *c, size_t n);
 
 /* A voice handoff's transcript, for the agent's pop-up page. */

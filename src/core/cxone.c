@@ -286,7 +286,6 @@ struct token_slot {
     char provider_id[BYOC_ID_MAX];
     char *token;
     int64_t expires_ms; /* monotonic */
-    int64_t fetched_ms; /* monotonic; 0 = never */
     int64_t used_ms;
     bool refreshing; /* one thread is fetching for this provider; the others wait */
 };
@@ -294,7 +293,6 @@ struct token_slot {
 struct byoc_cxone_tokens {
     pthread_mutex_t mu; /* never held across a network call */
     pthread_cond_t refreshed;
-    unsigned long fetched;
     struct token_slot slots[BYOC_CXONE_TOKEN_CACHE];
 };
 
@@ -327,14 +325,6 @@ void byoc_cxone_tokens_free(struct byoc_cxone_tokens *t)
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->refreshed);
     free(t);
-}
-
-unsigned long byoc_cxone_tokens_fetched(struct byoc_cxone_tokens *t)
-{
-    pthread_mutex_lock(&t->mu);
-    unsigned long n = t->fetched;
-    pthread_mutex_unlock(&t->mu);
-    return n;
 }
 
 /* The provider's slot, or the least recently used idle one (cleared); NULL when every slot is
@@ -432,9 +422,7 @@ static enum byoc_err refresh(struct byoc_cxone_tokens *t, struct token_slot *s,
             free(s->token);
         }
         s->token = fresh;
-        s->fetched_ms = byoc_mono_ms();
-        s->expires_ms = s->fetched_ms + ttl * 1000;
-        t->fetched++;
+        s->expires_ms = byoc_mono_ms() + ttl * 1000;
     }
     s->refreshing = false;
     pthread_cond_broadcast(&t->refreshed);

@@ -47,10 +47,7 @@ static void attempt_free(struct attempt *a)
 {
     if (!a)
         return;
-    byoc_delivery_release(&a->job.d);
-    free(a->job.url);
-    byoc_blob_release(&a->job.secret_sealed);
-    byoc_blob_release(&a->job.old_secret_sealed);
+    byoc_delivery_job_release(&a->job);
     free(a->body);
     free(a);
 }

@@ -95,6 +95,16 @@ void byoc_action_session_release(struct byoc_action_session *a)
     *a = (struct byoc_action_session){0};
 }
 
+/* Index of name in names, or -1. */
+static int name_lookup(const char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name && i < n; i++) {
+        if (strcmp(name, names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 static const char *const conv_state_names[] = {"queued", "escalated", "agent_joined", "bot",
                                                "ended"};
 static const char *const out_kind_names[] = {"text", "typing", "close", "routing"};
@@ -107,23 +117,36 @@ const char *byoc_conv_state_name(enum byoc_conv_state s)
 
 bool byoc_conv_state_parse(const char *name, enum byoc_conv_state *out)
 {
-    for (unsigned i = 0; i < BYOC_ARRAY_LEN(conv_state_names); i++) {
-        if (strcmp(name, conv_state_names[i]) == 0) {
-            *out = (enum byoc_conv_state)i;
-            return true;
-        }
-    }
-    return false;
+    int i = name_lookup(conv_state_names, BYOC_ARRAY_LEN(conv_state_names), name);
+    if (i >= 0)
+        *out = (enum byoc_conv_state)i;
+    return i >= 0;
 }
 
 const char *byoc_out_kind_name(enum byoc_out_kind k)
 {
-    return (unsigned)k < 4 ? out_kind_names[k] : "unknown";
+    return (unsigned)k < BYOC_ARRAY_LEN(out_kind_names) ? out_kind_names[k] : "unknown";
+}
+
+bool byoc_out_kind_parse(const char *name, enum byoc_out_kind *out)
+{
+    int i = name_lookup(out_kind_names, BYOC_ARRAY_LEN(out_kind_names), name);
+    if (i >= 0)
+        *out = (enum byoc_out_kind)i;
+    return i >= 0;
 }
 
 const char *byoc_out_state_name(enum byoc_out_state s)
 {
-    return (unsigned)s < 4 ? out_state_names[s] : "unknown";
+    return (unsigned)s < BYOC_ARRAY_LEN(out_state_names) ? out_state_names[s] : "unknown";
+}
+
+bool byoc_out_state_parse(const char *name, enum byoc_out_state *out)
+{
+    int i = name_lookup(out_state_names, BYOC_ARRAY_LEN(out_state_names), name);
+    if (i >= 0)
+        *out = (enum byoc_out_state)i;
+    return i >= 0;
 }
 
 void byoc_conversation_release(struct byoc_conversation *c)
@@ -191,16 +214,6 @@ static const char *const event_type_names[] = {
 };
 static const char *const delivery_state_names[] = {"pending", "sending", "delivered", "dead"};
 static const char *const studio_event_names[] = {"ESCALATE", "END_ESCALATION", "ONRELEASE"};
-
-/* Index of name in names, or -1. */
-static int name_lookup(const char *const *names, size_t n, const char *name)
-{
-    for (size_t i = 0; name && i < n; i++) {
-        if (strcmp(name, names[i]) == 0)
-            return (int)i;
-    }
-    return -1;
-}
 
 const char *byoc_event_type_name(enum byoc_event_type t)
 {
@@ -284,24 +297,38 @@ void byoc_delivery_list_free(struct byoc_delivery *d, size_t n)
     free(d);
 }
 
+void byoc_delivery_job_release(struct byoc_delivery_job *j)
+{
+    if (!j)
+        return;
+    byoc_delivery_release(&j->d);
+    free(j->url);
+    byoc_blob_release(&j->secret_sealed);
+    byoc_blob_release(&j->old_secret_sealed);
+    *j = (struct byoc_delivery_job){0};
+}
+
 void byoc_delivery_jobs_free(struct byoc_delivery_job *j, size_t n)
 {
-    for (size_t i = 0; j && i < n; i++) {
-        byoc_delivery_release(&j[i].d);
-        free(j[i].url);
-        byoc_blob_release(&j[i].secret_sealed);
-        byoc_blob_release(&j[i].old_secret_sealed);
-    }
+    for (size_t i = 0; j && i < n; i++)
+        byoc_delivery_job_release(&j[i]);
     free(j);
+}
+
+void byoc_studio_call_release(struct byoc_studio_call *c)
+{
+    if (!c)
+        return;
+    free(c->event);
+    free(c->contact_id);
+    free(c->thread_id);
+    free(c->conversation_id);
+    *c = (struct byoc_studio_call){0};
 }
 
 void byoc_studio_call_list_free(struct byoc_studio_call *c, size_t n)
 {
-    for (size_t i = 0; c && i < n; i++) {
-        free(c[i].event);
-        free(c[i].contact_id);
-        free(c[i].thread_id);
-        free(c[i].conversation_id);
-    }
+    for (size_t i = 0; c && i < n; i++)
+        byoc_studio_call_release(&c[i]);
     free(c);
 }

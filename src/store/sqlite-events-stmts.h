@@ -64,15 +64,15 @@
         "state = 'disabled' AND EXISTS (SELECT 1 FROM deliveries d WHERE "                         \
         "d.webhook_id = webhooks.id AND d.state = 'dead')")                                        \
     X(WH_HALF_OPEN, "UPDATE webhooks SET circuit_until = ?2 WHERE id = ?1")                        \
-    X(DL_PICK, "SELECT d.id, d.webhook_id, w.failures FROM deliveries d INDEXED BY deliveries_due "\
-        "JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND "           \
-        "w.state = 'enabled' AND w.circuit_until <= ?1 AND (SELECT count(*) FROM deliveries s "    \
-        "WHERE s.webhook_id = d.webhook_id AND s.state = 'sending') < ?3 AND NOT EXISTS (SELECT 1 "\
-        "FROM deliveries x WHERE x.webhook_id = d.webhook_id AND "                                 \
-        "x.conversation_id = d.conversation_id AND x.state IN ('pending', 'sending') AND "         \
-        "x.seq < d.seq) ORDER BY d.next_attempt_at LIMIT ?2")                                      \
-    X(DL_SENDING_COUNT, "SELECT count(*) FROM deliveries WHERE webhook_id = ?1 AND "               \
-        "state = 'sending'")                                                                       \
+    X(DL_PICK, "SELECT id, webhook_id, failures, busy FROM (SELECT d.id, d.webhook_id, "           \
+        "w.failures, d.next_attempt_at, (SELECT count(*) FROM deliveries s WHERE "                 \
+        "s.webhook_id = d.webhook_id AND s.state = 'sending') AS busy FROM deliveries d "          \
+        "INDEXED BY deliveries_due JOIN webhooks w ON w.id = d.webhook_id WHERE "                  \
+        "d.state = 'pending' AND d.next_attempt_at <= ?1 AND w.state = 'enabled' AND "             \
+        "w.circuit_until <= ?1 AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE "                  \
+        "x.webhook_id = d.webhook_id AND x.conversation_id = d.conversation_id AND "               \
+        "x.state IN ('pending', 'sending') AND x.seq < d.seq) ORDER BY d.next_attempt_at) "        \
+        "WHERE busy < ?3 LIMIT ?2")                                                                \
     X(DL_MARK, "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, "                \
         "lease_until = ?2 WHERE id = ?1 AND state = 'pending'")                                    \
     X(DL_JOB, "SELECT " DL_COLS ", w.url, w.secret_sealed, CASE WHEN w.old_secret_until > ?2 "     \

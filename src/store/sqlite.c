@@ -380,8 +380,6 @@ enum byoc_err sq_step_write(struct sq *q, sqlite3_stmt *st)
     int rc = sqlite3_step(st);
     enum byoc_err e = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? BYOC_ERR_OK : sq_write_fail(q);
     sq_stmt_done(st);
-    if (e && e != BYOC_ERR_CONFLICT && e != BYOC_ERR_NOT_FOUND && !q->batch_err)
-        q->batch_err = e;
     return e;
 }
 
@@ -444,8 +442,11 @@ int64_t sq_read_int(struct sq *q, enum stmt_id id, int64_t dflt)
 sqlite3_stmt *sq_wstmt(struct sq *q, enum stmt_id id)
 {
     sqlite3_stmt *st = sq_stmt(&q->w, id);
-    if (!st && !q->batch_err)
-        q->batch_err = sq_write_fail(q);
+    if (!st) {
+        enum byoc_err e = sq_write_fail(q); /* sets batch_err for a storage failure */
+        if (!q->batch_err) /* callers return batch_err: never OK without a statement */
+            q->batch_err = e ? e : BYOC_ERR_STORE_IO;
+    }
     return st;
 }
 
@@ -711,7 +712,6 @@ static enum byoc_err sq_apply(void *state, struct byoc_write *w)
     default:
         return sq_apply_relay(q, w);
     }
-    return BYOC_ERR_INTERNAL;
 }
 
 /* ---- readers ---- */

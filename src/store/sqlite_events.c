@@ -217,17 +217,9 @@ struct endpoint_slot {
     bool half_open_taken;
 };
 
-static enum byoc_err sending_count(struct sq *q, const char *webhook_id, int64_t *out)
-{
-    sqlite3_stmt *st = sq_wstmt(q, STMT_DL_SENDING_COUNT);
-    if (!st)
-        return q->batch_err;
-    sq_bind_text(st, 1, webhook_id);
-    return sq_step_int(q, st, out);
-}
-
-static struct endpoint_slot *slot_for(struct sq *q, struct endpoint_slot *slots, size_t *nslots,
-                                      size_t cap, const char *webhook_id, enum byoc_err *e)
+/* The claim's slot for a subscription, created with what is already in flight. NULL when full. */
+static struct endpoint_slot *slot_for(struct endpoint_slot *slots, size_t *nslots, size_t cap,
+                                      const char *webhook_id, int64_t in_flight)
 {
     for (size_t i = 0; i < *nslots; i++) {
         if (strcmp(slots[i].id, webhook_id) == 0)
@@ -236,9 +228,8 @@ static struct endpoint_slot *slot_for(struct sq *q, struct endpoint_slot *slots,
     if (*nslots == cap)
         return NULL;
     struct endpoint_slot *s = &slots[(*nslots)++];
-    *s = (struct endpoint_slot){0};
+    *s = (struct endpoint_slot){.in_flight = in_flight};
     byoc_strlcpy(s->id, webhook_id, sizeof s->id);
-    *e = sending_count(q, webhook_id, &s->in_flight);
     return s;
 }
 
@@ -284,7 +275,7 @@ static enum byoc_err take_candidate(struct sq *q, struct byoc_write *w, const ch
 
 struct candidate {
     char id[BYOC_ID_MAX], webhook_id[BYOC_ID_MAX];
-    int64_t failures;
+    int64_t failures, in_flight; /* of its subscription */
 };
 
 /* Due heads, oldest first, at most per_endpoint minus what is in flight per subscription (so a
@@ -304,6 +295,7 @@ static enum byoc_err pick_candidates(struct sq *q, int64_t now, size_t limit, si
         sq_col_id(st, 0, out[*n].id);
         sq_col_id(st, 1, out[*n].webhook_id);
         out[*n].failures = sqlite3_column_int64(st, 2);
+        out[*n].in_flight = sqlite3_column_int64(st, 3);
         (*n)++;
     }
     sq_stmt_done(st);
@@ -327,8 +319,8 @@ static enum byoc_err delivery_claim(struct sq *q, struct byoc_write *w)
     size_t nslots = 0;
     for (size_t i = 0; !e && i < ncand && w->out.jobs.n < max; i++) {
         struct endpoint_slot *s =
-            slot_for(q, slots, &nslots, max * PICK_FACTOR, cand[i].webhook_id, &e);
-        if (e || !s || s->in_flight >= (int64_t)w->in.dclaim.per_endpoint)
+            slot_for(slots, &nslots, max * PICK_FACTOR, cand[i].webhook_id, cand[i].in_flight);
+        if (!s || s->in_flight >= (int64_t)w->in.dclaim.per_endpoint)
             continue;
         bool half_open = cand[i].failures >= w->in.dclaim.breaker_failures;
         if (half_open && (s->in_flight > 0 || s->half_open_taken))
@@ -766,12 +758,7 @@ static void row_studio(sqlite3_stmt *st, void *item, bool *ok)
 
 static void rel_studio(void *item)
 {
-    struct byoc_studio_call *s = item;
-    free(s->event);
-    free(s->contact_id);
-    free(s->thread_id);
-    free(s->conversation_id);
-    *s = (struct byoc_studio_call){0};
+    byoc_studio_call_release(item);
 }
 
 enum byoc_err sq_studio_call_list(void *state, const char *provider_id, bool unmatched_only,

@@ -39,35 +39,20 @@ static void row_conversation(sqlite3_stmt *st, void *item, bool *ok)
     c->inactive_at = sqlite3_column_int64(st, 20);
 }
 
-static int name_index(const unsigned char *s, const char *(*name)(int), int n)
-{
-    for (int i = 0; s && i < n; i++) {
-        if (strcmp((const char *)s, name(i)) == 0)
-            return i;
-    }
-    return 0;
-}
-
-static const char *kind_name(int i)
-{
-    return byoc_out_kind_name((enum byoc_out_kind)i);
-}
-
-static const char *state_name(int i)
-{
-    return byoc_out_state_name((enum byoc_out_state)i);
-}
-
 static void row_outbound(sqlite3_stmt *st, void *item, bool *ok)
 {
     struct byoc_outbound *m = item;
     sq_col_id(st, 0, m->id);
     sq_col_id(st, 1, m->conversation_id);
     m->seq = sqlite3_column_int64(st, 2);
-    m->kind = (enum byoc_out_kind)name_index(sqlite3_column_text(st, 3), kind_name, 4);
+    const unsigned char *kind = sqlite3_column_text(st, 3);
+    if (!kind || !byoc_out_kind_parse((const char *)kind, &m->kind))
+        m->kind = BYOC_OUT_TEXT;
     m->client_message_id = sq_col_text(st, 4, ok);
     m->payload = sq_col_text(st, 5, ok);
-    m->state = (enum byoc_out_state)name_index(sqlite3_column_text(st, 6), state_name, 4);
+    const unsigned char *state = sqlite3_column_text(st, 6);
+    if (!state || !byoc_out_state_parse((const char *)state, &m->state))
+        m->state = BYOC_OUT_QUEUED;
     m->attempts = sqlite3_column_int64(st, 7);
     m->next_attempt_at = sqlite3_column_int64(st, 8);
     m->deadline_at = sqlite3_column_int64(st, 9);
@@ -347,6 +332,14 @@ static enum byoc_err apply_claim(struct sq *q, struct byoc_write *w)
 }
 
 /* message.failed for each text queued behind a failed opening message (they fail with it). */
+static void row_failed_text(sqlite3_stmt *st, void *item, bool *ok)
+{
+    struct byoc_outbound *m = item;
+    sq_col_id(st, 0, m->id);
+    m->client_message_id = sq_col_text(st, 1, ok);
+    m->attempts = sqlite3_column_int64(st, 2);
+}
+
 static enum byoc_err fail_rest_events(struct sq *q, struct byoc_write *w, const char *conv,
                                       const char *reason, int64_t now)
 {
@@ -355,26 +348,11 @@ static enum byoc_err fail_rest_events(struct sq *q, struct byoc_write *w, const 
         return q->batch_err;
     sq_bind_text(st, 1, conv);
     struct byoc_outbound *rows = NULL;
-    size_t n = 0, cap = 0;
-    bool ok = true;
-    int rc;
-    for (rc = sqlite3_step(st); ok && rc == SQLITE_ROW; rc = sqlite3_step(st)) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            struct byoc_outbound *grown = realloc(rows, ncap * sizeof *rows);
-            ok = grown != NULL;
-            rows = grown ? grown : rows;
-            cap = grown ? ncap : cap;
-        }
-        if (ok) {
-            rows[n] = (struct byoc_outbound){0};
-            sq_col_id(st, 0, rows[n].id);
-            rows[n].client_message_id = sq_col_text(st, 1, &ok);
-            rows[n++].attempts = sqlite3_column_int64(st, 2);
-        }
-    }
-    sq_stmt_done(st);
-    enum byoc_err e = !ok ? BYOC_ERR_NOMEM : rc == SQLITE_DONE ? BYOC_ERR_OK : sq_write_fail(q);
+    size_t n = 0;
+    enum byoc_err e =
+        sq_collect_rows(&q->w, st, sizeof *rows, row_failed_text, rel_outbound, (void **)&rows, &n);
+    if (e && e != BYOC_ERR_NOMEM)
+        return sq_write_fail(q); /* a storage failure fails the batch */
     for (size_t i = 0; !e && i < n; i++)
         e = sq_emit(
             q, w, conv, BYOC_EVENT_MESSAGE_FAILED,
