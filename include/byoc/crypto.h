@@ -22,6 +22,8 @@ void byoc_hmac_sha256(const void *key, size_t key_len, const void *data, size_t 
                       uint8_t out[BYOC_SHA256_LEN]);
 /* Zeroes memory in a way the compiler cannot drop. */
 void byoc_wipe(void *p, size_t len);
+/* Wipes a NUL-terminated secret, then frees it. NULL ok. */
+void byoc_free_secret(char *s);
 /* Constant-time equality of two equal-length byte strings. */
 bool byoc_ct_equal(const void *a, const void *b, size_t len);
 /* Constant-time check that a secret presented by a client hashes to stored_hash. */

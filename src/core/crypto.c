@@ -57,6 +57,13 @@ void byoc_wipe(void *p, size_t len)
     OPENSSL_cleanse(p, len);
 }
 
+void byoc_free_secret(char *s)
+{
+    if (s)
+        byoc_wipe(s, strlen(s));
+    free(s);
+}
+
 bool byoc_ct_equal(const void *a, const void *b, size_t len)
 {
     return CRYPTO_memcmp(a, b, len) == 0;

@@ -134,9 +134,7 @@ void byoc_cxone_admin_release(struct byoc_cxone_admin *a)
 {
     if (!a)
         return;
-    if (a->access_token)
-        byoc_wipe(a->access_token, strlen(a->access_token));
-    free(a->access_token);
+    byoc_free_secret(a->access_token);
     free(a->tenant_id);
     free(a->user_name);
     *a = (struct byoc_cxone_admin){0};
@@ -309,10 +307,7 @@ enum byoc_err byoc_cxone_tokens_new(struct byoc_cxone_tokens **out)
 
 static void slot_clear(struct token_slot *s)
 {
-    if (s->token) {
-        byoc_wipe(s->token, strlen(s->token));
-        free(s->token);
-    }
+    byoc_free_secret(s->token);
     *s = (struct token_slot){0};
 }
 
@@ -417,10 +412,7 @@ static enum byoc_err refresh(struct byoc_cxone_tokens *t, struct token_slot *s,
     enum byoc_err e = fetch_token(c, &fresh, &ttl, detail);
     pthread_mutex_lock(&t->mu);
     if (!e) { /* a refreshing slot is never evicted: s is still this provider's */
-        if (s->token) {
-            byoc_wipe(s->token, strlen(s->token));
-            free(s->token);
-        }
+        byoc_free_secret(s->token);
         s->token = fresh;
         s->expires_ms = byoc_mono_ms() + ttl * 1000;
     }
@@ -792,16 +784,10 @@ void byoc_cxone_with_token(struct byoc_cxone_tokens *t, const struct byoc_cxone_
             break;
         }
         run(token, arg, r);
-        if (rejected) {
-            byoc_wipe(rejected, strlen(rejected));
-            free(rejected);
-        }
+        byoc_free_secret(rejected);
         rejected = token; /* kept only to tell the cache which token CXone refused */
         if (r->err || r->status != 401)
             break;
     }
-    if (rejected) {
-        byoc_wipe(rejected, strlen(rejected));
-        free(rejected);
-    }
+    byoc_free_secret(rejected);
 }

@@ -70,10 +70,7 @@ static enum byoc_err sign(const struct byoc_dispatch *d, struct attempt *a, int6
         }
         if (!e)
             e = byoc_webhook_sign(secret, a->job.d.event.id, ts, a->body, strlen(a->body), sig);
-        if (secret) {
-            byoc_wipe(secret, strlen(secret));
-            free(secret);
-        }
+        byoc_free_secret(secret);
         if (!e)
             used += (size_t)snprintf(a->sig_line + used, sizeof a->sig_line - used, " %s", sig);
     }

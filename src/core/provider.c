@@ -239,11 +239,7 @@ void byoc_cxone_login_release(struct byoc_cxone_login *l)
 {
     if (!l)
         return;
-    if (l->client_secret)
-        byoc_wipe(l->client_secret, strlen(l->client_secret));
-    if (l->access_key_secret)
-        byoc_wipe(l->access_key_secret, strlen(l->access_key_secret));
-    free(l->client_secret);
-    free(l->access_key_secret);
+    byoc_free_secret(l->client_secret);
+    byoc_free_secret(l->access_key_secret);
     *l = (struct byoc_cxone_login){0};
 }

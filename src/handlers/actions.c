@@ -37,9 +37,7 @@ static void action_ctx_free(void *ptr)
 {
     struct action_ctx *c = ptr;
     byoc_provider_release(&c->provider);
-    if (c->token)
-        byoc_wipe(c->token, strlen(c->token));
-    free(c->token);
+    byoc_free_secret(c->token);
     free(c->brand_id);
     free(c->user_id);
     free(c->channel_id);
@@ -262,10 +260,7 @@ static enum byoc_err create_in_cxone(struct action_ctx *c, const char *integrati
     if (!e)
         e = byoc_cxone_channel_create(c->provider.cxone_api_base_url, token, id, c->name,
                                       integration, &c->created_id, c->detail);
-    if (token) {
-        byoc_wipe(token, strlen(token));
-        free(token);
-    }
+    byoc_free_secret(token);
     return e;
 }
 

@@ -37,10 +37,8 @@ struct client_creds {
 
 static void creds_release(struct client_creds *c)
 {
-    if (c->basic_secret)
-        byoc_wipe(c->basic_secret, strlen(c->basic_secret));
     free(c->basic_id);
-    free(c->basic_secret);
+    byoc_free_secret(c->basic_secret);
 }
 
 /* RFC 6749 §2.3.1: base64("urlencoded(id):urlencoded(secret)"). false if malformed. */
@@ -169,8 +167,7 @@ static void issue(struct byoc_req *req, const char *provider_id)
         cJSON_Delete(j);
         j = NULL;
     }
-    byoc_wipe(token, strlen(token));
-    free(token);
+    byoc_free_secret(token);
     byoc_reply_header(req, "Pragma", "no-cache");
     byoc_reply_json(req, 200, j);
 }
