@@ -162,24 +162,6 @@ void h_provider_create(struct byoc_req *req)
         create_and_store(req);
 }
 
-/* {"items": [view(item) for each]} or NULL on NOMEM; view gets (ctx, item). */
-static cJSON *items_json(const void *items, size_t n, size_t size,
-                         cJSON *(*view)(const void *ctx, const void *item), const void *ctx)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "items") : NULL;
-    bool ok = arr != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = view(ctx, (const char *)items + i * size);
-        ok = v && cJSON_AddItemToArray(arr, v);
-    }
-    if (!ok) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
 static cJSON *provider_item(const void *app, const void *p)
 {
     return provider_view(app, p);
@@ -201,7 +183,7 @@ void h_provider_list(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = items_json(list, n, sizeof *list, provider_item, app_of(req));
+    cJSON *root = list_json("items", list, n, sizeof *list, provider_item, app_of(req));
     byoc_provider_list_free(list, n);
     byoc_reply_json(req, 200, root);
 }
@@ -379,11 +361,9 @@ void h_channel_add(struct byoc_req *req)
 
 void h_channel_list(struct byoc_req *req)
 {
-    const char *id = provider_param_or_reply(req);
-    struct byoc_provider p;
-    if (!id || !provider_load_or_reply(req, id, &p))
+    const char *id = provider_known_or_reply(req);
+    if (!id)
         return;
-    byoc_provider_release(&p);
     struct byoc_channel *list = NULL;
     size_t n = 0;
     enum byoc_err e = byoc_store_channel_list(app_of(req)->store, id, &list, &n);
@@ -391,7 +371,7 @@ void h_channel_list(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = items_json(list, n, sizeof *list, channel_item, NULL);
+    cJSON *root = list_json("items", list, n, sizeof *list, channel_item, NULL);
     byoc_channel_list_free(list, n);
     byoc_reply_json(req, 200, root);
 }
@@ -437,11 +417,9 @@ static cJSON *agent_msg_item(const void *ctx, const void *m)
 /* Query: unmatched=true (only messages whose thread is unknown), after=<seq>, limit=<n>. */
 void h_agent_messages(struct byoc_req *req)
 {
-    const char *id = provider_param_or_reply(req);
-    struct byoc_provider p;
-    if (!id || !provider_load_or_reply(req, id, &p))
+    const char *id = provider_known_or_reply(req);
+    if (!id)
         return;
-    byoc_provider_release(&p);
     bool unmatched = false;
     int64_t after_seq = 0, lim = BYOC_LIST_PAGE_DEFAULT;
     if (!unmatched_page_or_reply(req, &unmatched, &after_seq, &lim))
@@ -454,7 +432,7 @@ void h_agent_messages(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = items_json(list, n, sizeof *list, agent_msg_item, NULL);
+    cJSON *root = list_json("items", list, n, sizeof *list, agent_msg_item, NULL);
     if (root && n == (size_t)lim &&
         !cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].seq)) {
         cJSON_Delete(root);

@@ -116,21 +116,56 @@ bool task_then_or_reply(struct byoc_req *req, void (*fn)(void *), void *arg, byo
     return false;
 }
 
-bool unmatched_page_or_reply(struct byoc_req *req, bool *unmatched, int64_t *after, int64_t *limit)
+bool page_or_reply(struct byoc_req *req, int64_t default_limit, int64_t *after, int64_t *limit)
 {
-    const char *u = byoc_req_query(req, "unmatched");
     const char *a = byoc_req_query(req, "after"), *l = byoc_req_query(req, "limit");
-    *unmatched = u && strcmp(u, "true") == 0;
     *after = 0;
-    *limit = BYOC_LIST_PAGE_DEFAULT;
-    if ((u && !*unmatched && strcmp(u, "false") != 0) ||
-        (a && !byoc_parse_i64(a, 0, INT64_MAX, after)) ||
+    *limit = default_limit;
+    if ((a && !byoc_parse_i64(a, 0, INT64_MAX, after)) ||
         (l && !byoc_parse_i64(l, 1, BYOC_LIST_PAGE_MAX, limit))) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
-                         "unmatched must be true or false, after a sequence number, limit 1-500");
+                         "after: a number from an earlier answer (0 for the start); limit: 1-500");
         return false;
     }
     return true;
+}
+
+bool unmatched_page_or_reply(struct byoc_req *req, bool *unmatched, int64_t *after, int64_t *limit)
+{
+    const char *u = byoc_req_query(req, "unmatched");
+    *unmatched = u && strcmp(u, "true") == 0;
+    if (u && !*unmatched && strcmp(u, "false") != 0) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "unmatched: true or false");
+        return false;
+    }
+    return page_or_reply(req, BYOC_LIST_PAGE_DEFAULT, after, limit);
+}
+
+cJSON *list_json(const char *key, const void *items, size_t n, size_t size,
+                 cJSON *(*view)(const void *ctx, const void *item), const void *ctx)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, key) : NULL;
+    bool ok = arr != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *v = view(ctx, (const char *)items + i * size);
+        ok = v && cJSON_AddItemToArray(arr, v);
+    }
+    if (!ok) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+const char *provider_known_or_reply(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    struct byoc_provider p;
+    if (!id || !provider_load_or_reply(req, id, &p))
+        return NULL;
+    byoc_provider_release(&p);
+    return id;
 }
 
 const cJSON *body_object_or_reply(struct byoc_req *req)

@@ -521,17 +521,19 @@ void h_conversation_get(struct byoc_req *req)
 void h_conversation_list(struct byoc_req *req)
 {
     const char *state = byoc_req_query(req, "state"), *user = byoc_req_query(req, "end_user_id");
-    const char *after = byoc_req_query(req, "after"), *limit = byoc_req_query(req, "limit");
     enum byoc_conv_state st = BYOC_CONV_QUEUED;
     int64_t after_v = 0, lim = BYOC_LIST_PAGE_DEFAULT;
-    if ((state && !byoc_conv_state_parse(state, &st)) ||
-        (after && !byoc_parse_i64(after, 0, INT64_MAX, &after_v)) ||
-        (limit && !byoc_parse_i64(limit, 1, BYOC_LIST_PAGE_MAX, &lim))) {
+    if (state && !byoc_conv_state_parse(state, &st)) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
-                         "state: queued|escalated|agent_joined|ended; after: a cursor; "
-                         "limit: 1-500");
+                         "state: queued, escalated, agent_joined, bot or ended");
         return;
     }
+    if (user && !external_id_valid(user, BYOC_EXTERNAL_ID_MAX)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID, "end_user_id: 1-256 printable characters");
+        return;
+    }
+    if (!page_or_reply(req, BYOC_LIST_PAGE_DEFAULT, &after_v, &lim))
+        return;
     struct byoc_conversation *list = NULL;
     size_t n = 0;
     enum byoc_err e =

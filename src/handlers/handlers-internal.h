@@ -99,9 +99,16 @@ bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot);
 const struct byoc_idem *idem_answer(struct idem_slot *slot, int status, const char *body);
 /* After a write: a concurrent request with the same key got there first; replays its answer. */
 bool replayed(struct byoc_req *req, struct byoc_write *w);
-/* ?unmatched=true|false&after=N&limit=1..500 of the admin's lists (defaults: false, 0, 50);
- * replies 400 and returns false when one is bad. */
+/* ?after=N&limit=1..500 of a list (defaults: 0, default_limit); replies 400 and returns false
+ * when one is bad. */
+bool page_or_reply(struct byoc_req *req, int64_t default_limit, int64_t *after, int64_t *limit);
+/* The same with ?unmatched=true|false (default false) and the default page of 50. */
 bool unmatched_page_or_reply(struct byoc_req *req, bool *unmatched, int64_t *after, int64_t *limit);
+/* {"<key>": [view(ctx, item) for each item]}, or NULL on NOMEM. */
+cJSON *list_json(const char *key, const void *items, size_t n, size_t size,
+                 cJSON *(*view)(const void *ctx, const void *item), const void *ctx);
+/* The {provider_id} of the path when that provider exists; else replies 404 and returns NULL. */
+const char *provider_known_or_reply(struct byoc_req *req);
 /* A string of 1..max printable characters (ids from CXone or admins). */
 bool external_id_valid(const char *s, size_t max);
 

@@ -249,8 +249,9 @@ void h_studio_event(struct byoc_req *req)
 
 /* ---- the admin's view ---- */
 
-static cJSON *call_view(const struct byoc_studio_call *s)
+static cJSON *call_view(const void *ctx, const void *item)
 {
+    const struct byoc_studio_call *s = item;
     cJSON *v = cJSON_CreateObject();
     bool ok = v && byoc_json_add_str(v, "id", s->id) && byoc_json_add_str(v, "event", s->event) &&
               byoc_json_add_str(v, "contact_id", s->contact_id) &&
@@ -266,11 +267,9 @@ static cJSON *call_view(const struct byoc_studio_call *s)
 
 void h_studio_calls(struct byoc_req *req)
 {
-    const char *id = provider_param_or_reply(req);
-    struct byoc_provider p;
-    if (!id || !provider_load_or_reply(req, id, &p))
+    const char *id = provider_known_or_reply(req);
+    if (!id)
         return;
-    byoc_provider_release(&p);
     bool unmatched = false;
     int64_t after_seq = 0, lim = BYOC_LIST_PAGE_DEFAULT;
     if (!unmatched_page_or_reply(req, &unmatched, &after_seq, &lim))
@@ -283,15 +282,9 @@ void h_studio_calls(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "studio_events") : NULL;
-    bool ok = arr != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = call_view(&list[i]);
-        ok = v && cJSON_AddItemToArray(arr, v);
-    }
-    ok = ok &&
-         (n == (size_t)lim ? cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].cursor)
+    cJSON *root = list_json("studio_events", list, n, sizeof *list, call_view, NULL);
+    bool ok = root && (n == (size_t)lim
+                           ? cJSON_AddNumberToObject(root, "next_after", (double)list[n - 1].cursor)
                            : cJSON_AddNullToObject(root, "next_after")) != NULL;
     byoc_studio_call_list_free(list, n);
     if (!ok) {

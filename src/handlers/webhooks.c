@@ -58,30 +58,12 @@ static cJSON *webhook_view(const struct byoc_webhook *h, int64_t now)
     return v;
 }
 
-/* {"<key>": [view(item)...]} or NULL on NOMEM. */
-static cJSON *list_json(const char *key, const void *items, size_t n, size_t size,
-                        cJSON *(*view)(const void *item))
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, key) : NULL;
-    bool ok = arr != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = view((const char *)items + i * size);
-        ok = v && cJSON_AddItemToArray(arr, v);
-    }
-    if (!ok) {
-        cJSON_Delete(root);
-        return NULL;
-    }
-    return root;
-}
-
-static cJSON *event_item(const void *e)
+static cJSON *event_item(const void *ctx, const void *e)
 {
     return byoc_event_view(e);
 }
 
-static cJSON *delivery_item(const void *item)
+static cJSON *delivery_item(const void *ctx, const void *item)
 {
     const struct byoc_delivery *d = item;
     cJSON *v = cJSON_CreateObject(), *ev = byoc_event_view(&d->event);
@@ -206,20 +188,6 @@ static void webhook_created(struct byoc_req *req)
     log_webhook(c, "subscription created");
 }
 
-/* Count of the provider's subscriptions; replies and returns -1 when unreadable. */
-static int64_t webhook_count_or_reply(struct byoc_req *req, const char *provider_id)
-{
-    struct byoc_webhook *list = NULL;
-    size_t n = 0;
-    enum byoc_err e = byoc_store_webhook_list(app_of(req)->store, provider_id, &list, &n);
-    byoc_webhook_list_free(list, n);
-    if (e) {
-        byoc_reply_error(req, e, NULL);
-        return -1;
-    }
-    return (int64_t)n;
-}
-
 void h_webhook_create(struct byoc_req *req)
 {
     const char *provider_id = byoc_req_principal(req);
@@ -234,12 +202,7 @@ void h_webhook_create(struct byoc_req *req)
     }
     if (!events_filter_or_reply(req, cJSON_GetObjectItemCaseSensitive(b, "events"), &events))
         return;
-    int64_t count = webhook_count_or_reply(req, provider_id);
-    struct webhook_ctx *c = NULL;
-    if (count >= BYOC_WEBHOOKS_PER_PROVIDER)
-        byoc_reply_error(req, BYOC_ERR_CONFLICT, CAP_REACHED);
-    else if (count >= 0)
-        c = webhook_ctx_or_reply(req, provider_id);
+    struct webhook_ctx *c = webhook_ctx_or_reply(req, provider_id); /* the cap: in the write */
     if (!c) {
         free(events);
         return;
@@ -258,6 +221,11 @@ void h_webhook_create(struct byoc_req *req)
     submit_then(req, &c->w, webhook_created);
 }
 
+static cJSON *webhook_item(const void *now, const void *h)
+{
+    return webhook_view(h, *(const int64_t *)now);
+}
+
 static void reply_webhooks(struct byoc_req *req, const char *provider_id)
 {
     struct byoc_webhook *list = NULL;
@@ -268,18 +236,8 @@ static void reply_webhooks(struct byoc_req *req, const char *provider_id)
         return;
     }
     int64_t now = byoc_now_ms();
-    cJSON *root = cJSON_CreateObject();
-    cJSON *arr = root ? cJSON_AddArrayToObject(root, "webhooks") : NULL;
-    bool ok = arr != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        cJSON *v = webhook_view(&list[i], now);
-        ok = v && cJSON_AddItemToArray(arr, v);
-    }
+    cJSON *root = list_json("webhooks", list, n, sizeof *list, webhook_item, &now);
     byoc_webhook_list_free(list, n);
-    if (!ok) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
     byoc_reply_json(req, 200, root);
 }
 
@@ -290,11 +248,9 @@ void h_webhook_list(struct byoc_req *req)
 
 void h_admin_webhook_list(struct byoc_req *req)
 {
-    const char *id = provider_param_or_reply(req);
-    struct byoc_provider p;
-    if (!id || !provider_load_or_reply(req, id, &p))
+    const char *id = provider_known_or_reply(req);
+    if (!id)
         return;
-    byoc_provider_release(&p);
     reply_webhooks(req, id);
 }
 
@@ -390,21 +346,6 @@ void h_admin_webhook_rotate(struct byoc_req *req)
 
 /* ---- the pull API ---- */
 
-/* after (>= 0) and limit (1..500) from the query; replies 400 and returns false when bad. */
-static bool page_or_reply(struct byoc_req *req, int64_t *after, int64_t *limit)
-{
-    const char *a = byoc_req_query(req, "after"), *l = byoc_req_query(req, "limit");
-    *after = 0;
-    *limit = BYOC_EVENT_PAGE_DEFAULT;
-    if ((a && !byoc_parse_i64(a, 0, INT64_MAX, after)) ||
-        (l && !byoc_parse_i64(l, 1, BYOC_LIST_PAGE_MAX, limit))) {
-        byoc_reply_error(req, BYOC_ERR_INVALID,
-                         "after: a number from an earlier answer (0 for the start); limit: 1-500");
-        return false;
-    }
-    return true;
-}
-
 static void reply_events(struct byoc_req *req, const char *conversation_id, int64_t after,
                          int64_t limit)
 {
@@ -416,7 +357,7 @@ static void reply_events(struct byoc_req *req, const char *conversation_id, int6
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = list_json("events", list, n, sizeof *list, event_item);
+    cJSON *root = list_json("events", list, n, sizeof *list, event_item, NULL);
     bool ok = root != NULL;
     if (ok && conversation_id) {
         ok = cJSON_AddNumberToObject(root, "next_after", (double)(n ? list[n - 1].seq : after));
@@ -441,7 +382,7 @@ void h_conversation_events(struct byoc_req *req)
         byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "no such conversation");
         return;
     }
-    if (!page_or_reply(req, &after, &limit))
+    if (!page_or_reply(req, BYOC_EVENT_PAGE_DEFAULT, &after, &limit))
         return;
     struct byoc_conversation conv;
     enum byoc_err e =
@@ -457,7 +398,7 @@ void h_conversation_events(struct byoc_req *req)
 void h_events(struct byoc_req *req)
 {
     int64_t after, limit;
-    if (page_or_reply(req, &after, &limit))
+    if (page_or_reply(req, BYOC_EVENT_PAGE_DEFAULT, &after, &limit))
         reply_events(req, NULL, after, limit);
 }
 
@@ -470,7 +411,7 @@ void h_delivery_list(struct byoc_req *req)
     const char *webhook = byoc_req_query(req, "webhook_id");
     enum byoc_delivery_state st = BYOC_DELIVERY_PENDING;
     int64_t after, limit;
-    if (!page_or_reply(req, &after, &limit))
+    if (!page_or_reply(req, BYOC_EVENT_PAGE_DEFAULT, &after, &limit))
         return;
     if ((state && !byoc_delivery_state_parse(state, &st)) ||
         (provider && !byoc_id_valid(provider, BYOC_ID_MAX - 1)) ||
@@ -488,7 +429,7 @@ void h_delivery_list(struct byoc_req *req)
         byoc_reply_error(req, e, NULL);
         return;
     }
-    cJSON *root = list_json("deliveries", list, n, sizeof *list, delivery_item);
+    cJSON *root = list_json("deliveries", list, n, sizeof *list, delivery_item, NULL);
     char cursor[CURSOR_TEXT_MAX];
     snprintf(cursor, sizeof cursor, "%lld", n ? (long long)list[n - 1].cursor : 0LL);
     bool more = n == (size_t)limit;
@@ -574,11 +515,9 @@ void h_delivery_replay(struct byoc_req *req)
 
 void h_delivery_replay_all(struct byoc_req *req)
 {
-    const char *id = provider_param_or_reply(req);
-    struct byoc_provider p;
-    if (!id || !provider_load_or_reply(req, id, &p))
+    const char *id = provider_known_or_reply(req);
+    if (!id)
         return;
-    byoc_provider_release(&p);
     struct replay_ctx *c = replay_ctx_or_reply(req, id);
     if (!c)
         return;

@@ -87,7 +87,10 @@ static void req_start(struct byoc_req *r)
     /* Authorization before anything else about the body: strangers learn nothing more. */
     if (cfg->authorize_or_reply && !cfg->authorize_or_reply(r, r->route->auth))
         return;
-    r->body.max = r->route->max_body ? r->route->max_body : BYOC_BODY_MAX_SMALL;
+    /* a route that takes no body refuses one (413) rather than reading and ignoring it */
+    r->body.max = r->route->body == BYOC_BODY_NONE ? 0
+                  : r->route->max_body             ? r->route->max_body
+                                                   : BYOC_BODY_MAX_SMALL;
     int64_t declared = 0;
     if (cl && (!byoc_parse_i64(cl, 0, INT64_MAX, &declared) || (uint64_t)declared > r->body.max)) {
         byoc_reply_error(r, BYOC_ERR_TOO_LARGE, NULL);

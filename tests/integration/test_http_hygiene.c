@@ -388,6 +388,32 @@ START_TEST(test_chunked_under_cap_accepted)
 }
 END_TEST
 
+/* A route that takes no body refuses one, declared or chunked, instead of ignoring it. */
+START_TEST(test_body_on_bodiless_route_413)
+{
+    struct provider p;
+    provider_create(&B, NO_CXONE, "int-1", &p);
+    char path[256];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s", p.id);
+    struct test_resp r;
+    const char *h[] = {B.admin_auth, "Content-Type: application/json", NULL};
+    req("DELETE", path, h, "{\"really\":true}", 15, &r);
+    assert_json_error(&r, 413, "body_too_large");
+    test_resp_release(&r);
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/deliveries/replay", p.id);
+    char *answer = send_chunked(path, 100);
+    ck_assert_ptr_nonnull(answer);
+    ck_assert_msg(raw_status(answer) == 413, "answer: %.300s", answer);
+    free(answer);
+    snprintf(path, sizeof path, "/admin/v1/providers/%s", p.id);
+    req("GET", path, h, NULL, 0, &r); /* nothing was deleted */
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    provider_release(&p);
+    assert_healthy();
+}
+END_TEST
+
 /* ---- media types ---- */
 
 START_TEST(test_text_plain_415)
@@ -835,7 +861,7 @@ static Suite *hygiene_suite(void)
          server_up,
          server_down,
          {test_admin_body_over_cap_413, test_box_body_over_cap_413, test_chunked_over_cap_413,
-          test_chunked_under_cap_accepted, NULL}},
+          test_chunked_under_cap_accepted, test_body_on_bodiless_route_413, NULL}},
         {"media_type",
          server_up,
          server_down,
