@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build python3
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
-TEST_PACKAGES=(check clang-format)
+# nginx, openssl: the reverse-proxy test; systemd: systemd-analyze verify of the unit;
+# chromium: the browser tests (driven by playwright-core from npm).
+TEST_PACKAGES=(check clang-format nginx openssl systemd chromium)
 BUILD_DIR=${BYOCD_BUILD_DIR:-build}
 
 as_root() {

@@ -239,6 +239,7 @@ static int start_http(struct runtime *rt)
         .nroutes = nroutes,
         .authorize_or_reply = byoc_app_authorize_or_reply,
         .app = &rt->app,
+        .trusted_proxies = rt->cfg.trusted_proxies,
     };
     char why[WHY_MAX] = "";
     enum byoc_err e = byoc_http_start(&hc, &rt->http, why, sizeof why);

@@ -13,10 +13,11 @@ struct byoc_config {
     char *listen;      /* as given, e.g. "127.0.0.1:8080" */
     char *listen_host; /* "127.0.0.1", "::1" */
     int64_t listen_port;
-    char *database;    /* SQLite path or ":memory:" */
-    char *public_url;  /* no trailing slash */
-    char *admin_token; /* NULL: admin API off */
-    char *master_key;  /* NULL: use/generate the key file beside the database */
+    char *database;        /* SQLite path or ":memory:" */
+    char *public_url;      /* no trailing slash */
+    char *admin_token;     /* NULL: admin API off */
+    char *master_key;      /* NULL: use/generate the key file beside the database */
+    char *trusted_proxies; /* NULL: none; else a list byoc_cidrs_parse accepts */
     int64_t token_ttl;
     int64_t max_connections;
     int64_t idle_timeout;

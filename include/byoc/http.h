@@ -55,6 +55,9 @@ struct byoc_http_config {
     /* Runs before the body is read; returns false after replying (e.g. 401). */
     bool (*authorize_or_reply)(struct byoc_req *req, int policy);
     void *app; /* handed to handlers through byoc_req_app */
+    /* Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (BYOCD_TRUSTED_PROXIES
+     * syntax); NULL or empty: none. */
+    const char *trusted_proxies;
 };
 
 BYOC_MUST_USE enum byoc_err byoc_http_start(const struct byoc_http_config *cfg,
@@ -88,6 +91,8 @@ const char *byoc_req_bearer(const struct byoc_req *r);
 /* Who the authorization step found (e.g. a provider id); copied; logged with the request. */
 void byoc_req_set_principal(struct byoc_req *r, const char *principal);
 const char *byoc_req_principal(const struct byoc_req *r); /* NULL when none */
+/* The client's address: the TCP peer, or the address a trusted proxy forwarded ("" if unknown). */
+const char *byoc_req_remote(const struct byoc_req *r);
 /* Handler state freed by free_fn when the request completes (one owner, one free point). */
 void byoc_req_set_ctx(struct byoc_req *r, void *ctx, void (*free_fn)(void *));
 void *byoc_req_ctx(const struct byoc_req *r);

@@ -8,6 +8,8 @@
 #define BYOC_HTTP_CONN_MEMORY (32 * 1024)      /* per-connection pool (431 beyond) */
 #define BYOC_HTTP_MAX_ROUTE_PARAMS 4           /* {params} per route pattern */
 #define BYOC_HTTP_MAX_PATH 1024                /* request path bytes */
+#define BYOC_TRUSTED_PROXIES_MAX 32            /* entries of BYOCD_TRUSTED_PROXIES */
+#define BYOC_FORWARDED_FOR_MAX 2048            /* X-Forwarded-For bytes read (all lines) */
 #define BYOC_REQUEST_ID_MAX 64                 /* accepted X-Request-Id length */
 
 /* Per-route body caps (413 beyond). */

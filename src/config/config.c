@@ -8,6 +8,7 @@
 
 #include "byoc/crypto.h"
 #include "byoc/limits.h"
+#include "byoc/netaddr.h"
 #include "byoc/util.h"
 #include "byoc/banned.h"
 
@@ -19,7 +20,16 @@
 #define CONFIG_VALUE_MAX 4096
 #define ADMIN_TOKEN_MIN 16
 
-enum key_type { KEY_STRING, KEY_LISTEN, KEY_URL, KEY_INT, KEY_SECRET, KEY_MASTER_KEY, KEY_LEVEL };
+enum key_type {
+    KEY_STRING,
+    KEY_LISTEN,
+    KEY_URL,
+    KEY_INT,
+    KEY_SECRET,
+    KEY_MASTER_KEY,
+    KEY_LEVEL,
+    KEY_CIDRS
+};
 
 struct key_row {
     const char *name;
@@ -45,6 +55,8 @@ static const struct key_row key_rows[] = {
      "bearer token of the admin API, at least 16 characters (unset: admin API off)"},
     {"BYOCD_MASTER_KEY", KEY_MASTER_KEY, OFF(master_key), NULL, 0, 0,
      "32-byte key as 64 hex digits or base64 (unset: master.key beside the database)"},
+    {"BYOCD_TRUSTED_PROXIES", KEY_CIDRS, OFF(trusted_proxies), NULL, 0, 0,
+     "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For/-Proto are believed"},
     {"BYOCD_TOKEN_TTL", KEY_INT, OFF(token_ttl), TEXT(BYOC_TOKEN_TTL_DEFAULT), BYOC_TOKEN_TTL_MIN,
      BYOC_TOKEN_TTL_MAX, "lifetime in seconds of the tokens issued to CXone"},
     {"BYOCD_MAX_CONNECTIONS", KEY_INT, OFF(max_connections),
@@ -218,6 +230,8 @@ static enum byoc_err set_value(struct byoc_config *c, const struct key_row *row,
     uint8_t key[BYOC_MASTER_KEY_LEN];
     size_t klen = 0;
     enum byoc_log_level level;
+    struct byoc_cidrs cidrs;
+    char bad[128];
     switch (row->type) {
     case KEY_INT:
         if (!byoc_parse_i64(v, row->min, row->max, INT_AT(c, row->offset))) {
@@ -257,6 +271,12 @@ static enum byoc_err set_value(struct byoc_config *c, const struct key_row *row,
         if (!byoc_hex_decode(v, key, sizeof key) &&
             (byoc_base64_decode(v, strlen(v), key, sizeof key, &klen) || klen != sizeof key)) {
             snprintf(why, cap, "%s: must be 32 bytes as 64 hex digits or base64", row->name);
+            return BYOC_ERR_CONFIG;
+        }
+        break;
+    case KEY_CIDRS:
+        if (!byoc_cidrs_parse(v, &cidrs, bad, sizeof bad)) {
+            snprintf(why, cap, "%s: %s", row->name, bad);
             return BYOC_ERR_CONFIG;
         }
         break;
@@ -333,6 +353,7 @@ void byoc_config_release(struct byoc_config *c)
     free(c->admin_token);
     free(c->master_key);
     free(c->cxone_services_path);
+    free(c->trusted_proxies);
     *c = (struct byoc_config){0};
 }
 

@@ -9,6 +9,7 @@
 #include "byoc/buf.h"
 #include "byoc/http.h"
 #include "byoc/limits.h"
+#include "byoc/netaddr.h"
 
 #define HTTP_MAX_REPLY_HEADERS 8
 #define HTTP_MAX_FORM_FIELDS 64
@@ -23,6 +24,7 @@ struct http_kv {
 struct byoc_http {
     struct MHD_Daemon *d;
     struct byoc_http_config cfg;
+    struct byoc_cidrs trusted; /* parsed cfg.trusted_proxies */
     int port;
     atomic_int suspended; /* parked requests whose continuation has not run yet */
     atomic_int inflight;  /* requests not yet completed */
@@ -40,6 +42,9 @@ struct byoc_req {
     size_t nparams;
     char allow[48]; /* methods of a path matched with another method (405) */
     char principal[BYOC_REQUEST_ID_MAX + 1];
+    char remote[BYOC_IP_TEXT_MAX]; /* the client, see byoc_req_remote */
+    char peer[BYOC_IP_TEXT_MAX];   /* the TCP peer when a proxy forwarded for someone else */
+    const char *proto;             /* "http"/"https" from a trusted proxy, else NULL */
     struct byoc_buf body;
     bool body_overflow, body_done;
     cJSON *json;

@@ -82,6 +82,11 @@ const char *byoc_req_bearer(const struct byoc_req *r)
     return *v ? v : NULL;
 }
 
+const char *byoc_req_remote(const struct byoc_req *r)
+{
+    return r->remote;
+}
+
 void byoc_req_set_principal(struct byoc_req *r, const char *principal)
 {
     if (!byoc_strlcpy(r->principal, principal, sizeof r->principal))

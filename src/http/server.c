@@ -34,6 +34,75 @@ static void request_id_init(struct byoc_req *r)
     snprintf(r->id, sizeof r->id, "req_%s", rnd);
 }
 
+struct header_join {
+    const char *name;
+    char buf[BYOC_FORWARDED_FOR_MAX];
+    size_t len;
+    bool overflow;
+};
+
+/* Joins every line of one header with ", " (a list header may come on several lines). */
+static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct header_join *j = cls;
+    if (!key || !value || strcasecmp(key, j->name) != 0)
+        return MHD_YES;
+    size_t vlen = strlen(value), sep = j->len ? 2 : 0;
+    if (j->len + sep + vlen >= sizeof j->buf) {
+        j->overflow = true;
+        return MHD_NO;
+    }
+    memcpy(j->buf + j->len, ", ", sep);
+    memcpy(j->buf + j->len + sep, value, vlen);
+    j->len += sep + vlen;
+    j->buf[j->len] = '\0';
+    return MHD_YES;
+}
+
+/* The last element of X-Forwarded-Proto, if it is a scheme we know. */
+static const char *forwarded_proto(const struct byoc_req *r)
+{
+    const char *v = byoc_req_header(r, "X-Forwarded-Proto");
+    if (!v)
+        return NULL;
+    const char *last = strrchr(v, ',');
+    last = last ? last + 1 : v;
+    last += strspn(last, " \t");
+    size_t n = strcspn(last, " \t");
+    if (n == 5 && strncasecmp(last, "https", 5) == 0)
+        return "https";
+    if (n == 4 && strncasecmp(last, "http", 4) == 0)
+        return "http";
+    return NULL;
+}
+
+/* remote, peer and proto: the TCP peer unless it is a trusted proxy that forwarded a client. */
+static void req_client(struct byoc_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    struct byoc_ip peer, client;
+    if (!ci || !byoc_ip_from_sockaddr(ci->client_addr, &peer))
+        return;
+    byoc_ip_format(&peer, r->remote, sizeof r->remote);
+    if (!byoc_cidrs_contain(&r->h->trusted, &peer))
+        return;
+    struct header_join xff = {.name = "X-Forwarded-For"};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_header, &xff);
+    r->proto = forwarded_proto(r);
+    if (xff.overflow || xff.len == 0 ||
+        !byoc_forwarded_client(&r->h->trusted, &peer, xff.buf, &client))
+        return;
+    char text[BYOC_IP_TEXT_MAX];
+    byoc_ip_format(&client, text, sizeof text);
+    if (strcmp(text, r->remote) == 0)
+        return;
+    memcpy(r->peer, r->remote, sizeof r->peer);
+    memcpy(r->remote, text, sizeof r->remote);
+}
+
 static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn, const char *url,
                                 const char *method)
 {
@@ -49,6 +118,7 @@ static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn
         r->method[0] = '\0';
     byoc_buf_init(&r->body, BYOC_BODY_MAX_SMALL);
     request_id_init(r);
+    req_client(r);
     atomic_fetch_add(&h->inflight, 1);
     return r;
 }
@@ -174,20 +244,6 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return rc;
 }
 
-static void client_addr(struct MHD_Connection *conn, char *out, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    out[0] = '\0';
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)cap);
-}
-
 /* The path as logged: a secret route's pattern instead of the path, also for requests that
  * only look like one (another method, a trailing slash) and matched nothing. */
 static const char *loggable_path(const struct byoc_req *r)
@@ -205,8 +261,6 @@ static const char *loggable_path(const struct byoc_req *r)
 
 static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
 {
-    char addr[INET6_ADDRSTRLEN];
-    client_addr(r->conn, addr, sizeof addr);
     struct byoc_log_line l;
     byoc_log_set_request_id(r->id);
     byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? BYOC_LOG_INFO : BYOC_LOG_WARN,
@@ -219,7 +273,9 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
     byoc_log_int(&l, "status", r->queued ? r->status : 0);
     byoc_log_int(&l, "req_bytes", (long long)r->body.len);
     byoc_log_int(&l, "dur_ms", (long long)(byoc_mono_ms() - r->start_ms));
-    byoc_log_str(&l, "remote", addr);
+    byoc_log_str(&l, "remote", r->remote);
+    byoc_log_str(&l, "peer", r->peer[0] ? r->peer : NULL);
+    byoc_log_str(&l, "proto", r->proto);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         byoc_log_int(&l, "termination", (long long)toe);
     byoc_log_end(&l);
@@ -279,10 +335,17 @@ enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_ht
         snprintf(why, why_cap, "BYOCD_LISTEN: %s is not a numeric IPv4 or IPv6 address", cfg->host);
         return BYOC_ERR_CONFIG;
     }
+    struct byoc_cidrs trusted;
+    char bad[128];
+    if (!byoc_cidrs_parse(cfg->trusted_proxies, &trusted, bad, sizeof bad)) {
+        snprintf(why, why_cap, "BYOCD_TRUSTED_PROXIES: %s", bad);
+        return BYOC_ERR_CONFIG;
+    }
     struct byoc_http *h = calloc(1, sizeof *h);
     if (!h)
         return BYOC_ERR_NOMEM;
     h->cfg = *cfg;
+    h->trusted = trusted;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,

@@ -827,6 +827,88 @@ START_TEST(test_log_json_with_long_escaped_path)
 }
 END_TEST
 
+/* ---- reverse proxies: X-Forwarded-* believed only from BYOCD_TRUSTED_PROXIES ---- */
+
+static void server_up_trusting_loopback(void)
+{
+    static const char *const env[] = {"BYOCD_TRUSTED_PROXIES=10.0.0.0/8, 127.0.0.1", NULL};
+    byocd_start(&B, NULL, env);
+}
+
+/* The access-log line of the request with this X-Request-Id, malloc'd (NULL if none). */
+static char *access_line(const char *request_id)
+{
+    char *log = byocd_log(&B), *found = NULL;
+    char needle[128];
+    snprintf(needle, sizeof needle, "\"request_id\":\"%s\"", request_id);
+    for (char *line = log; line && *line && !found;) {
+        char *end = strchr(line, '\n');
+        size_t n = end ? (size_t)(end - line) : strlen(line);
+        char *copy = strndup(line, n);
+        if (strstr(copy, needle) && strstr(copy, "\"msg\":\"request\""))
+            found = copy;
+        else
+            free(copy);
+        line = end ? end + 1 : NULL;
+    }
+    free(log);
+    return found;
+}
+
+/* Sends GET /healthz with the given X-Forwarded-* headers and returns its access-log line. */
+static char *forwarded_request(const char *request_id, const char *xff, const char *proto)
+{
+    char rid[96], f[256], p[128];
+    snprintf(rid, sizeof rid, "X-Request-Id: %s", request_id);
+    snprintf(f, sizeof f, "X-Forwarded-For: %s", xff);
+    snprintf(p, sizeof p, "X-Forwarded-Proto: %s", proto);
+    const char *h[] = {rid, f, p, NULL};
+    struct test_resp r;
+    req("GET", "/healthz", h, NULL, 0, &r);
+    ck_assert_int_eq(r.status, 200);
+    test_resp_release(&r);
+    char *line = NULL;
+    for (int i = 0; i < 100 && !line; i++) { /* the line is written when the answer is done */
+        line = access_line(request_id);
+        if (!line)
+            usleep(10000);
+    }
+    ck_assert_msg(line != NULL, "no access-log line for %s", request_id);
+    return line;
+}
+
+START_TEST(test_forwarded_from_trusted_proxy)
+{
+    /* the client a trusted proxy names is logged as remote; the proxy as peer */
+    char *line = forwarded_request("fwd-1", "198.51.100.7, 203.0.113.9", "https");
+    ck_assert_msg(strstr(line, "\"remote\":\"203.0.113.9\""), "%s", line);
+    ck_assert_msg(strstr(line, "\"peer\":\"127.0.0.1\""), "%s", line);
+    ck_assert_msg(strstr(line, "\"proto\":\"https\""), "%s", line);
+    free(line);
+    /* trusted hops are skipped from the right */
+    line = forwarded_request("fwd-2", "203.0.113.9, 10.1.2.3", "http");
+    ck_assert_msg(strstr(line, "\"remote\":\"203.0.113.9\""), "%s", line);
+    ck_assert_msg(strstr(line, "\"proto\":\"http\""), "%s", line);
+    free(line);
+    /* an unreadable entry and an unknown scheme are not believed */
+    line = forwarded_request("fwd-3", "unknown", "gopher");
+    ck_assert_msg(strstr(line, "\"remote\":\"127.0.0.1\""), "%s", line);
+    ck_assert_msg(!strstr(line, "\"peer\""), "%s", line);
+    ck_assert_msg(!strstr(line, "\"proto\""), "%s", line);
+    free(line);
+}
+END_TEST
+
+START_TEST(test_forwarded_from_stranger_ignored)
+{
+    char *line = forwarded_request("fwd-4", "203.0.113.9", "https");
+    ck_assert_msg(strstr(line, "\"remote\":\"127.0.0.1\""), "%s", line);
+    ck_assert_msg(!strstr(line, "203.0.113.9"), "%s", line);
+    ck_assert_msg(!strstr(line, "\"proto\""), "%s", line);
+    free(line);
+}
+END_TEST
+
 /* ---- suite ---- */
 
 static TCase *tcase(const char *name, void (*up)(void), void (*down)(void))
@@ -884,6 +966,11 @@ static Suite *hygiene_suite(void)
          {test_admin_no_token_401, test_admin_wrong_token_401, test_admin_token_accepted, NULL}},
         {"admin_off", server_up_no_admin, server_down_no_admin, {test_admin_off_404, NULL}},
         {"health", server_up, server_down, {test_healthz, test_readyz, NULL}},
+        {"proxy_trusted",
+         server_up_trusting_loopback,
+         server_down,
+         {test_forwarded_from_trusted_proxy, NULL}},
+        {"proxy_stranger", server_up, server_down, {test_forwarded_from_stranger_ignored, NULL}},
         {"log",
          server_up,
          server_down,

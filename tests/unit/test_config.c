@@ -337,6 +337,19 @@ START_TEST(database_value_kept)
 }
 END_TEST
 
+START_TEST(trusted_proxies_list)
+{
+    expect_accepted("BYOCD_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1");
+    ck_assert_str_eq(cfg.trusted_proxies, "10.0.0.0/8, 127.0.0.1,::1");
+    env_n = 0;
+    ck_assert_int_eq(load(NULL), BYOC_ERR_OK);
+    ck_assert_ptr_null(cfg.trusted_proxies); /* none by default */
+    expect_rejected("BYOCD_TRUSTED_PROXIES", "10.0.0.0/33");
+    ck_assert_ptr_nonnull(strstr(why, "10.0.0.0/33"));
+    expect_rejected("BYOCD_TRUSTED_PROXIES", "nginx.internal");
+}
+END_TEST
+
 /* ---- file ---- */
 
 START_TEST(file_comments_blank_lines_and_quotes)
@@ -462,6 +475,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, master_key_other_shapes_rejected);
     tcase_add_test(tc, log_level_names);
     tcase_add_test(tc, database_value_kept);
+    tcase_add_test(tc, trusted_proxies_list);
     suite_add_tcase(s, tc);
 
     tc = tcase("file");
