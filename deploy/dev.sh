@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build python3
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
 # nginx, openssl: the reverse-proxy test; systemd: systemd-analyze verify of the unit;
-# chromium: the browser tests (driven by playwright-core from npm).
-TEST_PACKAGES=(check clang-format nginx openssl systemd chromium)
+# chromium: the browser tests (driven by playwright-core from npm); prometheus: promtool checks
+# the /metrics exposition.
+TEST_PACKAGES=(check clang-format nginx openssl systemd chromium prometheus)
 BUILD_DIR=${BYOCD_BUILD_DIR:-build}
 
 as_root() {

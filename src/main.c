@@ -8,6 +8,7 @@
 
 #include "byoc/app.h"
 #include "byoc/log.h"
+#include "byoc/metrics.h"
 #include "byoc/outbound.h"
 #include "byoc/provider.h"
 #include "byoc/banned.h"
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
         return 2;
     }
     byoc_log_set_level(rt.cfg.log_level);
+    byoc_metrics_init();
     if (!byoc_out_global_init()) {
         log_fatal("cannot initialise libcurl", BYOC_ERR_INTERNAL, NULL);
         byoc_config_release(&rt.cfg);

@@ -27,6 +27,7 @@ struct byoc_out_req {
                                public (OWASP SSRF); proxies from the environment are ignored */
     bool truncate_response; /* keep the first max_response bytes, drop the rest (no error) */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
+    const char *metric; /* CXone endpoint label for /metrics (byoc_metrics_cxone); NULL: none */
 };
 
 struct byoc_out_resp {

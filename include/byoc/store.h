@@ -56,6 +56,14 @@ struct byoc_provider {
     int64_t created_at, updated_at; /* Unix ms */
 };
 
+/* The credentials byocd hands out and keeps only as hashes. */
+enum byoc_provider_secret {
+    BYOC_SECRET_BYOC_CLIENT, /* CXone's client secret at the token endpoint */
+    BYOC_SECRET_BOT_API_KEY,
+    BYOC_SECRET_STUDIO,
+    BYOC_SECRET_KINDS
+};
+
 enum byoc_channel_source { BYOC_CHANNEL_ADMIN, BYOC_CHANNEL_ACTION };
 
 struct byoc_channel {
@@ -329,6 +337,7 @@ enum byoc_write_kind {
     BYOC_WRITE_DELIVERY_OUTCOMES,
     BYOC_WRITE_DELIVERY_REPLAY,
     BYOC_WRITE_STUDIO_EVENT,
+    BYOC_WRITE_PROVIDER_ROTATE,
 };
 
 struct byoc_write {
@@ -429,6 +438,12 @@ struct byoc_write {
             const char *call_id;                   /* id of the stored call */
             int64_t now;
         } studio; /* STUDIO_EVENT: out.studio (an unknown contact is stored, not an error) */
+        struct {
+            const char *provider_id;
+            enum byoc_provider_secret which;
+            uint8_t hash[BYOC_SHA256_LEN]; /* of the new secret */
+            int64_t now;
+        } rotate; /* PROVIDER_ROTATE (NOT_FOUND): the old secret stops working at once */
     } in;
 
     /* Written by the writer before done(): */
@@ -471,9 +486,29 @@ struct byoc_write {
     struct byoc_write *next_; /* the writer's queue link */
 };
 
+/* Group-commit batch sizes: bucket i counts batches of at most 2^i writes (the last: more). */
+#define BYOC_STORE_BATCH_BUCKETS 11
+
 struct byoc_store_stats {
     uint64_t batches, writes, failed_commits;
+    uint64_t batch_sizes[BYOC_STORE_BATCH_BUCKETS];
     size_t queued;
+};
+
+/* Work waiting in the two outboxes: bot messages to CXone and webhook deliveries. */
+enum byoc_backlog_kind {
+    BYOC_BACKLOG_RELAY_QUEUED,
+    BYOC_BACKLOG_RELAY_SENDING,
+    BYOC_BACKLOG_WEBHOOK_PENDING,
+    BYOC_BACKLOG_WEBHOOK_SENDING,
+    BYOC_BACKLOG_WEBHOOK_DEAD,
+    BYOC_BACKLOG_KINDS
+};
+
+struct byoc_backlog {
+    int64_t count[BYOC_BACKLOG_KINDS];
+    int64_t oldest_at[BYOC_BACKLOG_KINDS]; /* created_at (ms) of the oldest; 0 when none */
+    int64_t db_bytes;                      /* size of the database, -1 if unknown */
 };
 
 /* Opens (creating if needed) the database at path (":memory:" for tests), applies pending
@@ -569,6 +604,12 @@ void byoc_store_on_events(struct byoc_store *s, void (*fn)(void *arg), void *arg
 
 /* True when the database answers a read (readiness). */
 bool byoc_store_ping(struct byoc_store *s);
+/* Counts and oldest ages of the outboxes, and the database size (for /metrics). */
+BYOC_MUST_USE enum byoc_err byoc_store_backlog(struct byoc_store *s, struct byoc_backlog *out);
+/* A consistent copy of the whole database into dest_path (which must not exist), taken while
+ * the store keeps serving. why gets the reason on failure. */
+BYOC_MUST_USE enum byoc_err byoc_store_backup(struct byoc_store *s, const char *dest_path,
+                                              char *why, size_t why_cap);
 
 void byoc_provider_release(struct byoc_provider *p);
 void byoc_provider_list_free(struct byoc_provider *p, size_t n);

@@ -14,6 +14,7 @@
 
 int64_t byoc_now_ms(void);  /* wall clock, Unix ms */
 int64_t byoc_mono_ms(void); /* monotonic clock */
+int64_t byoc_mono_us(void); /* the same in microseconds */
 /* "2026-11-21T13:38:14.123Z" */
 void byoc_time_iso(int64_t unix_ms, char out[BYOC_TIME_ISO_MAX]);
 

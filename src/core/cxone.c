@@ -9,6 +9,7 @@
 #include "byoc/buf.h"
 #include "byoc/json.h"
 #include "byoc/limits.h"
+#include "byoc/metrics.h"
 #include "byoc/outbound.h"
 #include "byoc/util.h"
 #include "byoc/compiler.h"
@@ -49,6 +50,28 @@ static enum byoc_err map_status(long status)
     return BYOC_ERR_UPSTREAM;
 }
 
+/* The /metrics label of a CXone URL built in this file. */
+static const char *endpoint_of(const char *url)
+{
+    static const struct {
+        const char *part, *label;
+    } parts[] = {{"/.well-known/cxone-configuration", "discovery"},
+                 {"/one-time-token/verification", "ott_verification"},
+                 {"/attachments/", "attachments"},
+                 {"/routing-queue", "routing_queue"},
+                 {"/sender-actions", "sender_actions"},
+                 {"/threads/", "threads"},
+                 {"/messages", "messages"},
+                 {"/channels", "channels"},
+                 {"/skills/", "skill_summary"},
+                 {"/signal", "signal"}};
+    for (size_t i = 0; i < BYOC_ARRAY_LEN(parts); i++) {
+        if (strstr(url, parts[i].part))
+            return parts[i].label;
+    }
+    return "other";
+}
+
 /* Performs one JSON call; on 2xx *json gets the parsed answer (NULL for an empty body). */
 static enum byoc_err call(const char *method, const char *url, const char *bearer,
                           const cJSON *body, cJSON **json, char *detail)
@@ -61,7 +84,8 @@ static enum byoc_err call(const char *method, const char *url, const char *beare
                                .bearer = bearer,
                                .content_type = text ? "application/json" : NULL,
                                .body = text,
-                               .body_len = text ? strlen(text) : 0};
+                               .body_len = text ? strlen(text) : 0,
+                               .metric = endpoint_of(url)};
     struct byoc_out_resp resp = {0};
     enum byoc_err e = byoc_out_do(&req, &resp);
     free(text);
@@ -360,7 +384,8 @@ static enum byoc_err fetch_token(const struct byoc_cxone_creds *c, char **token,
                                .body = form.data,
                                .body_len = form.len,
                                .basic_user = c->client_id,
-                               .basic_password = c->client_secret};
+                               .basic_password = c->client_secret,
+                               .metric = "token"};
     struct byoc_out_resp resp = {0};
     if (!e)
         e = byoc_out_do(&req, &resp);
@@ -410,6 +435,7 @@ static enum byoc_err refresh(struct byoc_cxone_tokens *t, struct token_slot *s,
     char *fresh = NULL;
     int64_t ttl = 0;
     enum byoc_err e = fetch_token(c, &fresh, &ttl, detail);
+    byoc_metrics_token_refresh(e == BYOC_ERR_OK);
     pthread_mutex_lock(&t->mu);
     if (!e) { /* a refreshing slot is never evicted: s is still this provider's */
         byoc_free_secret(s->token);
@@ -486,7 +512,8 @@ static void raw_call_json(const char *method, const char *url, const char *beare
                                .bearer = bearer,
                                .content_type = text ? "application/json" : NULL,
                                .body = text,
-                               .body_len = text ? strlen(text) : 0};
+                               .body_len = text ? strlen(text) : 0,
+                               .metric = endpoint_of(url)};
     struct byoc_out_resp resp = {0};
     r->err = (body && !text) ? BYOC_ERR_NOMEM : byoc_out_do(&req, &resp);
     free(text);

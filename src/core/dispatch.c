@@ -10,6 +10,7 @@
 #include "byoc/json.h"
 #include "byoc/limits.h"
 #include "byoc/log.h"
+#include "byoc/metrics.h"
 #include "byoc/outbound.h"
 #include "byoc/provider.h"
 #include "byoc/util.h"
@@ -41,6 +42,7 @@ struct attempt {
     const char *headers[4];
     struct byoc_out_req req;
     char error[BYOC_WEBHOOK_ERROR_MAX];
+    int64_t started_us; /* for /metrics */
 };
 
 static void attempt_free(struct attempt *a)
@@ -161,6 +163,18 @@ static void log_outcome(const struct attempt *a, const struct byoc_delivery_outc
 }
 
 /* Judges one finished attempt into d->outcomes. */
+static enum byoc_metrics_attempt attempt_result(enum byoc_err err,
+                                                const struct byoc_delivery_outcome *o)
+{
+    if (err == BYOC_ERR_SHUTTING_DOWN)
+        return BYOC_ATTEMPT_INTERRUPTED;
+    if (o->state == BYOC_DELIVERY_DELIVERED)
+        return BYOC_ATTEMPT_DELIVERED;
+    if (o->state == BYOC_DELIVERY_DEAD)
+        return o->disable ? BYOC_ATTEMPT_GONE : BYOC_ATTEMPT_DEADLINE;
+    return BYOC_ATTEMPT_FAILED;
+}
+
 static void judge(struct byoc_dispatch *d, struct attempt *a, enum byoc_err err, long status,
                   long retry_after_s, const char *body)
 {
@@ -202,6 +216,7 @@ static void judge(struct byoc_dispatch *d, struct attempt *a, enum byoc_err err,
     }
     o->last_error = o->state == BYOC_DELIVERY_DELIVERED ? NULL : a->error;
     log_outcome(a, o);
+    byoc_metrics_webhook_attempt(attempt_result(err, o), byoc_mono_us() - a->started_us);
     d->finished[d->nfinished++] = a;
 }
 
@@ -243,6 +258,7 @@ static void start(struct byoc_dispatch *d, struct byoc_delivery_job *job)
         return; /* the lease runs out and it is claimed again */
     a->job = *job;
     *job = (struct byoc_delivery_job){0}; /* moved */
+    a->started_us = byoc_mono_us();
     enum byoc_err e = prepare(d, a);
     if (!e)
         e = byoc_out_multi_add(d->multi, &a->req, a);

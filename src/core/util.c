@@ -25,6 +25,13 @@ int64_t byoc_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t byoc_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void byoc_time_iso(int64_t unix_ms, char out[BYOC_TIME_ISO_MAX])
 {
     time_t secs = (time_t)(unix_ms / 1000);

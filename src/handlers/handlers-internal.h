@@ -10,6 +10,7 @@
 /* health.c */
 void h_healthz(struct byoc_req *req);
 void h_readyz(struct byoc_req *req);
+void h_metrics(struct byoc_req *req);
 /* admin.c */
 void h_provider_create(struct byoc_req *req);
 void h_provider_list(struct byoc_req *req);

@@ -10,6 +10,7 @@
 static const struct byoc_route routes[] = {
     {"GET", "/healthz", h_healthz, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON, false},
     {"GET", "/readyz", h_readyz, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON, false},
+    {"GET", "/metrics", h_metrics, BYOC_POLICY_NONE, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON, false},
 
     {"POST", "/admin/v1/providers", h_provider_create, BYOC_POLICY_ADMIN, BYOC_BODY_JSON,
      BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON, false},

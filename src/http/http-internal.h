@@ -61,7 +61,7 @@ struct byoc_req {
     char *resp_type;
     struct http_kv headers[HTTP_MAX_REPLY_HEADERS];
     size_t nheaders;
-    int64_t start_ms;
+    int64_t start_us; /* monotonic */
 };
 
 /* route.c: matches path against the table; fills params (percent-decoded by MHD already).

@@ -9,6 +9,7 @@
 #include "byoc/crypto.h"
 #include "byoc/json.h"
 #include "byoc/log.h"
+#include "byoc/metrics.h"
 #include "byoc/util.h"
 #include "http/http-internal.h"
 #include "byoc/banned.h"
@@ -111,7 +112,7 @@ static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn
         return NULL;
     r->h = h;
     r->conn = conn;
-    r->start_ms = byoc_mono_ms();
+    r->start_us = byoc_mono_us();
     /* An over-long path or method matches no route (404) rather than a truncated one. */
     r->path = strlen(url) <= BYOC_HTTP_MAX_PATH ? strdup(url) : NULL;
     if (!byoc_strlcpy(r->method, method, sizeof r->method))
@@ -272,7 +273,8 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
     byoc_log_str(&l, "principal", r->principal[0] ? r->principal : NULL);
     byoc_log_int(&l, "status", r->queued ? r->status : 0);
     byoc_log_int(&l, "req_bytes", (long long)r->body.len);
-    byoc_log_int(&l, "dur_ms", (long long)(byoc_mono_ms() - r->start_ms));
+    int64_t dur_us = byoc_mono_us() - r->start_us;
+    byoc_log_int(&l, "dur_ms", (long long)(dur_us / 1000));
     byoc_log_str(&l, "remote", r->remote);
     byoc_log_str(&l, "peer", r->peer[0] ? r->peer : NULL);
     byoc_log_str(&l, "proto", r->proto);
@@ -280,6 +282,8 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
         byoc_log_int(&l, "termination", (long long)toe);
     byoc_log_end(&l);
     byoc_log_set_request_id(NULL);
+    byoc_metrics_http(r->route ? (int)(r->route - r->h->cfg.routes) : -1, r->queued ? r->status : 0,
+                      dur_us);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

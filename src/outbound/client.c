@@ -10,6 +10,7 @@
 
 #include "byoc/buf.h"
 #include "byoc/limits.h"
+#include "byoc/metrics.h"
 #include "byoc/util.h"
 #include "byoc/banned.h"
 
@@ -232,9 +233,12 @@ enum byoc_err byoc_out_do(const struct byoc_out_req *req, struct byoc_out_resp *
         return BYOC_ERR_NOMEM;
     }
     set_options(c, req, h, &s);
+    int64_t started = byoc_mono_us();
     enum byoc_err e = map_curl(curl_easy_perform(c), &s);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (req->metric)
+        byoc_metrics_cxone(req->metric, e ? 0 : status, byoc_mono_us() - started);
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
     if (e) {

@@ -37,6 +37,13 @@
     X(PROVIDER_INSERT, "INSERT INTO providers (" PROVIDER_COLS ") VALUES "                         \
                        "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20)") \
     X(PROVIDER_DELETE, "DELETE FROM providers WHERE id = ?1")                                      \
+    X(PROVIDER_ROTATE_CLIENT,                                                                      \
+      "UPDATE providers SET byoc_client_secret_hash = ?2, updated_at = ?3 "                        \
+      "WHERE id = ?1")                                                                             \
+    X(PROVIDER_ROTATE_BOT_KEY, "UPDATE providers SET bot_api_key_hash = ?2, updated_at = ?3 "      \
+                               "WHERE id = ?1")                                                    \
+    X(PROVIDER_ROTATE_STUDIO, "UPDATE providers SET studio_secret_hash = ?2, updated_at = ?3 "     \
+                              "WHERE id = ?1")                                                     \
     X(PROVIDER_GET, "SELECT " PROVIDER_COLS " FROM providers WHERE id = ?1")                       \
     X(PROVIDER_LIST, "SELECT " PROVIDER_COLS " FROM providers ORDER BY created_at, id")            \
     X(CHANNEL_UPSERT,                                                                              \
@@ -76,6 +83,11 @@
     X(SESSION_GET, "SELECT " SESSION_COLS " FROM action_sessions WHERE id_hash = ?1 AND "          \
                    "expires_at > ?2")                                                              \
     X(PING, "SELECT count(*) FROM sqlite_schema")                                                  \
+    X(BACKLOG, "SELECT 0, state, count(*), min(created_at) FROM outbound_messages "                \
+               "WHERE state IN ('queued', 'sending') GROUP BY state UNION ALL "                    \
+               "SELECT 1, state, count(*), min(created_at) FROM deliveries "                       \
+               "WHERE state IN ('pending', 'sending', 'dead') GROUP BY state")                     \
+    X(DB_BYTES, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()")      \
     RELAY_STMT_MAP(X)                                                                              \
     EVENTS_STMT_MAP(X)
 

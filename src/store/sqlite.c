@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "byoc/limits.h"
@@ -495,6 +496,24 @@ static enum byoc_err delete_by(struct sq *q, enum stmt_id id, const char *k1, co
     return e;
 }
 
+static enum byoc_err apply_provider_rotate(struct sq *q, const struct byoc_write *w)
+{
+    static const enum stmt_id by_kind[BYOC_SECRET_KINDS] = {
+        STMT_PROVIDER_ROTATE_CLIENT, STMT_PROVIDER_ROTATE_BOT_KEY, STMT_PROVIDER_ROTATE_STUDIO};
+    if ((int)w->in.rotate.which < 0 || w->in.rotate.which >= BYOC_SECRET_KINDS)
+        return BYOC_ERR_INVALID;
+    sqlite3_stmt *st = sq_wstmt(q, by_kind[w->in.rotate.which]);
+    if (!st)
+        return q->batch_err;
+    sq_bind_text(st, 1, w->in.rotate.provider_id);
+    sq_bind_blob(st, 2, w->in.rotate.hash, BYOC_SHA256_LEN);
+    sqlite3_bind_int64(st, 3, w->in.rotate.now);
+    enum byoc_err e = sq_step_write(q, st);
+    if (!e && sqlite3_changes(q->w.db) == 0)
+        e = BYOC_ERR_NOT_FOUND;
+    return e;
+}
+
 static enum byoc_err set_integration(struct sq *q, const struct byoc_channel *c,
                                      const char *integration_id)
 {
@@ -697,6 +716,8 @@ static enum byoc_err sq_apply(void *state, struct byoc_write *w)
         return apply_provider_create(q, w->in.provider);
     case BYOC_WRITE_PROVIDER_DELETE:
         return delete_by(q, STMT_PROVIDER_DELETE, w->in.provider_id, NULL);
+    case BYOC_WRITE_PROVIDER_ROTATE:
+        return apply_provider_rotate(q, w);
     case BYOC_WRITE_CHANNEL_UPSERT:
         return apply_channel_upsert(q, w->in.channel_upsert.channel,
                                     w->in.channel_upsert.integration_id);
@@ -973,6 +994,82 @@ static bool sq_ping(void *state)
     return ok;
 }
 
+static enum byoc_err sq_backlog(void *state, struct byoc_backlog *out)
+{
+    static const char *const relay_states[] = {"queued", "sending"};
+    static const char *const delivery_states[] = {"pending", "sending", "dead"};
+    struct sq *q = state;
+    READ_BEGIN(q, c, st, STMT_BACKLOG);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bool relay = sqlite3_column_int(st, 0) == 0;
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        const char *const *names = relay ? relay_states : delivery_states;
+        size_t n = relay ? 2 : 3;
+        int base = relay ? BYOC_BACKLOG_RELAY_QUEUED : BYOC_BACKLOG_WEBHOOK_PENDING;
+        for (size_t i = 0; name && i < n; i++) {
+            if (strcmp(name, names[i]) == 0) {
+                out->count[base + (int)i] = sqlite3_column_int64(st, 2);
+                out->oldest_at[base + (int)i] = sqlite3_column_int64(st, 3);
+            }
+        }
+    }
+    sq_stmt_done(st);
+    sq_reader_put(c);
+    if (rc != SQLITE_DONE)
+        return sq_map_rc(rc);
+    out->db_bytes = sq_read_int(q, STMT_DB_BYTES, -1);
+    return BYOC_ERR_OK;
+}
+
+/* Copies every page in one step inside one read transaction: a consistent snapshot; in WAL
+ * mode the writer goes on meanwhile. */
+static enum byoc_err sq_backup(void *state, const char *dest_path, char *why, size_t cap)
+{
+    struct sq *q = state;
+    struct stat sb;
+    if (q->nr == 0) {
+        snprintf(why, cap, "an in-memory database cannot be backed up");
+        return BYOC_ERR_INVALID;
+    }
+    if (stat(dest_path, &sb) == 0 || errno != ENOENT) {
+        snprintf(why, cap, "%s already exists (or cannot be checked); choose a new file",
+                 dest_path);
+        return BYOC_ERR_CONFLICT;
+    }
+    sqlite3 *dest = NULL;
+    int rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    struct conn *c = sq_reader_get(q);
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(dest, "main", c->db, "main") : NULL;
+    if (b) {
+        rc = sqlite3_backup_step(b, -1);
+        int fin = sqlite3_backup_finish(b);
+        rc = rc == SQLITE_DONE ? fin : rc;
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_errcode(dest);
+    }
+    sq_reader_put(c);
+    sqlite3_stmt *check = NULL;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &check, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(check) == SQLITE_ROW &&
+        strcmp((const char *)sqlite3_column_text(check, 0), "ok") != 0)
+        rc = SQLITE_CORRUPT;
+    sqlite3_finalize(check);
+    if (rc != SQLITE_OK)
+        snprintf(why, cap, "backup to %s failed: %s", dest_path,
+                 dest ? sqlite3_errmsg(dest) : sqlite3_errstr(rc));
+    if (sqlite3_close(dest) != SQLITE_OK && rc == SQLITE_OK) {
+        snprintf(why, cap, "backup to %s failed while closing it", dest_path);
+        rc = SQLITE_IOERR;
+    }
+    if (rc == SQLITE_OK)
+        return BYOC_ERR_OK;
+    unlink(dest_path);
+    enum byoc_err e = sq_map_rc(rc);
+    return e ? e : BYOC_ERR_STORE_IO;
+}
+
 const struct store_backend byoc_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -993,6 +1090,8 @@ const struct store_backend byoc_store_sqlite = {
     .agent_msg_get = sq_agent_msg_get,
     .action_session_get = sq_action_session_get,
     .ping = sq_ping,
+    .backlog = sq_backlog,
+    .backup = sq_backup,
     .provider_by_bot_key = sq_provider_by_bot_key,
     .conversation_get = sq_conversation_get,
     .conversation_list = sq_conversation_list,

@@ -36,6 +36,8 @@ struct store_backend {
     enum byoc_err (*action_session_get)(void *state, const uint8_t *id_hash, int64_t now_ms,
                                         struct byoc_action_session *out);
     bool (*ping)(void *state);
+    enum byoc_err (*backlog)(void *state, struct byoc_backlog *out);
+    enum byoc_err (*backup)(void *state, const char *dest_path, char *why, size_t why_cap);
     enum byoc_err (*provider_by_bot_key)(void *state, const uint8_t *hash,
                                          struct byoc_provider *out);
     enum byoc_err (*conversation_get)(void *state, const char *provider_id, const char *id,

@@ -90,6 +90,10 @@ static void run_batch(struct byoc_store *s, struct byoc_write *batch, size_t n)
     s->stats.batches++;
     s->stats.writes += n;
     s->stats.failed_commits += e ? 1 : 0;
+    size_t bucket = 0;
+    while (bucket + 1 < BYOC_STORE_BATCH_BUCKETS && ((size_t)1 << bucket) < n)
+        bucket++;
+    s->stats.batch_sizes[bucket]++;
     if (events && s->on_events)
         s->on_events(s->on_events_arg); /* under the lock: unregistering waits for it */
     pthread_mutex_unlock(&s->mu);
@@ -267,6 +271,18 @@ enum byoc_err byoc_store_action_session_get(struct byoc_store *s,
 bool byoc_store_ping(struct byoc_store *s)
 {
     return s->be->ping(s->state);
+}
+
+enum byoc_err byoc_store_backlog(struct byoc_store *s, struct byoc_backlog *out)
+{
+    *out = (struct byoc_backlog){.db_bytes = -1};
+    return s->be->backlog(s->state, out);
+}
+
+enum byoc_err byoc_store_backup(struct byoc_store *s, const char *dest_path, char *why,
+                                size_t why_cap)
+{
+    return s->be->backup(s->state, dest_path, why, why_cap);
 }
 
 enum byoc_err byoc_store_provider_by_bot_key(struct byoc_store *s,
