@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "byoc/app.h"
+#include "byoc/cli.h"
 #include "byoc/log.h"
 #include "byoc/metrics.h"
 #include "byoc/outbound.h"
@@ -25,15 +26,19 @@ struct options {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: byocd [serve [--demo] | migrate | help] [--config FILE]\n\n"
-            "  serve     run the server (default)\n"
-            "  --demo    create a demo provider on first start and an admin token for this run\n"
-            "  migrate   create or upgrade the database, then exit\n"
-            "  --config  KEY=VALUE file with the settings below (environment wins)\n\n"
-            "Settings (environment variables):\n");
+            "usage: byocd [COMMAND] [--config FILE]\n\n"
+            "  serve [--demo]  run the server (default); --demo creates a demo provider on first\n"
+            "                  start and an admin token for this run\n"
+            "  migrate         create or upgrade the database, then exit\n"
+            "  help            this text (also --help after any command)\n"
+            "  --config FILE   KEY=VALUE file with the settings below (environment wins)\n\n");
+    byoc_cli_usage(out);
+    fprintf(out, "\nSettings (environment variables):\n");
     fflush(out);
     byoc_config_describe(fileno(out));
-    fprintf(out, "\nExit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.\n");
+    fprintf(out, "\nExit codes: 0 ok; 1 runtime failure (database, CXone, network); 2 usage or "
+                 "configuration error;\n3 not found (provider, channel, delivery); 4 doctor: a "
+                 "check failed.\n");
 }
 
 static bool parse_args(int argc, char **argv, struct options *o)
@@ -65,26 +70,6 @@ static void log_fatal(const char *msg, enum byoc_err e, const char *why)
     byoc_log_end(&l);
 }
 
-static void print_provider(const struct byoc_config *cfg, const struct byoc_provider *p,
-                           const char *client_secret)
-{
-    struct byoc_provider_urls u;
-    byoc_provider_urls(cfg->public_url, p->id, &u);
-    printf("\nPaste into CXone (ACD > Digital > Bring Your Own Channel) for \"%s\" (%s):\n"
-           "  Integration box URL   %s\n  Authorization URL     %s\n  Add action URL        %s\n"
-           "  Reconnect action URL  %s\n  Remove action URL     %s\n  Client ID             %s\n"
-           "  Client Secret         %s\n",
-           p->name, p->id, u.box, u.token, u.add, u.reconnect, u.remove, p->byoc_client_id,
-           client_secret ? client_secret : "(shown once, when the provider was created)");
-}
-
-static void print_secrets(const struct byoc_provider_secrets *s)
-{
-    printf("  Bot API key           %s\n  Webhook secret        %s\n  Studio secret         %s\n"
-           "  These secrets are shown once; byocd keeps only hashes or sealed copies.\n",
-           s->bot_api_key, s->webhook_secret, s->studio_secret);
-}
-
 /* The demo provider points at CXone's public hosts with placeholder credentials. */
 static enum byoc_err demo_provider(struct byoc_app *app)
 {
@@ -108,8 +93,8 @@ static enum byoc_err demo_provider(struct byoc_app *app)
     struct byoc_write w = {.kind = BYOC_WRITE_PROVIDER_CREATE, .in.provider = &p};
     e = byoc_store_write(app->store, &w);
     if (!e) {
-        print_provider(app->cfg, &p, s.byoc_client_secret);
-        print_secrets(&s);
+        byoc_cli_print_provider(stdout, app->cfg, &p, s.byoc_client_secret);
+        byoc_cli_print_secrets(stdout, &s);
     }
     byoc_provider_release(&p);
     byoc_provider_secrets_wipe(&s);
@@ -126,7 +111,7 @@ static enum byoc_err print_setup(struct byoc_app *app, bool demo, int port)
     printf("byocd is listening on %s:%d; CXone reaches it at %s\n", app->cfg->listen_host, port,
            app->cfg->public_url);
     for (size_t i = 0; i < n; i++)
-        print_provider(app->cfg, &list[i], NULL);
+        byoc_cli_print_provider(stdout, app->cfg, &list[i], NULL);
     if (n == 0 && demo)
         e = demo_provider(app);
     else if (n == 0)
@@ -297,8 +282,50 @@ static int serve(struct runtime *rt, const struct options *o, const sigset_t *st
     return rc;
 }
 
+/* byocd provider|channel|deliveries|backup|doctor ...: --config FILE and --help are taken out,
+ * the rest goes to the command. */
+static int operator_command(int argc, char **argv)
+{
+    const char *config_file = getenv("BYOCD_CONFIG");
+    char **rest = calloc((size_t)argc, sizeof *rest);
+    int n = 0;
+    if (!rest)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_file = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            free(rest);
+            return 0;
+        } else {
+            rest[n++] = argv[i];
+        }
+    }
+    struct byoc_config cfg;
+    char why[WHY_MAX] = "";
+    int rc = 2;
+    if (byoc_config_load(&cfg, config_file, NULL, why, sizeof why) != BYOC_ERR_OK) {
+        fprintf(stderr, "byocd: configuration error: %s\n", why);
+    } else if (!byoc_out_global_init()) {
+        fprintf(stderr, "byocd: cannot initialise libcurl\n");
+        rc = 1;
+        byoc_config_release(&cfg);
+    } else {
+        rc = byoc_cli_main(&cfg, n, rest);
+        byoc_out_global_cleanup();
+        byoc_config_release(&cfg);
+    }
+    free(rest);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && byoc_cli_is_command(argv[1])) {
+        signal(SIGPIPE, SIG_IGN);
+        return operator_command(argc, argv);
+    }
     struct options o;
     if (!parse_args(argc, argv, &o)) {
         usage(stderr);

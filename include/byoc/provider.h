@@ -44,6 +44,9 @@ struct byoc_provider_urls {
 };
 
 /* INVALID with why naming the offending field. */
+/* Reads the admin API's provider body (name, webhook_url, cxone{...}, settings{...}); in points
+ * into b. Check the result with byoc_provider_input_check. */
+void byoc_provider_input_from_json(const cJSON *b, struct byoc_provider_input *in);
 BYOC_MUST_USE enum byoc_err byoc_provider_input_check(const struct byoc_provider_input *in,
                                                       char *why, size_t why_cap);
 /* Fills out (release with byoc_provider_release) and secrets. */

@@ -27,6 +27,9 @@ int64_t byoc_backoff_ms(int64_t attempts, int64_t base_ms, int64_t cap_ms, int64
 BYOC_MUST_USE enum byoc_err byoc_id_new(const char *prefix, char out[BYOC_ID_MAX]);
 /* True for 1..max chars of [A-Za-z0-9._:-] (ids we accept in paths and logs). */
 bool byoc_id_valid(const char *s, size_t max);
+/* True for 1..max bytes of printable UTF-8 without spaces (ids other systems chose, e.g. CXone's).
+ */
+bool byoc_external_id_valid(const char *s, size_t max);
 
 /* Whole-string decimal parse within [min, max]; false otherwise (never atoi). */
 bool byoc_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -196,6 +196,44 @@ enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
     return BYOC_ERR_OK;
 }
 
+/* An integral number within +-1e9, else -2 (range first: converting a huge double is undefined). */
+static int64_t small_int(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble < -1e9 || v->valuedouble > 1e9 ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return -2;
+    return (int64_t)v->valuedouble;
+}
+
+void byoc_provider_input_from_json(const cJSON *b, struct byoc_provider_input *in)
+{
+    const cJSON *cx = cJSON_GetObjectItemCaseSensitive(b, "cxone");
+    *in = (struct byoc_provider_input){
+        .name = byoc_json_str(b, "name"),
+        .webhook_url = byoc_json_str(b, "webhook_url"),
+        .auth_url = byoc_json_str(cx, "auth_url"),
+        .api_base_url = byoc_json_str(cx, "api_base_url"),
+        .client_id = byoc_json_str(cx, "client_id"),
+        .client_secret = byoc_json_str(cx, "client_secret"),
+        .access_key_id = byoc_json_str(cx, "access_key_id"),
+        .access_key_secret = byoc_json_str(cx, "access_key_secret"),
+        .integration_id = byoc_json_str(cx, "integration_id"),
+        .tenant_id = byoc_json_str(cx, "tenant_id"),
+        .transcript_mode = NULL,
+        .transcript_chunk_max = -1,
+        .inactivity_timeout_s = -1,
+    };
+    const cJSON *set = cJSON_GetObjectItemCaseSensitive(b, "settings");
+    in->transcript_mode = byoc_json_str(set, "transcript_mode");
+    const cJSON *chunk = cJSON_GetObjectItemCaseSensitive(set, "transcript_chunk_max");
+    const cJSON *idle = cJSON_GetObjectItemCaseSensitive(set, "inactivity_timeout_s");
+    /* A non-number, or one out of any range, gets -2 so that validation names the field. */
+    if (chunk)
+        in->transcript_chunk_max = small_int(chunk);
+    if (idle)
+        in->inactivity_timeout_s = small_int(idle);
+}
+
 void byoc_provider_secrets_wipe(struct byoc_provider_secrets *s)
 {
     byoc_wipe(s, sizeof *s);

@@ -209,3 +209,15 @@ int64_t byoc_backoff_ms(int64_t attempts, int64_t base_ms, int64_t cap_ms, int64
         r = (uint64_t)byoc_mono_ms();
     return (int64_t)(r % (uint64_t)(bound + 1)); /* full jitter */
 }
+
+bool byoc_external_id_valid(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x21 || *p == 0x7f)
+            return false;
+    }
+    return byoc_utf8_valid(s, n);
+}

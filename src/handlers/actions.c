@@ -495,7 +495,7 @@ void h_action_open(struct byoc_req *req)
         byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone lacks a brandId or userId.");
         return;
     }
-    if (kind != ACTION_ADD && !external_id_valid(channel, BYOC_EXTERNAL_ID_MAX)) {
+    if (kind != ACTION_ADD && !byoc_external_id_valid(channel, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone does not name a channel.");
         return;
     }
@@ -556,7 +556,7 @@ void h_action_add_submit(struct byoc_req *req)
         return;
     }
     if (!c->provider.cxone_integration_id &&
-        !external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
+        !byoc_external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
                          "Enter the Integration ID CXone shows for this integration.");
         return;

@@ -31,44 +31,6 @@ static void create_ctx_free(void *ptr)
     free(c);
 }
 
-/* An integral number within +-1e9, else -2 (range first: converting a huge double is undefined). */
-static int64_t small_int(const cJSON *v)
-{
-    if (!cJSON_IsNumber(v) || v->valuedouble < -1e9 || v->valuedouble > 1e9 ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return -2;
-    return (int64_t)v->valuedouble;
-}
-
-static void input_from_json(const cJSON *b, struct byoc_provider_input *in)
-{
-    const cJSON *cx = cJSON_GetObjectItemCaseSensitive(b, "cxone");
-    *in = (struct byoc_provider_input){
-        .name = byoc_json_str(b, "name"),
-        .webhook_url = byoc_json_str(b, "webhook_url"),
-        .auth_url = byoc_json_str(cx, "auth_url"),
-        .api_base_url = byoc_json_str(cx, "api_base_url"),
-        .client_id = byoc_json_str(cx, "client_id"),
-        .client_secret = byoc_json_str(cx, "client_secret"),
-        .access_key_id = byoc_json_str(cx, "access_key_id"),
-        .access_key_secret = byoc_json_str(cx, "access_key_secret"),
-        .integration_id = byoc_json_str(cx, "integration_id"),
-        .tenant_id = byoc_json_str(cx, "tenant_id"),
-        .transcript_mode = NULL,
-        .transcript_chunk_max = -1,
-        .inactivity_timeout_s = -1,
-    };
-    const cJSON *set = cJSON_GetObjectItemCaseSensitive(b, "settings");
-    in->transcript_mode = byoc_json_str(set, "transcript_mode");
-    const cJSON *chunk = cJSON_GetObjectItemCaseSensitive(set, "transcript_chunk_max");
-    const cJSON *idle = cJSON_GetObjectItemCaseSensitive(set, "inactivity_timeout_s");
-    /* A non-number, or one out of any range, gets -2 so that validation names the field. */
-    if (chunk)
-        in->transcript_chunk_max = small_int(chunk);
-    if (idle)
-        in->inactivity_timeout_s = small_int(idle);
-}
-
 static cJSON *created_view(const struct byoc_app *app, const struct create_ctx *c)
 {
     cJSON *v = provider_view(app, &c->p);
@@ -150,7 +112,7 @@ void h_provider_create(struct byoc_req *req)
     byoc_req_set_ctx(req, c, create_ctx_free);
     c->req = req;
     char why[WHY_MAX];
-    input_from_json(b, &c->in);
+    byoc_provider_input_from_json(b, &c->in);
     if (byoc_provider_input_check(&c->in, why, sizeof why) ||
         webhook_url_check(req, c->in.webhook_url, "webhook_url", why, sizeof why)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, why);
@@ -261,7 +223,7 @@ void h_channel_delete(struct byoc_req *req)
     const char *channel_id = byoc_req_param(req, "channel_id");
     if (!id)
         return;
-    if (!external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX)) {
+    if (!byoc_external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "no such channel");
         return;
     }
@@ -320,11 +282,12 @@ void h_channel_add(struct byoc_req *req)
     const char *channel_id = byoc_json_str(b, "channel_id"), *name = byoc_json_str(b, "name");
     const char *skill = byoc_json_str(b, "skill_id");
     if (cJSON_GetObjectItemCaseSensitive(b, "skill_id") &&
-        !external_id_valid(skill, BYOC_EXTERNAL_ID_MAX)) {
+        !byoc_external_id_valid(skill, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "skill_id: 1-256 printable characters");
         return;
     }
-    if (!external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX) || !name || !byoc_name_valid(name)) {
+    if (!byoc_external_id_valid(channel_id, BYOC_EXTERNAL_ID_MAX) || !name ||
+        !byoc_name_valid(name)) {
         byoc_reply_error(req, BYOC_ERR_INVALID,
                          "channel_id (1-256 printable characters) and name (1-200 characters) "
                          "are required");

@@ -58,18 +58,6 @@ bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy)
     }
 }
 
-bool external_id_valid(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max)
-        return false;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x21 || *p == 0x7f)
-            return false;
-    }
-    return byoc_utf8_valid(s, n);
-}
-
 const char *provider_param_or_reply(struct byoc_req *req)
 {
     const char *id = byoc_req_param(req, "provider_id");
@@ -257,7 +245,7 @@ bool idem_or_reply(struct byoc_req *req, struct idem_slot *slot)
     slot->used = false;
     if (!key)
         return true;
-    if (!external_id_valid(key, BYOC_IDEMPOTENCY_KEY_MAX)) {
+    if (!byoc_external_id_valid(key, BYOC_IDEMPOTENCY_KEY_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "Idempotency-Key: 1-200 printable characters");
         return false;
     }

@@ -141,10 +141,10 @@ static bool skill_or_reply(struct byoc_req *req, struct avail_ctx *c)
     if (e)
         byoc_reply_error(
             req, e, e == BYOC_ERR_NOT_FOUND ? "channel_id: not a channel of this provider" : NULL);
-    else if (!c->skill_id || !external_id_valid(c->skill_id, BYOC_EXTERNAL_ID_MAX))
+    else if (!c->skill_id || !byoc_external_id_valid(c->skill_id, BYOC_EXTERNAL_ID_MAX))
         byoc_reply_error(req, BYOC_ERR_INVALID,
                          "skill_id: pass it, or register the channel with a skill_id");
-    return !e && c->skill_id && external_id_valid(c->skill_id, BYOC_EXTERNAL_ID_MAX);
+    return !e && c->skill_id && byoc_external_id_valid(c->skill_id, BYOC_EXTERNAL_ID_MAX);
 }
 
 void h_availability(struct byoc_req *req)

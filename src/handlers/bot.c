@@ -154,7 +154,7 @@ static char *end_user_json(const cJSON *u, char *why)
 {
     static const char *const names[] = {"first_name", "last_name", "nickname"};
     const char *id = byoc_json_str(u, "id"), *v = NULL, *image = NULL;
-    if (!cJSON_IsObject(u) || !external_id_valid(id, BYOC_EXTERNAL_ID_MAX)) {
+    if (!cJSON_IsObject(u) || !byoc_external_id_valid(id, BYOC_EXTERNAL_ID_MAX)) {
         snprintf(why, WHY_MAX, "end_user.id: required, 1-256 printable characters");
         return NULL;
     }
@@ -528,7 +528,7 @@ void h_conversation_list(struct byoc_req *req)
                          "state: queued, escalated, agent_joined, bot or ended");
         return;
     }
-    if (user && !external_id_valid(user, BYOC_EXTERNAL_ID_MAX)) {
+    if (user && !byoc_external_id_valid(user, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "end_user_id: 1-256 printable characters");
         return;
     }
@@ -725,7 +725,7 @@ void h_conversation_message(struct byoc_req *req)
     char why[WHY_MAX] = "";
     const char *client_id = byoc_json_str(b, "id");
     if (cJSON_GetObjectItemCaseSensitive(b, "id") &&
-        !external_id_valid(client_id, BYOC_EXTERNAL_ID_MAX)) {
+        !byoc_external_id_valid(client_id, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "id: 1-256 printable characters");
         return;
     }

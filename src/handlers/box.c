@@ -59,7 +59,7 @@ static void box_accept(struct byoc_req *req, enum byoc_agent_msg_kind kind, cons
                        byoc_handler_fn cont)
 {
     const char *provider_id = byoc_req_param(req, "provider_id"); /* checked by authorize */
-    if (!external_id_valid(path_id, BYOC_EXTERNAL_ID_MAX)) {
+    if (!byoc_external_id_valid(path_id, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_NOT_FOUND, NULL);
         return;
     }

@@ -110,7 +110,5 @@ cJSON *list_json(const char *key, const void *items, size_t n, size_t size,
                  cJSON *(*view)(const void *ctx, const void *item), const void *ctx);
 /* The {provider_id} of the path when that provider exists; else replies 404 and returns NULL. */
 const char *provider_known_or_reply(struct byoc_req *req);
-/* A string of 1..max printable characters (ids from CXone or admins). */
-bool external_id_valid(const char *s, size_t max);
 
 #endif

@@ -130,7 +130,8 @@ static bool text_ok(const char *s, size_t max_chars)
 static bool opt_id(struct byoc_req *req, const char *const *names, char *out, size_t cap)
 {
     enum field_state f = field(req, names, out, cap);
-    return f == FIELD_ABSENT || (f == FIELD_OK && external_id_valid(out, BYOC_EXTERNAL_ID_MAX));
+    return f == FIELD_ABSENT ||
+           (f == FIELD_OK && byoc_external_id_valid(out, BYOC_EXTERNAL_ID_MAX));
 }
 
 /* Reads the body into c; replies 400 and returns false when it is not usable. */
@@ -147,7 +148,7 @@ static bool parse_or_reply(struct byoc_req *req, struct studio_ctx *c, enum byoc
     if (field(req, event_names, event, sizeof event) != FIELD_OK || !parse_event(event, ev))
         why = "event: ESCALATE, END_ESCALATION (or \"END ESCALATION\") or ONRELEASE";
     else if (field(req, contact_names, c->contact, sizeof c->contact) != FIELD_OK ||
-             !external_id_valid(c->contact, BYOC_EXTERNAL_ID_MAX))
+             !byoc_external_id_valid(c->contact, BYOC_EXTERNAL_ID_MAX))
         why = "contactId: the CXone contact id ({ContactID} in the script) is required";
     else if (!opt_id(req, thread_names, c->thread, sizeof c->thread))
         why = "threadId: an id of 1-256 printable characters";

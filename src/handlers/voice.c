@@ -213,7 +213,7 @@ void h_voice_handoff(struct byoc_req *req)
         return;
     char contact[BYOC_EXTERNAL_ID_MAX + 1], why[160] = "";
     if (!byoc_json_id(b, "contact_id", contact, sizeof contact) ||
-        !external_id_valid(contact, BYOC_EXTERNAL_ID_MAX)) {
+        !byoc_external_id_valid(contact, BYOC_EXTERNAL_ID_MAX)) {
         byoc_reply_error(req, BYOC_ERR_INVALID, "contact_id: the CXone contact id is required");
         return;
     }
