@@ -17,6 +17,8 @@ struct byoc_keys {
  * master.key beside database_path, generating it (mode 0600) if missing. For ":memory:" with no
  * key an ephemeral one is generated. *generated tells the caller to log it; key_path receives
  * the file used ("" if none). Errors: IO (unreadable, wrong mode, bad content), CRYPTO. */
+/* Where the key file of a database lives (beside it). */
+void byoc_keys_file_path(const char *database_path, char *out, size_t cap);
 BYOC_MUST_USE enum byoc_err byoc_keys_load(const char *configured, const char *database_path,
                                            struct byoc_keys *out, bool *generated, char *key_path,
                                            size_t key_path_cap, char *why, size_t why_cap);

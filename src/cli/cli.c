@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "byoc/crypto.h"
@@ -110,9 +111,38 @@ void cli_time(int64_t unix_ms, char out[32])
         snprintf(out, 32, "?");
 }
 
+/* The commands work on an existing database and key: a mistyped path must not create a new,
+ * empty database, nor a new key that opens none of the stored secrets. */
+static int state_exists(const struct byoc_config *cfg)
+{
+    struct stat sb;
+    bool special =
+        strcmp(cfg->database, ":memory:") == 0 || strncmp(cfg->database, "file:", 5) == 0;
+    if (!special && stat(cfg->database, &sb) != 0) {
+        fprintf(stderr,
+                "byocd: no database at %s: check BYOCD_DATABASE (or --config FILE, the server's "
+                "settings); byocd migrate creates a new one\n",
+                cfg->database);
+        return CLI_USAGE;
+    }
+    char key_path[BYOC_URL_MAX];
+    byoc_keys_file_path(cfg->database, key_path, sizeof key_path);
+    if (!special && !cfg->master_key && stat(key_path, &sb) != 0) {
+        fprintf(stderr,
+                "byocd: the master key %s is missing, so no stored secret can be opened: set "
+                "BYOCD_MASTER_KEY or restore the file from the backup\n",
+                key_path);
+        return CLI_USAGE;
+    }
+    return CLI_OK;
+}
+
 /* The store and the master key, as the server opens them. */
 static int open_state(struct cli *c)
 {
+    int rc = state_exists(c->cfg);
+    if (rc != CLI_OK)
+        return rc;
     char why[WHY_MAX] = "";
     enum byoc_err e = byoc_store_open(c->cfg->database, &c->store, why, sizeof why);
     if (e) {
@@ -128,11 +158,6 @@ static int open_state(struct cli *c)
         fprintf(stderr, "byocd: cannot load the master key: %s\n", why);
         return CLI_USAGE;
     }
-    if (generated)
-        fprintf(stderr,
-                "byocd: note: generated a new master key in %s; back it up with the "
-                "database\n",
-                key_path[0] ? key_path : "memory");
     return CLI_OK;
 }
 

@@ -28,7 +28,7 @@ static bool decode_key(const char *text, uint8_t key[BYOC_KEY_LEN])
            n == BYOC_KEY_LEN;
 }
 
-static void key_file_path(const char *database_path, char *out, size_t cap)
+void byoc_keys_file_path(const char *database_path, char *out, size_t cap)
 {
     const char *slash = strrchr(database_path, '/');
     if (!slash)
@@ -101,7 +101,7 @@ enum byoc_err byoc_keys_load(const char *configured, const char *database_path,
         e = byoc_random_bytes(master, sizeof master);
         *generated = true;
     } else {
-        key_file_path(database_path, key_path, key_path_cap);
+        byoc_keys_file_path(database_path, key_path, key_path_cap);
         if (access(key_path, F_OK) == 0) {
             e = read_key_file(key_path, master, why, why_cap);
         } else {

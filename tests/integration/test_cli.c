@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 static struct byocd B;
 static struct fake_cxone *F;
 static struct fake_receiver *R;
+static const char *db_override; /* another BYOCD_DATABASE for the next commands, or NULL */
 
 struct run {
     int code;
@@ -35,7 +37,10 @@ static void cli(struct run *r, const char *const *args)
 {
     char path[512], env_db[600], env_url[128];
     snprintf(path, sizeof path, "%s/cli-out.txt", B.dir);
-    snprintf(env_db, sizeof env_db, "BYOCD_DATABASE=%s/byocd.db", B.dir);
+    if (db_override)
+        snprintf(env_db, sizeof env_db, "BYOCD_DATABASE=%s", db_override);
+    else
+        snprintf(env_db, sizeof env_db, "BYOCD_DATABASE=%s/byocd.db", B.dir);
     snprintf(env_url, sizeof env_url, "BYOCD_PUBLIC_URL=%s", HARNESS_PUBLIC_URL);
     const char *bin = getenv("BYOCD_TEST_BINARY");
     ck_assert_ptr_nonnull(bin);
@@ -215,6 +220,38 @@ START_TEST(bad_input_changes_nothing)
 }
 END_TEST
 
+START_TEST(missing_database_or_key_is_not_created)
+{
+    char other[512], key[600];
+    snprintf(other, sizeof other, "%s/elsewhere/typo.db", B.dir);
+    db_override = other;
+    static struct run r;
+    CLI(&r, "doctor");
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_msg(strstr(r.out, "no database at"), "%s", r.out);
+    ck_assert_int_ne(access(other, F_OK), 0);
+    /* a database whose key is gone: refused, and no new key is written */
+    snprintf(other, sizeof other, "%s/copy.db", B.dir);
+    CLI(&r, "provider", "list"); /* still refused: copy.db does not exist yet */
+    ck_assert_int_eq(r.code, 2);
+    db_override = NULL;
+    CLI(&r, "backup", other);
+    ck_assert_int_eq(r.code, 0);
+    char moved[600];
+    snprintf(moved, sizeof moved, "%s/sub", B.dir);
+    ck_assert_int_eq(mkdir(moved, 0700), 0);
+    snprintf(moved, sizeof moved, "%s/sub/copy.db", B.dir);
+    ck_assert_int_eq(rename(other, moved), 0);
+    db_override = moved;
+    CLI(&r, "provider", "list");
+    db_override = NULL;
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_msg(strstr(r.out, "master key"), "%s", r.out);
+    snprintf(key, sizeof key, "%s/sub/master.key", B.dir);
+    ck_assert_int_ne(access(key, F_OK), 0);
+}
+END_TEST
+
 START_TEST(rotate_secrets)
 {
     struct created c;
@@ -384,6 +421,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, provider_create_list_show_delete);
     tcase_add_test(tc, bad_input_changes_nothing);
     tcase_add_test(tc, rotate_secrets);
+    tcase_add_test(tc, missing_database_or_key_is_not_created);
     tcase_add_test(tc, channels_seen_by_the_server);
     tcase_add_test(tc, dead_deliveries_listed_and_replayed);
     tcase_add_test(tc, backup_while_serving);
