@@ -11,6 +11,7 @@
 #define BYOC_TRUSTED_PROXIES_MAX 32            /* entries of BYOCD_TRUSTED_PROXIES */
 #define BYOC_FORWARDED_FOR_MAX 2048            /* X-Forwarded-For bytes read (all lines) */
 #define BYOC_METRICS_TEXT_MAX (1024 * 1024)    /* largest /metrics answer */
+#define BYOC_HTTP_DRAIN_MAX (4 * 1024 * 1024)  /* body read and dropped before an early answer */
 #define BYOC_REQUEST_ID_MAX 64                 /* accepted X-Request-Id length */
 
 /* Per-route body caps (413 beyond). */

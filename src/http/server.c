@@ -218,6 +218,17 @@ static void req_run(struct byoc_req *r)
     }
 }
 
+/* An answer decided from the headers alone (401, 413 ...) waits until a body of known, bounded
+ * length has been read and dropped: a reverse proxy that sends the whole body before reading
+ * the answer would otherwise hit a closed connection and turn the answer into a 502. */
+static bool drain_first(const struct byoc_req *r)
+{
+    const char *cl = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t n = 0;
+    return cl && !byoc_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+           byoc_parse_i64(cl, 1, BYOC_HTTP_DRAIN_MAX, &n);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload,
                                  size_t *upload_size, void **con_cls)
@@ -230,6 +241,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = r;
         byoc_log_set_request_id(r->id);
         req_start(r);
+        if (r->replied && drain_first(r)) {
+            byoc_log_set_request_id(NULL);
+            return MHD_YES; /* the answer goes out after the body, see drain_first */
+        }
     } else if (*upload_size) {
         if (!r->replied && byoc_buf_append(&r->body, upload, *upload_size) != BYOC_ERR_OK)
             r->body_overflow = true;
