@@ -10,7 +10,8 @@
 #include "byoc/banned.h"
 
 #define SESSION_ID_CHARS 32
-#define PAGE_MAX (256 * 1024)
+#define PAGE_MAX (512 * 1024)
+#define CHANNEL_ROWS_MAX 100 /* rows of the Add page's channel table; the rest are counted */
 
 enum action_kind { ACTION_ADD, ACTION_RECONNECT, ACTION_REMOVE };
 
@@ -18,17 +19,21 @@ struct action_ctx {
     struct byoc_req *req;
     struct byoc_app *app;
     enum action_kind kind;
+    bool submitted; /* the Add form's POST, not the page CXone opened */
     struct byoc_provider provider;
     char *token, *brand_id, *user_id, *channel_id, *back_url; /* back_url only when safe */
     char *name, *form_integration_id;                         /* Add form submit */
     struct byoc_action_session session;                       /* Add form submit */
     /* results */
     enum byoc_err err;
-    const char *err_msg; /* static text for the admin, or NULL */
+    const char *err_msg;  /* static text for the admin: what went wrong, or NULL */
+    const char *err_next; /* static text: what to do now, or NULL for the usual advice */
     char detail[BYOC_CXONE_DETAIL_MAX];
     struct byoc_cxone_admin admin;
     struct byoc_cxone_channel *channels;
     size_t nchannels;
+    struct byoc_channel *known; /* the provider's channels byocd has registered */
+    size_t nknown;
     char session_id[SESSION_ID_CHARS + 1];
     char *created_id;
 };
@@ -47,6 +52,7 @@ static void action_ctx_free(void *ptr)
     byoc_action_session_release(&c->session);
     byoc_cxone_admin_release(&c->admin);
     byoc_cxone_channel_list_free(c->channels, c->nchannels);
+    byoc_channel_list_free(c->known, c->nknown);
     byoc_wipe(c->session_id, sizeof c->session_id);
     free(c->created_id);
     free(c);
@@ -106,7 +112,8 @@ static void log_action(const struct action_ctx *c, const char *msg)
     byoc_log_end(&l);
 }
 
-/* Fails the action with a message for the admin; the CXone detail is appended when present. */
+/* Fails the action with a message for the admin; the error page adds CXone's detail when
+ * there is one, and the next step. */
 static void fail(struct action_ctx *c, enum byoc_err e, const char *msg)
 {
     c->err = e;
@@ -117,13 +124,30 @@ static const char *upstream_msg(enum byoc_err e)
 {
     switch (e) {
     case BYOC_ERR_UPSTREAM_AUTH:
-        return "CXone did not accept the one-time token: it may have expired or been used "
-               "already. Start again from CXone.";
+        return "CXone did not accept the one-time token in this link: it may have expired or "
+               "been used already.";
     case BYOC_ERR_UPSTREAM_TIMEOUT:
     case BYOC_ERR_UPSTREAM_NET:
-        return "byocd could not reach CXone. Check the provider's CXone API URL and try again.";
+        return "byocd could not reach CXone to check this link.";
     default:
-        return "CXone refused the request.";
+        return "CXone refused to check this link.";
+    }
+}
+
+static const char *create_failed_msg(enum byoc_err e)
+{
+    switch (e) {
+    case BYOC_ERR_UPSTREAM_AUTH:
+        return "CXone no longer accepts this page's sign-in, so the channel was not created.";
+    case BYOC_ERR_CONFLICT:
+        return "CXone did not create the channel: a channel with this name may already exist.";
+    case BYOC_ERR_UPSTREAM_NET:
+        return "byocd could not reach CXone, so the channel was not created.";
+    case BYOC_ERR_UPSTREAM_TIMEOUT:
+        return "CXone did not answer in time, so byocd cannot tell whether the channel was "
+               "created. Look for it in CXone's list of channels before you try again.";
+    default:
+        return "CXone did not create the channel.";
     }
 }
 
@@ -142,8 +166,11 @@ static void store_channel(struct action_ctx *c, const char *id, const char *name
     w.in.channel_upsert.channel = &ch;
     w.in.channel_upsert.integration_id = integration_id;
     enum byoc_err e = byoc_store_write(c->app->store, &w);
-    if (e)
-        fail(c, e, "byocd could not save the channel; CXone has it. Try Reconnect.");
+    if (e) {
+        fail(c, e, "CXone has the channel, but byocd could not save it.");
+        c->err_next = "In a few minutes, choose Reconnect on this channel in CXone: byocd then "
+                      "saves it.";
+    }
 }
 
 static void open_session(struct action_ctx *c)
@@ -175,6 +202,11 @@ static void run_add_open(struct action_ctx *c, const char *api)
         fail(c, e, "byocd could not list the brand's channels in CXone.");
         return;
     }
+    e = byoc_store_channel_list(c->app->store, c->provider.id, &c->known, &c->nknown);
+    if (e) {
+        fail(c, e, "byocd could not read its own list of channels.");
+        return;
+    }
     open_session(c);
 }
 
@@ -184,7 +216,9 @@ static void run_reconnect(struct action_ctx *c, const char *api)
     enum byoc_err e =
         byoc_cxone_channel_get(api, c->admin.access_token, c->channel_id, &ch, c->detail);
     if (e) {
-        fail(c, e, e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id." : NULL);
+        fail(c, e,
+             e == BYOC_ERR_NOT_FOUND ? "CXone has no channel with this id."
+                                     : "byocd could not read this channel from CXone.");
         return;
     }
     const char *mine = c->provider.cxone_integration_id;
@@ -200,7 +234,7 @@ static void run_remove(struct action_ctx *c, const char *api)
     enum byoc_err e =
         byoc_cxone_channel_delete(api, c->admin.access_token, c->channel_id, c->detail);
     if (e && e != BYOC_ERR_NOT_FOUND) { /* already gone in CXone: finish the local side */
-        fail(c, e, NULL);
+        fail(c, e, "CXone did not remove the channel, so byocd keeps it too.");
         return;
     }
     struct byoc_write w = {.kind = BYOC_WRITE_CHANNEL_DELETE};
@@ -235,7 +269,7 @@ static bool take_session(struct action_ctx *c)
     w.in.session_id_hash = c->session.id_hash;
     enum byoc_err e = byoc_store_write(c->app->store, &w);
     if (e == BYOC_ERR_NOT_FOUND)
-        fail(c, BYOC_ERR_UNAUTHORIZED, "This page was already used. Start again from CXone.");
+        fail(c, BYOC_ERR_UNAUTHORIZED, "This page was already used.");
     else if (e)
         fail(c, e, NULL);
     return e == BYOC_ERR_OK;
@@ -273,10 +307,7 @@ static void action_submit_task(void *arg)
         enum byoc_err e = create_in_cxone(c, integration);
         if (e) {
             restore_session(c);
-            fail(c, e,
-                 e == BYOC_ERR_UPSTREAM_AUTH ? "CXone no longer accepts this page's sign-in; "
-                                               "start again from CXone."
-                                             : "CXone did not create the channel.");
+            fail(c, e, create_failed_msg(e));
         } else {
             store_channel(c, c->created_id, c->name,
                           c->provider.cxone_integration_id ? NULL : c->form_integration_id);
@@ -285,15 +316,135 @@ static void action_submit_task(void *arg)
     byoc_req_resume(c->req); /* last touch of the request */
 }
 
-/* ---- HTTP thread ---- */
+/* ---- HTTP thread: pages ---- */
 
+/* Hands a built page to the client; a page that could not be built becomes a bare 503. */
+static void send_page(struct byoc_req *req, struct byoc_buf *b, enum byoc_err e, int status,
+                      const char *csp)
+{
+    size_t len = 0;
+    char *page = e ? NULL : byoc_buf_steal(b, &len);
+    byoc_buf_release(b);
+    byoc_reply_header(req, "Content-Security-Policy", csp);
+    byoc_reply(req, page ? status : 503, "text/html; charset=utf-8", page, len);
+}
+
+/* A link back to CXone when backUrl passed back_url_safe; nothing otherwise. */
+static enum byoc_err render_back_link(struct byoc_buf *b, const struct action_ctx *c,
+                                      const char *text, bool button)
+{
+    if (!c->back_url)
+        return BYOC_ERR_OK;
+    /* href first: the tests hold every absolute URL of a page to a plain link's href */
+    enum byoc_err e = byoc_buf_puts(b, "<a href=\"");
+    e = e ? e : byoc_html_escape(b, c->back_url);
+    e = e ? e : byoc_buf_puts(b, button ? "\" class=\"button\">" : "\">");
+    e = e ? e : byoc_html_escape(b, text);
+    return e ? e : byoc_buf_puts(b, "</a>");
+}
+
+/* The last line of the short pages: whose page this is, and for errors a reference that finds
+ * the request in byocd's log. */
+static enum byoc_err render_footer(struct byoc_buf *b, const struct action_ctx *c,
+                                   const struct byoc_req *req)
+{
+    enum byoc_err e = byoc_buf_puts(b, "<p class=\"meta foot\">Bot platform: ");
+    e = e ? e : byoc_html_escape(b, c->provider.name);
+    if (c->err) {
+        e = e ? e : byoc_buf_puts(b, " · Reference: ");
+        e = e ? e : byoc_html_escape(b, byoc_req_id(req));
+    }
+    return e ? e : byoc_buf_puts(b, "</p>");
+}
+
+/* The heading and the next step of an error page, by what went wrong. */
+struct problem {
+    const char *title, *next;
+};
+
+static const char next_from_cxone[] =
+    "Links from CXone work once and only for a few minutes. Go back to CXone (Points of "
+    "Contact, Digital) and choose the action again: CXone then opens a fresh page.";
+static const char next_retry[] = "Try again in a few minutes. If it keeps failing, give whoever "
+                                 "runs byocd the reference below.";
+static const char next_resubmit[] =
+    "Go back with your browser's Back button and press Create channel again. If it keeps "
+    "failing, give whoever runs byocd the reference below.";
+
+static struct problem problem_of(const struct action_ctx *c, enum byoc_err shown)
+{
+    int status = byoc_err_http_status(shown);
+    if (status == 401)
+        return (struct problem){"Start again from CXone", next_from_cxone};
+    if (status == 400 && c->submitted)
+        return (struct problem){"Check the form", "Go back with your browser's Back button, "
+                                                  "correct the form and press Create channel "
+                                                  "again."};
+    if (status == 400)
+        return (struct problem){"The link from CXone is incomplete",
+                                "Open this page again from CXone. If this keeps happening, "
+                                "check that the action URLs of CXone's Bring Your Own Channel "
+                                "integration are exactly the ones byocd printed for this bot."};
+    if (status == 404)
+        return (struct problem){"Channel not found", "Refresh the list of channels in CXone: "
+                                                     "this one may have been removed already."};
+    if (status == 409 && c->submitted)
+        return (struct problem){"The channel was not created",
+                                "Go back with your browser's Back button, choose another name "
+                                "and press Create channel again."};
+    if (status == 409)
+        return (struct problem){"This channel belongs to another integration",
+                                "Reconnect or remove it from the integration it belongs to."};
+    if (shown == BYOC_ERR_UPSTREAM_NET || shown == BYOC_ERR_UPSTREAM_TIMEOUT)
+        return (struct problem){"CXone cannot be reached",
+                                c->submitted ? next_resubmit : next_retry};
+    if (c->submitted && status == 502)
+        return (struct problem){"The channel was not created", next_resubmit};
+    if (status == 502)
+        return (struct problem){"CXone refused the request", next_retry};
+    return (struct problem){"byocd could not finish this", next_retry};
+}
+
+/* The error page: what went wrong, CXone's own words, what to do next, the way back. */
 static void reply_failure(struct byoc_req *req, const struct action_ctx *c)
 {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s%s%s", c->err_msg ? c->err_msg : byoc_strerror(c->err),
-             c->detail[0] ? " CXone said: " : "", c->detail);
     enum byoc_err shown = c->err == BYOC_ERR_UPSTREAM_AUTH ? BYOC_ERR_UNAUTHORIZED : c->err;
-    byoc_reply_error(req, shown, msg);
+    int status = byoc_err_http_status(shown);
+    struct problem p = problem_of(c, shown);
+    struct byoc_buf b;
+    byoc_buf_init(&b, PAGE_MAX);
+    enum byoc_err e = byoc_html_begin(&b, p.title);
+    e = e ? e : byoc_buf_puts(&b, "<p class=\"error\" role=\"alert\">");
+    e = e ? e : byoc_html_escape(&b, c->err_msg ? c->err_msg : byoc_strerror(c->err));
+    e = e ? e : byoc_buf_puts(&b, "</p>");
+    if (c->detail[0]) {
+        e = e ? e : byoc_buf_puts(&b, "<p class=\"meta\">CXone said: “");
+        e = e ? e : byoc_html_escape(&b, c->detail);
+        e = e ? e : byoc_buf_puts(&b, "”</p>");
+    }
+    e = e ? e : byoc_buf_puts(&b, "<h2>What to do next</h2><p>");
+    e = e ? e : byoc_html_escape(&b, c->err_next ? c->err_next : p.next);
+    e = e ? e : byoc_buf_puts(&b, "</p>");
+    if (c->back_url) {
+        e = e ? e : byoc_buf_puts(&b, "<p>");
+        e = e ? e : render_back_link(&b, c, "Return to CXone", true);
+        e = e ? e : byoc_buf_puts(&b, "</p>");
+    }
+    e = e ? e : render_footer(&b, c, req);
+    e = e ? e : byoc_html_end(&b);
+    if (status == 503 || status == 429) {
+        char secs[16];
+        snprintf(secs, sizeof secs, "%d", BYOC_STORE_RETRY_AFTER_S);
+        byoc_reply_header(req, "Retry-After", secs);
+    }
+    send_page(req, &b, e, status, BYOC_HTML_CSP);
+}
+
+/* Fails a request before any CXone call, on the same error page. */
+static void refuse(struct byoc_req *req, struct action_ctx *c, enum byoc_err e, const char *msg)
+{
+    fail(c, e, msg);
+    reply_failure(req, c);
 }
 
 /* Redirects to backUrl when it is safe; otherwise a page that says it is done. */
@@ -306,67 +457,146 @@ static void reply_done(struct byoc_req *req, const struct action_ctx *c, const c
     struct byoc_buf b;
     byoc_buf_init(&b, PAGE_MAX);
     enum byoc_err e = byoc_html_begin(&b, "Done");
-    if (!e)
-        e = byoc_buf_puts(&b, "<p class=\"ok\">");
-    if (!e)
-        e = byoc_html_escape(&b, what);
-    if (!e)
-        e = byoc_buf_puts(&b, " You can close this page and return to CXone.</p>");
-    if (!e)
-        e = byoc_html_end(&b);
-    size_t len = 0;
-    char *page = e ? NULL : byoc_buf_steal(&b, &len);
-    byoc_buf_release(&b);
-    byoc_reply_header(req, "Content-Security-Policy", BYOC_HTML_CSP);
-    byoc_reply(req, page ? 200 : 503, "text/html; charset=utf-8", page, len);
+    e = e ? e : byoc_buf_puts(&b, "<p class=\"ok\" role=\"status\">");
+    e = e ? e : byoc_html_escape(&b, what);
+    e = e ? e
+          : byoc_buf_puts(&b, "</p><h2>What to do next</h2><p>Return to CXone and refresh "
+                              "its list of channels. You can close this page.</p>");
+    e = e ? e : render_footer(&b, c, req);
+    e = e ? e : byoc_html_end(&b);
+    send_page(req, &b, e, 200, BYOC_HTML_CSP);
 }
 
+static enum byoc_err render_facts(struct byoc_buf *b, const struct action_ctx *c)
+{
+    enum byoc_err e = byoc_buf_puts(b, "<dl class=\"facts\"><dt>Bot platform</dt><dd>");
+    e = e ? e : byoc_html_escape(b, c->provider.name);
+    e = e ? e : byoc_buf_puts(b, "</dd><dt>CXone brand</dt><dd>");
+    e = e ? e : byoc_html_escape(b, c->brand_id);
+    if (c->admin.tenant_id) {
+        e = e ? e : byoc_buf_puts(b, " (tenant ");
+        e = e ? e : byoc_html_escape(b, c->admin.tenant_id);
+        e = e ? e : byoc_buf_puts(b, ")");
+    }
+    if (c->admin.user_name) {
+        e = e ? e : byoc_buf_puts(b, "</dd><dt>Signed in as</dt><dd>");
+        e = e ? e : byoc_html_escape(b, c->admin.user_name);
+    }
+    e = e ? e : byoc_buf_puts(b, "</dd><dt>Integration ID</dt><dd>");
+    if (c->provider.cxone_integration_id) {
+        e = e ? e : byoc_buf_puts(b, "<span class=\"id\">");
+        e = e ? e : byoc_html_escape(b, c->provider.cxone_integration_id);
+        e = e ? e : byoc_buf_puts(b, "</span>");
+    } else {
+        e = e ? e : byoc_buf_puts(b, "not known yet: enter it below");
+    }
+    return e ? e : byoc_buf_puts(b, "</dd></dl>");
+}
+
+/* Where a channel of the brand stands for this bot; the order is the table's order. */
+enum channel_state { STATE_CONNECTED, STATE_NOT_SET_UP, STATE_OTHER, STATE_UNKNOWN };
+
+static const char *const state_html[] = {
+    [STATE_CONNECTED] = "<span class=\"state on\">Connected to byocd</span>",
+    [STATE_NOT_SET_UP] = "<span class=\"state warn\">Not set up in byocd</span>",
+    [STATE_OTHER] = "<span class=\"state\">Other integration</span>",
+    [STATE_UNKNOWN] = "<span class=\"state\">Not in byocd</span>",
+};
+
+static enum channel_state channel_state(const struct action_ctx *c,
+                                        const struct byoc_cxone_channel *ch)
+{
+    for (size_t i = 0; i < c->nknown; i++) {
+        if (strcmp(c->known[i].channel_id, ch->id) == 0)
+            return STATE_CONNECTED;
+    }
+    const char *mine = c->provider.cxone_integration_id;
+    if (!mine)
+        return STATE_UNKNOWN; /* byocd cannot tell which integration is this one */
+    if (ch->integration_id && strcmp(mine, ch->integration_id) == 0)
+        return STATE_NOT_SET_UP;
+    return STATE_OTHER;
+}
+
+static enum byoc_err render_channel_row(struct byoc_buf *b, const struct byoc_cxone_channel *ch,
+                                        enum channel_state st)
+{
+    enum byoc_err e = byoc_buf_puts(b, "<tr><td>");
+    e = e ? e : byoc_html_escape(b, ch->name ? ch->name : "(no name)");
+    e = e ? e : byoc_buf_puts(b, "</td><td class=\"id\">");
+    e = e ? e : byoc_html_escape(b, ch->id);
+    e = e ? e : byoc_buf_printf(b, "</td><td>%s</td></tr>", state_html[st]);
+    return e;
+}
+
+/* The brand's channels, this bot's first; at most CHANNEL_ROWS_MAX rows. */
 static enum byoc_err render_channels(struct byoc_buf *b, const struct action_ctx *c)
 {
+    enum byoc_err e = byoc_buf_puts(b, "<h2>Channels of this brand</h2>");
     if (c->nchannels == 0)
-        return byoc_buf_puts(b, "<p>This brand has no channels yet.</p>");
-    enum byoc_err e = byoc_buf_puts(b, "<table><tr><th>Name</th><th>Channel ID</th>"
-                                       "<th>Integration</th></tr>");
-    const char *mine = c->provider.cxone_integration_id;
-    for (size_t i = 0; !e && i < c->nchannels; i++) {
-        const struct byoc_cxone_channel *ch = &c->channels[i];
-        bool ours = mine && ch->integration_id && strcmp(mine, ch->integration_id) == 0;
-        e = byoc_buf_puts(b, "<tr><td>");
-        if (!e)
-            e = byoc_html_escape(b, ch->name ? ch->name : "(no name)");
-        if (!e)
-            e = byoc_buf_puts(b, "</td><td>");
-        if (!e)
-            e = byoc_html_escape(b, ch->id);
-        if (!e)
-            e = byoc_buf_puts(b, ours ? "</td><td>this one</td></tr>" : "</td><td></td></tr>");
+        return e ? e : byoc_buf_puts(b, "<p>This brand has no channels yet.</p>");
+    e = e ? e
+          : byoc_buf_puts(b, "<table><thead><tr><th scope=\"col\">Name</th>"
+                             "<th scope=\"col\">Channel ID</th><th scope=\"col\">State</th>"
+                             "</tr></thead><tbody>");
+    size_t shown = 0;
+    bool not_set_up = false;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: this bot's channels */
+        for (size_t i = 0; !e && i < c->nchannels && shown < CHANNEL_ROWS_MAX; i++) {
+            enum channel_state st = channel_state(c, &c->channels[i]);
+            if ((st <= STATE_NOT_SET_UP) != (pass == 0))
+                continue;
+            not_set_up = not_set_up || st == STATE_NOT_SET_UP;
+            e = render_channel_row(b, &c->channels[i], st);
+            shown++;
+        }
     }
-    return e ? e : byoc_buf_puts(b, "</table>");
+    e = e ? e : byoc_buf_puts(b, "</tbody></table>");
+    if (shown < c->nchannels)
+        e = e ? e
+              : byoc_buf_printf(b, "<p class=\"hint\">%zu more channels are not listed here.</p>",
+                                c->nchannels - shown);
+    if (not_set_up)
+        e = e ? e
+              : byoc_buf_puts(b, "<p class=\"hint\">A channel marked as not set up uses this "
+                                 "integration, but byocd does not know it: choose Reconnect "
+                                 "on it in CXone.</p>");
+    return e;
 }
 
 static enum byoc_err render_form(struct byoc_buf *b, const struct action_ctx *c)
 {
-    enum byoc_err e = byoc_buf_printf(b,
-                                      "<h2>Create a channel</h2><form method=\"post\" "
-                                      "action=\"add\"><input type=\"hidden\" name=\"session\" "
-                                      "value=\"%s\"><label for=\"name\">Channel name</label>"
-                                      "<input type=\"text\" id=\"name\" name=\"name\" "
-                                      "required maxlength=\"%d\">",
-                                      c->session_id, BYOC_NAME_MAX);
-    if (!e && !c->provider.cxone_integration_id)
-        e = byoc_buf_puts(b, "<label for=\"integration_id\">Integration ID (CXone shows it after "
-                             "you save the Bring Your Own Channel integration)</label>"
-                             "<input type=\"text\" id=\"integration_id\" name=\"integration_id\" "
-                             "required maxlength=\"256\">");
-    if (!e)
-        e = byoc_buf_puts(b, "<button type=\"submit\">Create channel</button></form>");
-    if (!e && c->back_url) {
-        e = byoc_buf_puts(b, "<p><a href=\"");
-        if (!e)
-            e = byoc_html_escape(b, c->back_url);
-        if (!e)
-            e = byoc_buf_puts(b, "\">Cancel and return to CXone</a></p>");
-    }
+    enum byoc_err e = byoc_buf_printf(
+        b,
+        "<h2>Create a channel</h2><p>byocd creates the channel in CXone, connects it to this "
+        "bot platform and takes you back to CXone.</p><form method=\"post\" action=\"add\">"
+        "<input type=\"hidden\" name=\"session\" value=\"%s\">"
+        "<label for=\"name\">Channel name</label>"
+        "<input type=\"text\" id=\"name\" name=\"name\" required maxlength=\"%d\" "
+        "autocomplete=\"off\" aria-describedby=\"name-hint\">"
+        "<p class=\"hint\" id=\"name-hint\">How the channel appears in CXone, for example "
+        "“Website chat”. 1 to %d characters.</p>",
+        c->session_id, BYOC_NAME_MAX, BYOC_NAME_MAX);
+    if (!c->provider.cxone_integration_id)
+        e = e ? e
+              : byoc_buf_printf(b,
+                                "<label for=\"integration_id\">Integration ID</label>"
+                                "<input type=\"text\" id=\"integration_id\" "
+                                "name=\"integration_id\" required maxlength=\"%d\" "
+                                "autocomplete=\"off\" aria-describedby=\"integration-hint\">"
+                                "<p class=\"hint\" id=\"integration-hint\">CXone shows it on the "
+                                "Bring Your Own Channel integration once you have saved it.</p>",
+                                BYOC_EXTERNAL_ID_MAX);
+    e = e ? e
+          : byoc_buf_puts(b, "<div class=\"actions\"><button type=\"submit\">Create channel"
+                             "</button>");
+    /* a plain link beside the button: it leaves without creating anything */
+    e = e ? e : render_back_link(b, c, "Cancel and return to CXone", false);
+    e = e ? e
+          : byoc_buf_printf(b,
+                            "</div></form><p class=\"meta foot\">This page works once, for "
+                            "%d minutes.</p>",
+                            BYOC_ACTION_SESSION_TTL_S / 60);
     return e;
 }
 
@@ -375,37 +605,19 @@ static void reply_add_page(struct byoc_req *req, const struct action_ctx *c)
     struct byoc_buf b;
     byoc_buf_init(&b, PAGE_MAX);
     enum byoc_err e = byoc_html_begin(&b, "Add a channel");
-    if (!e)
-        e = byoc_buf_puts(&b, "<p class=\"meta\">Bot platform: <strong>");
-    if (!e)
-        e = byoc_html_escape(&b, c->provider.name);
-    if (!e)
-        e = byoc_buf_puts(&b, "</strong> · CXone brand ");
-    if (!e)
-        e = byoc_html_escape(&b, c->brand_id);
-    if (!e && c->admin.tenant_id) {
-        e = byoc_buf_puts(&b, " (tenant ");
-        e = e ? e : byoc_html_escape(&b, c->admin.tenant_id);
-        e = e ? e : byoc_buf_puts(&b, ")");
-    }
-    if (!e)
-        e = byoc_buf_puts(&b, "</p><h2>Channels of this brand</h2>");
-    if (!e)
-        e = render_channels(&b, c);
-    if (!e)
-        e = render_form(&b, c);
-    if (!e)
-        e = byoc_html_end(&b);
-    size_t len = 0;
-    char *page = e ? NULL : byoc_buf_steal(&b, &len);
-    byoc_buf_release(&b);
+    e = e ? e
+          : byoc_buf_puts(&b, "<p>Conversations this bot platform hands over to your agents "
+                              "arrive in CXone on a channel. Create one for this brand here.</p>");
+    e = e ? e : render_facts(&b, c);
+    e = e ? e : render_channels(&b, c);
+    e = e ? e : render_form(&b, c);
+    e = e ? e : byoc_html_end(&b);
     /* The form's answer redirects to backUrl; browsers hold that redirect to form-action too. */
     char csp[sizeof BYOC_HTML_CSP + BYOC_URL_MAX + 16], origin[BYOC_URL_MAX + 16] = "";
     if (c->back_url)
         url_origin(c->back_url, origin, sizeof origin);
     snprintf(csp, sizeof csp, BYOC_HTML_CSP_FORM_TO("%s"), origin);
-    byoc_reply_header(req, "Content-Security-Policy", csp);
-    byoc_reply(req, page ? 200 : 503, "text/html; charset=utf-8", page, len);
+    send_page(req, &b, e, 200, csp);
 }
 
 static void action_finished(struct byoc_req *req)
@@ -485,26 +697,30 @@ void h_action_open(struct byoc_req *req)
     const char *user = byoc_req_query(req, "userId");
     const char *channel = query_any(req, channel_keys, BYOC_ARRAY_LEN(channel_keys));
     int64_t num;
+    if (!set_back_url(c, byoc_req_query(req, "backUrl"))) { /* first: error pages link back */
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
     if (!token || !*token || strlen(token) > BYOC_TOKEN_MAX_LEN) {
-        byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED,
-                         "This page needs a one-time token from CXone. Open it from CXone's "
-                         "Points of Contact page.");
+        refuse(req, c, BYOC_ERR_UNAUTHORIZED,
+               "This page needs a one-time token from CXone, and this link has none.");
         return;
     }
     if (!byoc_parse_i64(brand, 0, INT64_MAX, &num) || !byoc_parse_i64(user, 0, INT64_MAX, &num)) {
-        byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone lacks a brandId or userId.");
+        refuse(req, c, BYOC_ERR_INVALID,
+               "The link from CXone does not say which brand and user it is for (brandId, "
+               "userId).");
         return;
     }
     if (kind != ACTION_ADD && !byoc_external_id_valid(channel, BYOC_EXTERNAL_ID_MAX)) {
-        byoc_reply_error(req, BYOC_ERR_INVALID, "The link from CXone does not name a channel.");
+        refuse(req, c, BYOC_ERR_INVALID, "The link from CXone does not name a channel.");
         return;
     }
-    bool ok = set_back_url(c, byoc_req_query(req, "backUrl"));
     c->token = strdup(token);
     c->brand_id = strdup(brand);
     c->user_id = strdup(user);
     c->channel_id = channel && kind != ACTION_ADD ? strdup(channel) : NULL;
-    if (!ok || !c->token || !c->brand_id || !c->user_id || (kind != ACTION_ADD && !c->channel_id)) {
+    if (!c->token || !c->brand_id || !c->user_id || (kind != ACTION_ADD && !c->channel_id)) {
         byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
         return;
     }
@@ -537,8 +753,7 @@ static bool session_or_reply(struct byoc_req *req, struct action_ctx *c)
         e = BYOC_ERR_NOT_FOUND;
     }
     if (e == BYOC_ERR_NOT_FOUND)
-        byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED,
-                         "This page has expired or was already used. Start again from CXone.");
+        refuse(req, c, BYOC_ERR_UNAUTHORIZED, "This page has expired or was already used.");
     else if (e)
         byoc_reply_error(req, e, NULL);
     return e == BYOC_ERR_OK;
@@ -547,25 +762,30 @@ static bool session_or_reply(struct byoc_req *req, struct action_ctx *c)
 void h_action_add_submit(struct byoc_req *req)
 {
     struct action_ctx *c = action_ctx_or_reply(req, ACTION_ADD);
+    if (c)
+        c->submitted = true;
     if (!c || !session_or_reply(req, c))
         return;
+    if (!set_back_url(c, c->session.back_url)) { /* first: error pages link back */
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
     const char *name = byoc_req_form(req, "name");
     const char *integration = byoc_req_form(req, "integration_id");
     if (!name || !byoc_name_valid(name)) {
-        byoc_reply_error(req, BYOC_ERR_INVALID, "Give the channel a name of 1 to 200 characters.");
+        refuse(req, c, BYOC_ERR_INVALID, "Give the channel a name of 1 to 200 characters.");
         return;
     }
     if (!c->provider.cxone_integration_id &&
         !byoc_external_id_valid(integration, BYOC_EXTERNAL_ID_MAX)) {
-        byoc_reply_error(req, BYOC_ERR_INVALID,
-                         "Enter the Integration ID CXone shows for this integration.");
+        refuse(req, c, BYOC_ERR_INVALID,
+               "Enter the Integration ID that CXone shows for this integration.");
         return;
     }
     c->name = strdup(name);
     c->form_integration_id = integration ? strdup(integration) : NULL;
     c->brand_id = c->session.brand_id ? strdup(c->session.brand_id) : NULL;
-    if (!c->name || (c->session.brand_id && !c->brand_id) ||
-        !set_back_url(c, c->session.back_url)) {
+    if (!c->name || (c->session.brand_id && !c->brand_id)) {
         byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
         return;
     }

@@ -108,7 +108,8 @@ struct fc_in {
 /* What the fake answers. */
 struct fc_reply {
     int status;
-    char *body; /* malloc'd JSON text, or NULL for an empty body */
+    char *body;               /* malloc'd JSON text, or NULL for an empty body */
+    const char *content_type; /* NULL: application/json */
     int retry_after_s;
     const char *www_authenticate;
     bool no_store;
@@ -832,6 +833,20 @@ static void fc_upload(struct fake_cxone *f, const struct fc_in *in, struct fc_re
     fc_reply_json(r, MHD_HTTP_OK, root);
 }
 
+/* GET /back and /back/...: the CXone admin page an action page sends the browser back to. Its
+ * empty icon keeps a browser from asking for /favicon.ico. */
+static void fc_back_page(struct fc_reply *r)
+{
+    static const char page[] = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                               "<link rel=\"icon\" href=\"data:,\"><title>CXone "
+                               "(fake)</title></head><body><h1>Back in CXone</h1>"
+                               "<p>The fake CXone's Points of Contact page.</p></body></html>\n";
+    r->status = MHD_HTTP_OK;
+    r->body = fc_xrealloc(NULL, sizeof(page));
+    memcpy(r->body, page, sizeof(page));
+    r->content_type = "text/html; charset=utf-8";
+}
+
 /* GET /files/{name}: stands in for a bot platform's private file host. */
 static void fc_file(struct fake_cxone *f, const char *name, struct fc_reply *r)
 {
@@ -919,6 +934,9 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
         fc_upload(f, in, r);
     else if (fc_starts_with(in->path, "/files/") && strcmp(in->method, "GET") == 0)
         fc_file(f, in->path + strlen("/files/"), r);
+    else if ((strcmp(in->path, "/back") == 0 || fc_starts_with(in->path, "/back/")) &&
+             strcmp(in->method, "GET") == 0)
+        fc_back_page(r);
     else if (fc_starts_with(in->path, "/incontactapi/services/") && strstr(in->path, "/skills/"))
         fc_skill_summary(f, in, r);
     else if (fc_starts_with(in->path, "/incontactapi/services/") &&
@@ -1007,7 +1025,8 @@ static enum MHD_Result fc_send(struct MHD_Connection *conn, const struct fc_repl
     if (!resp)
         return MHD_NO;
     if (r->body)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : "application/json");
     if (r->no_store)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (r->www_authenticate)

@@ -27,6 +27,8 @@
  *   POST   /dfo/3.0/channels/{id}/messages      200 consumerContact; 404 if the channel is
  *                                               unknown; the same thread.idOnExternalPlatform on
  *                                               the same channel gets the same contact
+ *   GET    /back, /back/...                     a small HTML page (text/html): the CXone page
+ *                                               an action page's backUrl leads a browser to
  *   anything else                               404 {"errors":[{"message":"not found"}]}
  * Missing or unknown Bearer tokens get 401; bodies that are not the JSON asked for get 400.
  * Every request that reaches the fake is recorded, unknown paths included; requests so malformed

@@ -1,0 +1,292 @@
+/* The Add action page in a real browser: byocd and the fake CXone run here, and
+ * tests/browser/add_page.mjs drives Debian's headless Chromium through them (opens the page with
+ * a one-time token, creates a channel, lands on backUrl, then opens the page with an expired
+ * token). This side then checks that the channel exists in CXone and in byocd.
+ * Screenshots go to $BYOCD_ARTIFACT_DIR (tests/meson.build sets it), else a new directory in
+ * /tmp that is kept and named on stdout. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fake_cxone.h"
+#include "harness.h"
+#include "byoc/banned.h"
+
+#define TCASE_TIMEOUT_S 60
+#define NODE_TIMEOUT_MS 40000 /* the script stops itself after 25 s; this is the backstop */
+#define BRAND 1001
+#define USER 2002
+#define INTEGRATION "int-browser"
+#define OTT "ott-browser-1"
+#define CHANNEL_NAME "Website chat (browser test)"
+#define CHANNELS_PATH "/dfo/3.0/channels"
+#define SCRIPT "/tests/browser/add_page.mjs"
+
+extern char **environ;
+
+/* byocd runs in the runner process (so a failed check cannot leave it behind); the fake CXone
+ * runs in the test process, whose recorded calls the checks read. */
+static struct byocd B;
+static int server_unclean;
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Removes byocd's run directory (flat: database, key, logs). */
+static void remove_run_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* Percent-encodes everything but unreserved characters. */
+static void pct_encode(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p)) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+static void add_url(const struct byocd *b, const struct provider *p, const char *token,
+                    const char *back, char *out, size_t cap)
+{
+    char enc[512];
+    pct_encode(back, enc, sizeof enc);
+    int n = snprintf(out, cap, "%s/cxone/%s/actions/add?userId=%d&brandId=%d&token=%s&backUrl=%s",
+                     b->base, p->id, USER, BRAND, token, enc);
+    ck_assert(n > 0 && (size_t)n < cap);
+}
+
+static void admin_register_channel(const struct byocd *b, const struct provider *p, const char *id,
+                                   const char *name)
+{
+    char path[256], body[256];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p->id);
+    snprintf(body, sizeof body, "{\"channel_id\":\"%s\",\"name\":\"%s\"}", id, name);
+    char *url = byocd_url(b, path);
+    struct test_resp r;
+    ck_assert(http_json("POST", url, b->admin_auth, body, &r));
+    free(url);
+    ck_assert_msg(r.status == 201, "channel register: %ld %s", r.status, r.body);
+    test_resp_release(&r);
+}
+
+static void add_row(cJSON *rows, const char *id, const char *name, const char *state)
+{
+    cJSON *row = cJSON_CreateObject();
+    ck_assert_ptr_nonnull(row);
+    cJSON_AddStringToObject(row, "id", id);
+    cJSON_AddStringToObject(row, "name", name);
+    cJSON_AddStringToObject(row, "state", state);
+    cJSON_AddItemToArray(rows, row);
+}
+
+/* Where the screenshots go: $BYOCD_ARTIFACT_DIR, else a new directory under /tmp. */
+static void artifact_dir(char *out, size_t cap)
+{
+    const char *dir = getenv("BYOCD_ARTIFACT_DIR");
+    if (dir && *dir) {
+        snprintf(out, cap, "%s", dir);
+        return;
+    }
+    snprintf(out, cap, "/tmp/byocd-browser-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+/* Runs node on the script with one argument; its exit status, or -1 when it had to be killed.
+ * posix_spawn, not fork: the fake CXone's threads are running. */
+static int run_node(const char *arg)
+{
+    const char *root = getenv("BYOCD_SOURCE_ROOT");
+    const char *node = getenv("BYOCD_NODE");
+    ck_assert_msg(root && *root, "BYOCD_SOURCE_ROOT is not set");
+    node = node && *node ? node : "node";
+    char script[4096];
+    snprintf(script, sizeof script, "%s%s", root, SCRIPT);
+    char *const argv[] = {(char *)node, script, (char *)arg, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, node, NULL, NULL, argv, environ);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", node, strerror(rc));
+    int status = 0;
+    for (long long end = mono_ms() + NODE_TIMEOUT_MS; mono_ms() < end;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        ck_assert_msg(got == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* The id of the channel the browser created: the one POST /dfo/3.0/channels call. */
+static char *created_channel(struct fake_cxone *f)
+{
+    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", CHANNELS_PATH), 1);
+    struct fake_cxone_call call;
+    ck_assert(fake_cxone_get_call(f, "POST", CHANNELS_PATH, 0, &call));
+    cJSON *body = cJSON_ParseWithLength(call.body, call.body_len);
+    fake_cxone_call_release(&call);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+    const cJSON *integration = cJSON_GetObjectItemCaseSensitive(body, "channelIntegrationId");
+    ck_assert(cJSON_IsString(id) && cJSON_IsString(name) && cJSON_IsString(integration));
+    ck_assert_str_eq(name->valuestring, CHANNEL_NAME);
+    ck_assert_str_eq(integration->valuestring, INTEGRATION);
+    char *out = strdup(id->valuestring);
+    cJSON_Delete(body);
+    return out;
+}
+
+/* byocd's admin API lists the channel as created by the Add page, for the brand. */
+static void assert_admin_lists(const struct byocd *b, const struct provider *p, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p->id);
+    char *url = byocd_url(b, path);
+    struct test_resp r;
+    ck_assert(http_json("GET", url, b->admin_auth, NULL, &r));
+    free(url);
+    ck_assert_msg(r.status == 200, "channel list: %ld %s", r.status, r.body);
+    cJSON *list = test_resp_json(&r);
+    test_resp_release(&r);
+    const cJSON *it, *found = NULL;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(list, "items"))
+    {
+        const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "channel_id");
+        if (cJSON_IsString(cid) && strcmp(cid->valuestring, id) == 0)
+            found = it;
+    }
+    ck_assert_msg(found, "the admin API does not list channel %s", id);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(found, "name")->valuestring, CHANNEL_NAME);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(found, "source")->valuestring, "action");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(found, "brand_id")->valuestring, "1001");
+    cJSON_Delete(list);
+}
+
+static void server_up(void)
+{
+    byocd_start(&B, NULL, NULL);
+}
+
+/* Stops byocd; keeps its directory (and says so) unless it exited 0 with a clean log. */
+static void server_down(void)
+{
+    int status = byocd_stop(&B);
+    char *log = byocd_log(&B);
+    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
+    free(log);
+    if (status == 0 && !sanitizer) {
+        remove_run_dir(B.dir);
+        return;
+    }
+    fprintf(stderr, "byocd exited with %d%s; its log is kept in %s\n", status,
+            sanitizer ? " after a sanitizer report" : "", B.dir);
+    server_unclean = 1;
+}
+
+START_TEST(test_add_page_in_chromium)
+{
+    const struct byocd *b = &B;
+    struct fake_cxone *f = fake_cxone_start();
+    struct provider p;
+    provider_create(b, fake_cxone_url(f), INTEGRATION, &p);
+    /* One channel of each state the page tells apart. */
+    fake_cxone_add_channel(f, "ch-support", "Support chat", INTEGRATION);
+    admin_register_channel(b, &p, "ch-support", "Support chat");
+    fake_cxone_add_channel(f, "ch-sales", "Sales <chat> & co", INTEGRATION);
+    fake_cxone_add_channel(f, "ch-mail", "Email inbox", "int-other");
+    fake_cxone_add_one_time_token(f, OTT, BRAND, USER);
+
+    char back[256], page[2048], expired[2048], dir[1024];
+    snprintf(back, sizeof back, "%s/back/poc?tab=digital", fake_cxone_url(f));
+    add_url(b, &p, OTT, back, page, sizeof page);
+    add_url(b, &p, "ott-expired", back, expired, sizeof expired);
+    artifact_dir(dir, sizeof dir);
+
+    cJSON *arg = cJSON_CreateObject(), *origins = cJSON_CreateArray(), *rows = cJSON_CreateArray();
+    ck_assert(arg && origins && rows);
+    cJSON_AddStringToObject(arg, "addUrl", page);
+    cJSON_AddStringToObject(arg, "expiredUrl", expired);
+    cJSON_AddStringToObject(arg, "backUrl", back);
+    cJSON_AddItemToArray(origins, cJSON_CreateString(b->base));
+    cJSON_AddItemToArray(origins, cJSON_CreateString(fake_cxone_url(f)));
+    cJSON_AddItemToObject(arg, "origins", origins);
+    cJSON_AddStringToObject(arg, "provider", "Test bot");
+    cJSON_AddStringToObject(arg, "brand", "1001");
+    add_row(rows, "ch-support", "Support chat", "Connected to byocd");
+    add_row(rows, "ch-sales", "Sales <chat> & co", "Not set up in byocd");
+    add_row(rows, "ch-mail", "Email inbox", "Other integration");
+    cJSON_AddItemToObject(arg, "channels", rows);
+    cJSON_AddStringToObject(arg, "channelName", CHANNEL_NAME);
+    cJSON_AddStringToObject(arg, "artifactDir", dir);
+    char *text = cJSON_PrintUnformatted(arg);
+    cJSON_Delete(arg);
+    ck_assert_ptr_nonnull(text);
+
+    int status = run_node(text);
+    free(text);
+    printf("browser screenshots: %s\n", dir);
+    ck_assert_msg(status == 0, "add_page.mjs exited with %d (see its messages above)", status);
+
+    /* What the browser did reached CXone and byocd. */
+    char *id = created_channel(f);
+    ck_assert(fake_cxone_has_channel(f, id));
+    ck_assert_uint_eq(fake_cxone_channel_count(f), 4);
+    assert_admin_lists(b, &p, id);
+    free(id);
+    ck_assert_uint_eq(fake_cxone_call_count(f, "GET", "/back/poc"), 1);
+    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/dfo/3.0/one-time-token/verification"), 2);
+
+    provider_release(&p);
+    fake_cxone_stop(f);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("browser");
+    TCase *tc = tcase_create("add_page");
+    tcase_add_unchecked_fixture(tc, server_up, server_down);
+    tcase_set_timeout(tc, TCASE_TIMEOUT_S);
+    tcase_add_test(tc, test_add_page_in_chromium);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed || server_unclean ? EXIT_FAILURE : EXIT_SUCCESS;
+}
