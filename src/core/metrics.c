@@ -255,7 +255,8 @@ static void cxone_put(struct out *o)
 static void webhook_put(struct out *o)
 {
     head(o, "byocd_webhook_attempts_total", "counter",
-         "webhook delivery attempts, by result (gone and deadline: the delivery is dead)");
+         "webhook delivery attempts, by result (gone, deadline: the attempt made it dead; "
+         "deliveries the deadline sweep kills count only in byocd_outbox_depth{state=\"dead\"})");
     for (size_t i = 0; i < BYOC_ATTEMPT_RESULTS; i++)
         put(o, "byocd_webhook_attempts_total{result=\"%s\"} %llu\n", attempt_names[i],
             (unsigned long long)get(&m.attempts[i]));
