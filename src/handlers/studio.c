@@ -254,11 +254,12 @@ static cJSON *call_view(const void *ctx, const void *item)
 {
     const struct byoc_studio_call *s = item;
     cJSON *v = cJSON_CreateObject();
-    bool ok = v && byoc_json_add_str(v, "id", s->id) && byoc_json_add_str(v, "event", s->event) &&
-              byoc_json_add_str(v, "contact_id", s->contact_id) &&
-              (!s->thread_id || byoc_json_add_str(v, "thread_id", s->thread_id)) &&
-              byoc_json_add_str(v, "conversation_id", s->conversation_id) &&
-              json_add_time(v, "received_at", s->received_at);
+    bool ok =
+        v && byoc_json_add_str(v, "id", s->id) && byoc_json_add_str(v, "event", s->event) &&
+        byoc_json_add_str(v, "contact_id", s->contact_id) &&
+        (!s->thread_id || byoc_json_add_str(v, "thread_id", s->thread_id)) &&
+        (!s->conversation_id || byoc_json_add_str(v, "conversation_id", s->conversation_id)) &&
+        json_add_time(v, "received_at", s->received_at);
     if (!ok) {
         cJSON_Delete(v);
         return NULL;
