@@ -16,6 +16,68 @@
 #define STOP_TIMEOUT_MS 15000
 #define MAX_ENV 32
 
+/* ---------------------------------------------------------------- response validation
+ *
+ * Every integration program links this file, so this is where each one gets its answers
+ * checked against openapi/byocd.yaml: before main() a constructor points BYOCD_RESPONSE_LOG
+ * (testhttp.h) at a new file in /tmp unless the caller already set one, so test_http() and
+ * the fake bot receiver record every answer and webhook of the run, in Check's forked
+ * children too; at exit, in this process only (not in those children, which also run atexit
+ * handlers), tests/openapi/validate_responses.mjs checks the file (byocd_start() adds a line
+ * naming the server's address, so answers to paths without an operation are checked as
+ * well), and a mismatch makes the program exit with a failure after the report. A file named
+ * here is removed when everything matched, and kept (its path is printed) when something did
+ * not. */
+
+static pid_t response_log_owner;
+static bool response_log_made;
+static char response_log_path[512];
+
+static void response_log_check(void)
+{
+    if (getpid() != response_log_owner)
+        return;
+    if (response_log_made && access(response_log_path, F_OK) != 0)
+        return; /* nothing was recorded (raw sockets only, a browser): nothing to check */
+    fflush(NULL);
+    int rc = test_http_log_validate(response_log_path, false);
+    if (rc != 0) {
+        fprintf(stderr,
+                "harness: the answers recorded in %s do not all match openapi/byocd.yaml "
+                "(validate_responses.mjs exited with %d)\n",
+                response_log_path, rc);
+        fflush(NULL);
+        _exit(EXIT_FAILURE); /* exit() must not be called again from an atexit handler */
+    }
+    if (response_log_made)
+        unlink(response_log_path);
+}
+
+__attribute__((constructor)) static void response_log_setup(void)
+{
+    const char *set = getenv(TEST_HTTP_LOG_ENV);
+    if (set && set[0]) {
+        snprintf(response_log_path, sizeof response_log_path, "%s", set);
+    } else {
+        /* Named now, created by the first line recorded: a helper process that records
+         * nothing and is killed leaves no empty file behind. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(response_log_path, sizeof response_log_path, "/tmp/byocd-responses-%s-%ld-%09ld",
+                 program_invocation_short_name, (long)getpid(), ts.tv_nsec);
+        if (setenv(TEST_HTTP_LOG_ENV, response_log_path, 1) != 0) {
+            perror("harness: response log");
+            abort();
+        }
+        response_log_made = true;
+    }
+    response_log_owner = getpid();
+    if (atexit(response_log_check) != 0)
+        abort();
+}
+
+/* ---------------------------------------------------------------- byocd process */
+
 static long long mono_ms(void)
 {
     struct timespec ts;
@@ -145,6 +207,13 @@ void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
     ck_assert_msg(b->port > 0, "byocd did not start listening in time");
     snprintf(b->base, sizeof b->base, "http://127.0.0.1:%d", b->port);
     snprintf(b->admin_auth, sizeof b->admin_auth, "Authorization: Bearer %s", HARNESS_ADMIN_TOKEN);
+    /* Tells the validator this address is byocd's: its answers to paths no operation has are
+     * checked too (404 with the error body). */
+    cJSON *line = cJSON_CreateObject();
+    ck_assert(line && cJSON_AddStringToObject(line, "kind", "server") &&
+              cJSON_AddStringToObject(line, "base", b->base));
+    test_http_log_append(line);
+    cJSON_Delete(line);
 }
 
 int byocd_stop(struct byocd *b)

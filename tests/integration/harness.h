@@ -1,5 +1,10 @@
 /* Integration harness: runs the real byocd binary on 127.0.0.1 (port 0) with its own database
- * directory, captures its log, and offers helpers the suites share. */
+ * directory, captures its log, and offers helpers the suites share.
+ *
+ * Linking it also checks the program's answers against openapi/byocd.yaml: everything
+ * test_http() receives and every webhook the fake bot receiver gets is recorded
+ * (BYOCD_RESPONSE_LOG, testhttp.h), and at exit tests/openapi/validate_responses.mjs checks
+ * the record; a mismatch makes the program fail after the validator's report. */
 #ifndef BYOCD_TEST_HARNESS_H
 #define BYOCD_TEST_HARNESS_H
 

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #endif
 #include "fake_receiver.h"
+#include "testhttp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -212,6 +213,38 @@ static const char *fr_header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+/* Adds the string member key, or aborts: a delivery the log misses would go unchecked. */
+static void fr_log_str(cJSON *o, const char *key, const char *value)
+{
+    if (!cJSON_AddStringToObject(o, key, value))
+        fr_die("out of memory");
+}
+
+/* Appends the delivery to the exchange log when one is set (testhttp.h), for
+ * tests/openapi/validate_responses.mjs to check against the document's webhooks. A truncated
+ * body is not recorded: it cannot match. */
+static void fr_log(const struct fake_receiver_request *c, const struct fr_req *req)
+{
+    const char *log = getenv(TEST_HTTP_LOG_ENV);
+    if (!log || !log[0] || req->too_big)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *h = cJSON_CreateObject();
+    if (!o || !h || !cJSON_AddItemToObject(o, "headers", h))
+        fr_die("out of memory");
+    fr_log_str(o, "kind", "webhook");
+    fr_log_str(o, "method", c->method);
+    fr_log_str(o, "path", c->path);
+    fr_log_str(o, "content_type", c->content_type);
+    fr_log_str(h, "webhook-id", c->webhook_id);
+    fr_log_str(h, "webhook-timestamp", c->webhook_timestamp);
+    fr_log_str(h, "webhook-signature", c->webhook_signature);
+    fr_log_str(h, "user-agent", c->user_agent);
+    fr_log_str(o, "body", c->body);
+    test_http_log_append(o);
+    cJSON_Delete(o);
+}
+
 /* Appends a record for this request and returns its index. */
 static size_t fr_record(struct fake_receiver *f, struct MHD_Connection *conn, const char *method,
                         const char *path, const struct fr_req *req, int status)
@@ -236,6 +269,7 @@ static size_t fr_record(struct fake_receiver *f, struct MHD_Connection *conn, co
     c->body[req->len] = '\0';
     c->body_len = req->len;
     c->status = status;
+    fr_log(c, req);
     pthread_cond_broadcast(&f->cv);
     return f->n_reqs++;
 }

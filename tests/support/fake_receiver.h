@@ -12,6 +12,11 @@
  * with count N is dropped after N uses ("fail the next N requests with S, then 200"); count 0
  * keeps it until cleared. Without a matching rule the answer is 200.
  *
+ * Exchange log: when $BYOCD_RESPONSE_LOG names a file (testhttp.h), each recorded request is
+ * also appended to it as one JSON line {"kind":"webhook","method","path","content_type",
+ * "headers":{"webhook-id","webhook-timestamp","webhook-signature","user-agent"},"body"} (not
+ * when the body was truncated), for tests/openapi/validate_responses.mjs.
+ *
  * Threads: one thread per connection, so a hanging or slow answer holds back only its own
  * connection. Every function may be called from any thread while the receiver runs; one mutex
  * guards the state. fake_receiver_stop() must not race with other calls on the same instance;

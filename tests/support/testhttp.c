@@ -12,17 +12,29 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef SW_VERIFY_SOURCE_ROOT
+#error "build with -DSW_VERIFY_SOURCE_ROOT=\"<source root>\" (tests/support/meson.build)"
+#endif
+
+#define TH_VALIDATOR "/tests/openapi/validate_responses.mjs"
+#define TH_PATH_MAX 4096
+
+extern char **environ;
 
 /* A growable byte buffer with a hard cap; always NUL-terminated once allocated. */
 struct th_buf {
@@ -135,6 +147,143 @@ static void th_set_common(CURL *c, const char *url, long timeout_ms, struct th_b
     curl_easy_setopt(c, CURLOPT_HEADERDATA, hdrs);
 }
 
+/* ---------------------------------------------------------------- exchange log */
+
+static char *th_trimmed(const char *p, const char *end);
+
+static void th_log_die(const char *path, const char *what)
+{
+    fprintf(stderr, "test_http: cannot record to %s=%s: %s\n", TEST_HTTP_LOG_ENV, path, what);
+    abort();
+}
+
+void test_http_log_append(const cJSON *obj)
+{
+    const char *path = getenv(TEST_HTTP_LOG_ENV);
+    if (!path || !path[0])
+        return;
+    char *text = cJSON_PrintUnformatted(obj);
+    size_t n = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, n + 2) : NULL;
+    if (!line) {
+        free(text);
+        th_log_die(path, "out of memory");
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        th_log_die(path, strerror(errno));
+    ssize_t w;
+    do { /* one write per line: O_APPEND keeps concurrent lines whole */
+        w = write(fd, line, n);
+    } while (w < 0 && errno == EINTR);
+    int err = errno;
+    close(fd);
+    free(line);
+    if (w != (ssize_t)n)
+        th_log_die(path, w < 0 ? strerror(err) : "short write");
+}
+
+/* Adds the header block as {"lower-case-name": "value"} (repeated headers joined by ", ").
+ * False if out of memory. */
+static bool th_log_headers(cJSON *o, const char *raw)
+{
+    cJSON *h = cJSON_AddObjectToObject(o, "headers");
+    for (const char *line = raw; h && line && *line;) {
+        const char *eol = strchr(line, '\n');
+        const char *end = eol ? eol : line + strlen(line);
+        const char *colon = memchr(line, ':', (size_t)(end - line));
+        char name[256];
+        size_t n = colon ? (size_t)(colon - line) : 0;
+        if (n > 0 && n < sizeof(name) && memcmp(line, "HTTP/", 5) != 0) {
+            for (size_t i = 0; i < n; i++)
+                name[i] = (char)tolower((unsigned char)line[i]);
+            name[n] = '\0';
+            char *value = th_trimmed(colon + 1, end);
+            if (!value)
+                return false;
+            cJSON *old = cJSON_GetObjectItemCaseSensitive(h, name);
+            bool ok;
+            if (cJSON_IsString(old)) {
+                size_t len = strlen(old->valuestring) + strlen(value) + 3;
+                char *both = malloc(len);
+                ok = both != NULL;
+                if (ok) {
+                    snprintf(both, len, "%s, %s", old->valuestring, value);
+                    ok = cJSON_ReplaceItemInObjectCaseSensitive(h, name, cJSON_CreateString(both));
+                }
+                free(both);
+            } else {
+                ok = cJSON_AddStringToObject(h, name, value) != NULL;
+            }
+            free(value);
+            if (!ok)
+                return false;
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    return h != NULL;
+}
+
+/* Records a completed exchange when a log is set. */
+static void th_log_exchange(const char *method, const char *url, const struct test_resp *r)
+{
+    const char *path = getenv(TEST_HTTP_LOG_ENV);
+    if (!path || !path[0] || r->body_len > TEST_HTTP_MAX_BODY)
+        return;
+    char *type = test_resp_header(r, "Content-Type");
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "kind", "response") &&
+              cJSON_AddStringToObject(o, "method", method) &&
+              cJSON_AddStringToObject(o, "url", url) &&
+              cJSON_AddNumberToObject(o, "status", (double)r->status) &&
+              (type ? cJSON_AddStringToObject(o, "content_type", type) != NULL
+                    : cJSON_AddNullToObject(o, "content_type") != NULL) &&
+              th_log_headers(o, r->headers) && cJSON_AddStringToObject(o, "body", r->body);
+    free(type);
+    if (!ok) {
+        cJSON_Delete(o);
+        th_log_die(path, "out of memory");
+    }
+    test_http_log_append(o);
+    cJSON_Delete(o);
+}
+
+static const char *th_source_root(void)
+{
+    const char *root = getenv("BYOCD_SOURCE_ROOT");
+    return root && root[0] ? root : SW_VERIFY_SOURCE_ROOT;
+}
+
+int test_http_log_validate(const char *path, bool allow_empty)
+{
+    const char *node = getenv("BYOCD_NODE");
+    if (!node || !node[0])
+        node = "node";
+    char script[TH_PATH_MAX];
+    int w = snprintf(script, sizeof(script), "%s%s", th_source_root(), TH_VALIDATOR);
+    if (w < 0 || (size_t)w >= sizeof(script))
+        return -1;
+    char allow[] = "--allow-empty";
+    char *const argv[] = {(char *)node, script, allow_empty ? allow : (char *)path,
+                          allow_empty ? (char *)path : NULL, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, node, NULL, NULL, argv, environ);
+    if (rc != 0) {
+        fprintf(stderr, "test_http: cannot run %s: %s\n", node, strerror(rc));
+        return -1;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -1;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* ---------------------------------------------------------------- requests */
+
 /* Runs a prepared handle; on success moves the buffers into *out. */
 static bool th_perform(CURL *c, struct th_buf *body, struct th_buf *hdrs, struct test_resp *out)
 {
@@ -171,6 +320,8 @@ bool test_http_timeout(const char *method, const char *url, const char *const *h
         th_set_method(c, method, body, body_len);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
         ok = th_perform(c, &b, &h, out);
+        if (ok)
+            th_log_exchange(method, url, out);
     } else {
         ok = false;
     }

@@ -58,4 +58,32 @@ char *test_basic_auth(const char *user, const char *pass);
  * a failed send still reads the answer). */
 char *test_raw_http(int port, const char *raw, size_t raw_len, int timeout_ms);
 
+/* ---------------------------------------------------------------- exchange log
+ *
+ * When the environment variable TEST_HTTP_LOG_ENV names a file, every exchange test_http() /
+ * test_http_timeout() completes appends one JSON line to it:
+ *   {"kind":"response","method","url","status","content_type","headers","body"}
+ * (headers: {"lower-case-name": "value"}, repeated ones joined by ", "), and the fake bot receiver
+ * appends one line per webhook it receives (kind "webhook", see fake_receiver.h); the
+ * integration harness adds {"kind":"server","base"} for each byocd it starts.
+ * tests/openapi/validate_responses.mjs checks such a file against openapi/byocd.yaml. Each line is
+ * one write() on a file opened with O_APPEND, so lines of threads and forked processes do not
+ * interleave. A body longer than TEST_HTTP_MAX_BODY is not recorded (test_http() refuses those
+ * answers anyway); a body is recorded up to its first NUL byte. Unset or empty: nothing is
+ * recorded. */
+#define TEST_HTTP_LOG_ENV "BYOCD_RESPONSE_LOG"
+
+/* Appends obj (one JSON object) as a line to the log; nothing when no log is set. A line that
+ * cannot be written aborts the process after a message on stderr: an exchange the validator
+ * never sees would pass unchecked. Any thread. */
+void test_http_log_append(const cJSON *obj);
+
+/* Runs `node tests/openapi/validate_responses.mjs [--allow-empty] path` (the script under
+ * $BYOCD_SOURCE_ROOT, or the source root the test support library was built from; node is
+ * $BYOCD_NODE or `node` from PATH) with this process's stdout and stderr. allow_empty: a log
+ * without any line passes (otherwise it fails: nothing was checked). Returns the script's exit
+ * status (0: every recorded answer matches the document), or -1 if it could not be run or was
+ * killed. */
+int test_http_log_validate(const char *path, bool allow_empty);
+
 #endif /* TESTHTTP_H */
