@@ -195,7 +195,7 @@ static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_sli
             c, CURLOPT_MAXFILESIZE_LARGE,
             (curl_off_t)(req->max_response ? req->max_response : BYOC_OUT_RESPONSE_MAX));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "byocd/0.1");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "byocd/" BYOC_VERSION);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
