@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -78,11 +79,17 @@ __attribute__((constructor)) static void response_log_setup(void)
 
 /* ---------------------------------------------------------------- byocd process */
 
-static long long mono_ms(void)
+long long harness_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void harness_sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 static char *slurp(const char *path)
@@ -195,7 +202,7 @@ void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
     if (b->pid == 0)
         child_exec(b, extra_env);
     b->port = 0;
-    for (long long end = mono_ms() + START_TIMEOUT_MS; mono_ms() < end && !b->port;) {
+    for (long long end = harness_now_ms() + START_TIMEOUT_MS; harness_now_ms() < end && !b->port;) {
         usleep(20 * 1000);
         char *all = byocd_log(b);
         if (strlen(all) > old_len && strstr(all + old_len, "\"msg\":\"listening\""))
@@ -222,7 +229,7 @@ int byocd_stop(struct byocd *b)
         return -1;
     kill(b->pid, SIGTERM);
     int status = 0;
-    for (long long end = mono_ms() + STOP_TIMEOUT_MS; mono_ms() < end;) {
+    for (long long end = harness_now_ms() + STOP_TIMEOUT_MS; harness_now_ms() < end;) {
         if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
             b->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -343,4 +350,118 @@ char *bearer_line(const char *token)
     char *s = malloc(n);
     snprintf(s, n, "Authorization: Bearer %s", token);
     return s;
+}
+
+/* ---------------------------------------------------------------- helpers the suites share */
+
+cJSON *byocd_call(const struct byocd *b, const char *auth, const char *method, const char *path,
+                  const char *body, long *status)
+{
+    char *url = byocd_url(b, path);
+    struct test_resp r;
+    ck_assert_msg(http_json(method, url, auth, body, &r), "%s %s: no answer", method, path);
+    free(url);
+    *status = r.status;
+    cJSON *j = test_resp_json(&r);
+    test_resp_release(&r);
+    return j;
+}
+
+cJSON *byocd_call_ok(const struct byocd *b, const char *auth, const char *method, const char *path,
+                     const char *body, long want)
+{
+    long st = 0;
+    cJSON *j = byocd_call(b, auth, method, path, body, &st);
+    if (st != want) {
+        char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+        ck_abort_msg("%s %s: %ld, not %ld: %s", method, path, st, want, text ? text : "");
+    }
+    return j;
+}
+
+bool byocd_sanitizer_report(const struct byocd *b)
+{
+    char *log = byocd_log(b);
+    bool found = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
+    free(log);
+    return found;
+}
+
+void byocd_stop_and_clean(struct byocd *b)
+{
+    int status = byocd_stop(b);
+    bool sanitizer = byocd_sanitizer_report(b);
+    if (status == 0 && !sanitizer) {
+        byocd_remove_dir(b->dir);
+        return;
+    }
+    fprintf(stderr, "byocd exited with %d%s; its log is kept in %s\n", status,
+            sanitizer ? " after a sanitizer report" : "", b->dir);
+    harness_fail_run();
+}
+
+void byocd_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            byocd_remove_dir(path);
+        else
+            unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void harness_pct_encode(const char *in, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < cap; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~", *p)) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+}
+
+static bool run_failed;
+
+void harness_fail_run(void)
+{
+    run_failed = true;
+}
+
+int harness_run(Suite *s, enum print_output mode)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, mode);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed || run_failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void byocd_agent_reply(const struct byocd *b, const struct provider *p, const char *auth,
+                       const char *thread, int n, const char *text)
+{
+    char body[1024], path[256];
+    snprintf(body, sizeof body,
+             "{\"id\":\"agent-msg-%d\",\"messageContent\":{\"type\":\"TEXT\",\"payload\":"
+             "{\"text\":\"%s\"}},\"thread\":{\"idOnExternalPlatform\":\"%s\"},"
+             "\"authorUser\":{\"firstName\":\"Ada\",\"surname\":\"Agent\"}}",
+             n, text, thread);
+    snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/%s/messages", p->id, thread);
+    cJSON_Delete(byocd_call_ok(b, auth, "POST", path, body, 200));
 }

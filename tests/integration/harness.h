@@ -8,7 +8,9 @@
 #ifndef BYOCD_TEST_HARNESS_H
 #define BYOCD_TEST_HARNESS_H
 
+#include <check.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 
@@ -39,6 +41,36 @@ char *byocd_log(const struct byocd *b);
 /* The whole stdout so far, malloc'd. */
 char *byocd_stdout(const struct byocd *b);
 
+/* method path on b with auth ("Authorization: ..." line or NULL) and a JSON body (or NULL); fails
+ * the test when nothing answers. Writes the status; returns the parsed body (NULL when it is not
+ * JSON), which the caller frees. */
+cJSON *byocd_call(const struct byocd *b, const char *auth, const char *method, const char *path,
+                  const char *body, long *status);
+/* byocd_call() that fails the test (with the body) unless the status is want. */
+cJSON *byocd_call_ok(const struct byocd *b, const char *auth, const char *method, const char *path,
+                     const char *body, long want);
+/* True when b's log so far holds a sanitizer report (ASan, LSan or UBSan). */
+bool byocd_sanitizer_report(const struct byocd *b);
+/* Teardown of an unchecked fixture (runner process): stops b, removes its directory when it
+ * exited 0 with no sanitizer report; else keeps it, names it on stderr and harness_fail_run(). */
+void byocd_stop_and_clean(struct byocd *b);
+/* Removes dir with every file and subdirectory below it; best effort (a missing dir is fine). */
+void byocd_remove_dir(const char *dir);
+
+/* CLOCK_MONOTONIC in milliseconds, for bounded waits. */
+long long harness_now_ms(void);
+/* Sleeps ms milliseconds (a signal may cut it short). */
+void harness_sleep_ms(long ms);
+/* Percent-encodes all but RFC 3986 unreserved characters of in into out (cap bytes, always
+ * NUL-terminated; stops early rather than overflow). */
+void harness_pct_encode(const char *in, char *out, size_t cap);
+/* Marks this process's run failed though every test may pass (a fixture found a mess); call
+ * from the runner process, i.e. unchecked fixtures or main(). */
+void harness_fail_run(void);
+/* Runs s with srunner_run_all(mode); EXIT_SUCCESS when every test passed and nothing called
+ * harness_fail_run(), else EXIT_FAILURE. Frees s. */
+int harness_run(Suite *s, enum print_output mode);
+
 /* JSON request with optional bearer ("Authorization: ..." header line or NULL). */
 bool http_json(const char *method, const char *url, const char *auth_header, const char *body,
                struct test_resp *out);
@@ -63,5 +95,9 @@ void provider_release(struct provider *p);
 char *cxone_token(const struct byocd *b, const struct provider *p);
 /* "Authorization: Bearer <token>" line, malloc'd. */
 char *bearer_line(const char *token);
+/* An agent's text reply as CXone posts it to p's box in thread, message id "agent-msg-<n>",
+ * agent "Ada Agent"; auth is the CXone bearer line. Fails the test unless byocd answers 200. */
+void byocd_agent_reply(const struct byocd *b, const struct provider *p, const char *auth,
+                       const char *thread, int n, const char *text);
 
 #endif

@@ -35,55 +35,12 @@ extern char **environ;
 /* byocd runs in the runner process (so a failed check cannot leave it behind); the fake CXone
  * runs in the test process, whose recorded calls the checks read. */
 static struct byocd B;
-static int server_unclean;
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Removes byocd's run directory (flat: database, key, logs). */
-static void remove_run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-/* Percent-encodes everything but unreserved characters. */
-static void pct_encode(const char *in, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < cap; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~", *p)) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    out[n] = '\0';
-}
 
 static void add_url(const struct byocd *b, const struct provider *p, const char *token,
                     const char *back, char *out, size_t cap)
 {
     char enc[512];
-    pct_encode(back, enc, sizeof enc);
+    harness_pct_encode(back, enc, sizeof enc);
     int n = snprintf(out, cap, "%s/cxone/%s/actions/add?userId=%d&brandId=%d&token=%s&backUrl=%s",
                      b->base, p->id, USER, BRAND, token, enc);
     ck_assert(n > 0 && (size_t)n < cap);
@@ -140,7 +97,7 @@ static int run_node(const char *arg)
     int rc = posix_spawnp(&pid, node, NULL, NULL, argv, environ);
     ck_assert_msg(rc == 0, "cannot run %s: %s", node, strerror(rc));
     int status = 0;
-    for (long long end = mono_ms() + NODE_TIMEOUT_MS; mono_ms() < end;) {
+    for (long long end = harness_now_ms() + NODE_TIMEOUT_MS; harness_now_ms() < end;) {
         pid_t got = waitpid(pid, &status, WNOHANG);
         if (got == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -205,17 +162,7 @@ static void server_up(void)
 /* Stops byocd; keeps its directory (and says so) unless it exited 0 with a clean log. */
 static void server_down(void)
 {
-    int status = byocd_stop(&B);
-    char *log = byocd_log(&B);
-    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
-    free(log);
-    if (status == 0 && !sanitizer) {
-        remove_run_dir(B.dir);
-        return;
-    }
-    fprintf(stderr, "byocd exited with %d%s; its log is kept in %s\n", status,
-            sanitizer ? " after a sanitizer report" : "", B.dir);
-    server_unclean = 1;
+    byocd_stop_and_clean(&B);
 }
 
 START_TEST(test_add_page_in_chromium)
@@ -284,9 +231,5 @@ int main(void)
     tcase_set_timeout(tc, TCASE_TIMEOUT_S);
     tcase_add_test(tc, test_add_page_in_chromium);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed || server_unclean ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(s, CK_ENV);
 }

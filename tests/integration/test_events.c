@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fake_cxone.h"
@@ -36,13 +35,6 @@ static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_L
 static const char *const guarded_env[] = {"BYOCD_WEBHOOK_ALLOW_PRIVATE=0", NULL};
 
 /* ---- small helpers ---- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *s(const cJSON *o, const char *k)
 {
@@ -75,28 +67,14 @@ static bool iso_ms(const char *t)
     return true;
 }
 
-/* One request; auth is a whole header line or NULL. Returns the parsed body (or NULL). */
-static cJSON *call(const char *method, const char *path, const char *auth, const char *body,
-                   long *status)
-{
-    char *url = byocd_url(&b, path);
-    struct test_resp r;
-    ck_assert_msg(http_json(method, url, auth, body, &r), "%s %s: no answer", method, path);
-    free(url);
-    *status = r.status;
-    cJSON *j = test_resp_json(&r);
-    test_resp_release(&r);
-    return j;
-}
-
 static cJSON *bot(const char *method, const char *path, const char *body, long *status)
 {
-    return call(method, path, bot_auth, body, status);
+    return byocd_call(&b, bot_auth, method, path, body, status);
 }
 
 static cJSON *admin(const char *method, const char *path, const char *body, long *status)
 {
-    return call(method, path, b.admin_auth, body, status);
+    return byocd_call(&b, b.admin_auth, method, path, body, status);
 }
 
 /* The raw body of a bot GET, malloc'd (for "this secret never appears" checks). */
@@ -201,7 +179,7 @@ static cJSON *get_conversation(const char *id)
 /* Polls until the conversation is in `state`; returns it (caller frees). */
 static cJSON *wait_state(const char *id, const char *state)
 {
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(POLL_US)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(POLL_US)) {
         cJSON *c = get_conversation(id);
         const char *now = s(c, "state");
         if (now && strcmp(now, state) == 0)
@@ -242,7 +220,7 @@ static void agent_reply(const char *thread, const char *cxone_id, const char *te
     snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/x/messages", p.id);
     char *token = cxone_token(&b, &p), *auth = bearer_line(token);
     long st = 0;
-    cJSON *j = call("POST", path, auth, body, &st);
+    cJSON *j = byocd_call(&b, auth, "POST", path, body, &st);
     ck_assert_int_eq(st, 200);
     snprintf(id_out, 64, "%s", s(j, "idOnExternalPlatform") ? s(j, "idOnExternalPlatform") : "");
     cJSON_Delete(j);
@@ -329,7 +307,7 @@ static void type_list(const cJSON *events, const char *skip, char *out, size_t c
 static cJSON *wait_events(const char *conv, const char *type, int n)
 {
     char types[TYPES_MAX] = "";
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(POLL_US)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(POLL_US)) {
         cJSON *all = all_events(conv);
         if (count_type(all, type) >= n)
             return all;
@@ -487,7 +465,8 @@ START_TEST(admin_lists_webhooks_without_secrets)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "webhooks")), 2);
     cJSON_Delete(j);
     test_resp_release(&r);
-    cJSON_Delete(call("GET", path, bot_auth, NULL, &st)); /* the bot key is not an admin key */
+    cJSON_Delete(
+        byocd_call(&b, bot_auth, "GET", path, NULL, &st)); /* the bot key is not an admin key */
     ck_assert_int_eq(st, 401);
     cJSON_Delete(a);
 }
@@ -880,8 +859,8 @@ START_TEST(provider_feed_pages_with_cursor)
     cJSON_Delete(bot("POST", path, NULL, &st));
     ck_assert_int_eq(st, 202);
     cJSON *more = cJSON_CreateArray();
-    for (long long end = now_ms() + WAIT_MS;
-         now_ms() < end && !count_type(more, "conversation.ended"); usleep(POLL_US))
+    for (long long end = harness_now_ms() + WAIT_MS;
+         harness_now_ms() < end && !count_type(more, "conversation.ended"); usleep(POLL_US))
         read_feed(cursor, 100, more, cursor);
     ck_assert_int_eq(count_type(more, "conversation.ended"), 1);
     const cJSON *e;
@@ -975,8 +954,8 @@ START_TEST(bot_end_is_the_last_event)
     ck_assert_int_eq(st, 202);
     cJSON_Delete(bot("POST", path, NULL, &st));
     ck_assert_int_eq(st, 202);
-    for (long long end = now_ms() + WAIT_MS;
-         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && now_ms() < end;)
+    for (long long end = harness_now_ms() + WAIT_MS;
+         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
         usleep(POLL_US); /* the thread close is the last thing the relay does */
     ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", THREADS_PATH), 1);
     cJSON *all = wait_events(id, "conversation.ended", 1);
@@ -1027,9 +1006,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }

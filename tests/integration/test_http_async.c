@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "byoc/http.h"
+#include "harness.h"
 #include "testhttp.h"
 
 static void cont_ok(struct byoc_req *req)
@@ -76,9 +77,5 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, parked_requests_all_complete);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(s, CK_NORMAL);
 }

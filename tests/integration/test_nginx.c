@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -43,20 +41,6 @@ static char ca_path[192];   /* the self-signed certificate, also the clients' on
 static int tls_port, http_port;
 static pid_t nginx_pid;
 static char tls_base[64], http_base[64];
-static int fixture_unclean; /* set by a teardown that found a mess; main() fails the run */
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* Whole file, malloc'd and NUL-terminated, or NULL. */
 static char *read_text(const char *path)
@@ -123,7 +107,8 @@ static int run_cmd(char *const argv[], const char *out)
     ck_assert_int_ge(pid, 0);
     if (pid == 0)
         exec_child(argv, out);
-    for (long long end = mono_ms() + CMD_TIMEOUT_MS; mono_ms() < end; sleep_ms(POLL_MS)) {
+    for (long long end = harness_now_ms() + CMD_TIMEOUT_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -311,7 +296,8 @@ static bool nginx_start(char *why, size_t why_cap)
     ck_assert_int_ge(nginx_pid, 0);
     if (nginx_pid == 0)
         exec_child(argv, out);
-    for (long long end = mono_ms() + NGINX_START_MS; mono_ms() < end; sleep_ms(POLL_MS)) {
+    for (long long end = harness_now_ms() + NGINX_START_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
         int status;
         if (waitpid(nginx_pid, &status, WNOHANG) == nginx_pid) {
             nginx_pid = 0;
@@ -333,7 +319,8 @@ static bool nginx_stop(void)
     if (nginx_pid <= 0)
         return true;
     kill(nginx_pid, SIGTERM);
-    for (long long end = mono_ms() + NGINX_STOP_MS; mono_ms() < end; sleep_ms(POLL_MS)) {
+    for (long long end = harness_now_ms() + NGINX_STOP_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
         if (waitpid(nginx_pid, NULL, WNOHANG) == nginx_pid) {
             nginx_pid = 0;
             return true;
@@ -343,27 +330,6 @@ static bool nginx_stop(void)
     waitpid(nginx_pid, NULL, 0);
     nginx_pid = 0;
     return false;
-}
-
-/* Removes a directory with files and empty subdirectories (nginx's temp dirs) below it. */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
 }
 
 /* ---- fixture: one byocd and one nginx for the whole TCase, in the runner process ---- */
@@ -388,7 +354,7 @@ static void proxy_up(void)
         return;
     nginx_stop();
     byocd_kill(&B);
-    fixture_unclean = 1;
+    harness_fail_run();
     ck_abort_msg("%s (files kept in %s)", why, nginx_dir);
 }
 
@@ -397,13 +363,13 @@ static void proxy_down(void)
     bool nginx_clean = nginx_stop();
     int status = byocd_stop(&B);
     if (nginx_clean && status == 0) {
-        remove_tree(nginx_dir);
-        remove_tree(B.dir);
+        byocd_remove_dir(nginx_dir);
+        byocd_remove_dir(B.dir);
         return;
     }
     fprintf(stderr, "nginx %s, byocd exited with %d; kept %s and %s\n",
             nginx_clean ? "stopped" : "had to be killed", status, nginx_dir, B.dir);
-    fixture_unclean = 1;
+    harness_fail_run();
 }
 
 /* ---- a client that can choose its source address and trusts only our certificate ---- */
@@ -531,7 +497,8 @@ static cJSON *find_access_line(const char *request_id)
 static cJSON *access_line(const char *request_id)
 {
     cJSON *j = NULL;
-    for (long long end = mono_ms() + LOG_WAIT_MS; !j && mono_ms() < end; sleep_ms(POLL_MS))
+    for (long long end = harness_now_ms() + LOG_WAIT_MS; !j && harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS))
         j = find_access_line(request_id);
     ck_assert_msg(j != NULL, "no access-log line for %s", request_id);
     return j;
@@ -955,7 +922,8 @@ static char *nginx_access_log(void)
 /* nginx's access log once it holds `needle` (bounded wait), malloc'd. */
 static char *nginx_log_with(const char *needle)
 {
-    for (long long end = mono_ms() + LOG_WAIT_MS; mono_ms() < end; sleep_ms(POLL_MS)) {
+    for (long long end = harness_now_ms() + LOG_WAIT_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
         char *log = nginx_access_log();
         if (strstr(log, needle))
             return log;
@@ -1092,10 +1060,7 @@ static Suite *nginx_suite(void)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    SRunner *sr = srunner_create(nginx_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = harness_run(nginx_suite(), CK_ENV);
     curl_global_cleanup();
-    return failed || fixture_unclean ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

@@ -11,7 +11,6 @@
  * grants), so a counter that counts the wrong thing fails as surely as a missing one.
  */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -79,18 +78,6 @@ struct conv {
 };
 
 /* ---------------------------------------------------------------- small helpers */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    usleep((useconds_t)ms * 1000);
-}
 
 static const char *s(const cJSON *o, const char *k)
 {
@@ -525,11 +512,11 @@ typedef bool (*scrape_pred)(const struct scrape *sc);
 /* Scrapes until pred holds (the last scrape is left in *out) or fails after WAIT_MS. */
 static void wait_scrape(scrape_pred pred, struct scrape *out, const char *what)
 {
-    for (long long end = now_ms() + WAIT_MS;; sleep_ms(POLL_MS * 4)) {
+    for (long long end = harness_now_ms() + WAIT_MS;; harness_sleep_ms(POLL_MS * 4)) {
         scrape(out);
         if (pred(out))
             return;
-        if (now_ms() > end)
+        if (harness_now_ms() > end)
             break;
         scrape_free(out);
     }
@@ -601,31 +588,6 @@ static void assert_promtool_clean(const char *text)
 
 /* ---------------------------------------------------------------- byocd, CXone, receiver */
 
-static cJSON *call(const char *auth, const char *method, const char *path, const char *body,
-                   long *status)
-{
-    char *url = byocd_url(&b, path);
-    struct test_resp r;
-    ck_assert_msg(http_json(method, url, auth, body, &r), "%s %s: no answer", method, path);
-    free(url);
-    *status = r.status;
-    cJSON *j = test_resp_json(&r);
-    test_resp_release(&r);
-    return j;
-}
-
-static cJSON *call_ok(const char *auth, const char *method, const char *path, const char *body,
-                      long want)
-{
-    long st = 0;
-    cJSON *j = call(auth, method, path, body, &st);
-    if (st != want) {
-        char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-        ck_abort_msg("%s %s: %ld, not %ld: %s", method, path, st, want, text ? text : "");
-    }
-    return j;
-}
-
 static void up(const char *const *env)
 {
     byocd_env = env;
@@ -636,8 +598,8 @@ static void up(const char *const *env)
     provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(call_ok(b.admin_auth, "POST", path,
-                         "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
+    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
+                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
     fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
     cx_token = cxone_token(&b, &p);
     cx_auth = bearer_line(cx_token);
@@ -653,27 +615,8 @@ static void setup(void)
 /* Fails the test when byocd reported a sanitizer error. */
 static void assert_no_sanitizer_report(void)
 {
-    char *log = byocd_log(&b);
-    bool bad = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
-    free(log);
-    ck_assert_msg(!bad, "byocd reported a sanitizer error; its log is in %s", b.dir);
-}
-
-/* Removes a run directory (byocd.db, its WAL, master.key, the logs). */
-static void remove_run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
+    ck_assert_msg(!byocd_sanitizer_report(&b), "byocd reported a sanitizer error; its log is in %s",
+                  b.dir);
 }
 
 /* Only reached when the test passed: its directory is not needed for a post-mortem. */
@@ -689,23 +632,24 @@ static void teardown(void)
     fake_cxone_stop(f);
     if (b.dir[0]) {
         assert_no_sanitizer_report();
-        remove_run_dir(b.dir);
+        byocd_remove_dir(b.dir);
     }
 }
 
 /* Opens a conversation and waits until CXone took it (escalated, thread and contact known). */
 static void open_conv(struct conv *c)
 {
-    cJSON *j = call_ok(bot_auth, "POST", "/v1/conversations",
-                       "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
-                       "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
-                       201);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/conversations",
+                             "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
+                             "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
+                             201);
     snprintf(c->id, sizeof c->id, "%s", s(j, "id"));
     cJSON_Delete(j);
     char path[128];
     snprintf(path, sizeof path, "/v1/conversations/%s", c->id);
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(POLL_MS)) {
-        j = call_ok(bot_auth, "GET", path, NULL, 200);
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
+        j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
         const char *contact = s(cJSON_GetObjectItemCaseSensitive(j, "cxone"), "contact_id");
         bool ready = eq(s(j, "state"), "escalated") && s(j, "thread_id") && contact;
         if (ready) {
@@ -722,14 +666,7 @@ static void open_conv(struct conv *c)
 /* An agent reply from CXone to the box: one agent.message event whose text is text. */
 static void agent_says(const struct conv *c, const char *text)
 {
-    char body[1024], path[256];
-    snprintf(body, sizeof body,
-             "{\"id\":\"agent-msg-%d\",\"messageContent\":{\"type\":\"TEXT\",\"payload\":"
-             "{\"text\":\"%s\"}},\"thread\":{\"idOnExternalPlatform\":\"%s\"},"
-             "\"authorUser\":{\"firstName\":\"Ada\",\"surname\":\"Agent\"}}",
-             ++agent_msgs, text, c->thread);
-    snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/%s/messages", p.id, c->thread);
-    cJSON_Delete(call_ok(cx_auth, "POST", path, body, 200));
+    byocd_agent_reply(&b, &p, cx_auth, c->thread, ++agent_msgs, text);
 }
 
 /* A bot message relayed to CXone; waits until the fake CXone accepted it. */
@@ -739,8 +676,9 @@ static void bot_says(const struct conv *c, const char *text)
     char body[256], path[128];
     snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", c->id);
-    cJSON_Delete(call_ok(bot_auth, "POST", path, body, 202));
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; sleep_ms(POLL_MS)) {
+    cJSON_Delete(byocd_call_ok(&b, bot_auth, "POST", path, body, 202));
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
+         harness_sleep_ms(POLL_MS)) {
         if (fake_cxone_message_count(f) > before)
             return;
     }
@@ -762,8 +700,8 @@ static size_t rx_count(const char *path, const char *text, int status)
 
 static void wait_rx(const char *path, const char *text, int status, size_t n)
 {
-    for (long long end = now_ms() + WAIT_MS; rx_count(path, text, status) < n;) {
-        long long left = end - now_ms();
+    for (long long end = harness_now_ms() + WAIT_MS; rx_count(path, text, status) < n;) {
+        long long left = end - harness_now_ms();
         ck_assert_msg(left > 0, "%s never got %zu x \"%s\" answered %d", path, n, text ? text : "*",
                       status);
         fake_receiver_wait(rx, path, fake_receiver_count(rx, path) + 1,
@@ -789,7 +727,7 @@ static void subscribe(const char *path, const char *events, char out[64])
     char body[512];
     snprintf(body, sizeof body, "{\"url\":\"%s%s\",\"events\":%s}", fake_receiver_url(rx), path,
              events);
-    cJSON *j = call_ok(bot_auth, "POST", "/v1/webhooks", body, 201);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
     snprintf(out, 64, "%s", s(j, "id"));
     cJSON_Delete(j);
 }
@@ -837,29 +775,31 @@ static void assert_http_series(const struct scrape *sc)
     ck_assert_msg(!strstr(sc->text, "cnv_"), "a conversation id is a label");
 }
 
+/* byocd_cxone_requests_total{endpoint, status} equals what the fake answered on path, for
+ * each of the n statuses, and each status was seen at least once. */
+static void assert_cxone_endpoint(const struct scrape *sc, const char *endpoint, const char *path,
+                                  const int *statuses, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char st[8];
+        snprintf(st, sizeof st, "%d", statuses[i]);
+        size_t want = cx_calls("POST", path, statuses[i]);
+        ck_assert_msg(want >= 1, "the fake saw no %s call answered %s", endpoint, st);
+        ck_assert_double_eq(
+            val(sc, "byocd_cxone_requests_total", "endpoint", endpoint, "status", st, END),
+            (double)want);
+    }
+}
+
 /* CXone series against what the fake CXone saw. */
 static void assert_cxone_series(const struct scrape *sc)
 {
     static const int message_statuses[] = {200, 401, 500};
-    for (size_t i = 0; i < sizeof message_statuses / sizeof *message_statuses; i++) {
-        char st[8];
-        snprintf(st, sizeof st, "%d", message_statuses[i]);
-        size_t want = cx_calls("POST", MESSAGES_PATH, message_statuses[i]);
-        ck_assert_msg(want >= 1, "the fake saw no message answered %s", st);
-        ck_assert_double_eq(
-            val(sc, "byocd_cxone_requests_total", "endpoint", "messages", "status", st, END),
-            (double)want);
-    }
+    assert_cxone_endpoint(sc, "messages", MESSAGES_PATH, message_statuses,
+                          sizeof message_statuses / sizeof *message_statuses);
     static const int token_statuses[] = {200, 503};
-    for (size_t i = 0; i < sizeof token_statuses / sizeof *token_statuses; i++) {
-        char st[8];
-        snprintf(st, sizeof st, "%d", token_statuses[i]);
-        size_t want = cx_calls("POST", TOKEN_PATH, token_statuses[i]);
-        ck_assert_msg(want >= 1, "the fake saw no token call answered %s", st);
-        ck_assert_double_eq(
-            val(sc, "byocd_cxone_requests_total", "endpoint", "token", "status", st, END),
-            (double)want);
-    }
+    assert_cxone_endpoint(sc, "token", TOKEN_PATH, token_statuses,
+                          sizeof token_statuses / sizeof *token_statuses);
     ck_assert_double_eq(val(sc, "byocd_cxone_token_refreshes_total", "result", "ok", END),
                         (double)fake_cxone_token_grants(f));
     ck_assert_double_eq(val(sc, "byocd_cxone_token_refreshes_total", "result", "error", END), 1);
@@ -995,19 +935,19 @@ START_TEST(backlog_visible_then_drained)
     fake_receiver_add_rule(
         rx, &(struct fake_receiver_rule){
                 .path = HOOK, .body_contains = "[h1]", .action = FAKE_RECEIVER_HANG, .count = 1});
-    long long t_h1 = now_ms();
+    long long t_h1 = harness_now_ms();
     agent_says(&c, "[h1]");
-    long long t_h2 = now_ms();
+    long long t_h2 = harness_now_ms();
     agent_says(&c, "[h2]");
     agent_says(&c, "[h3]");
-    long long t_h3_done = now_ms();
+    long long t_h3_done = harness_now_ms();
     wait_scrape(one_sending_two_pending, &sc, "one delivery sending and two pending");
     scrape_free(&sc);
     ck_assert_uint_eq(fake_receiver_hanging(rx), 1);
-    sleep_ms(BACKLOG_HOLD_MS);
-    long long t_scrape = now_ms();
+    harness_sleep_ms(BACKLOG_HOLD_MS);
+    long long t_scrape = harness_now_ms();
     scrape(&sc);
-    long long t_back = now_ms();
+    long long t_back = harness_now_ms();
     ck_assert(one_sending_two_pending(&sc));
     assert_age_between(&sc, "sending", (double)(t_scrape - t_h2) / 1000,
                        (double)(t_back - t_h1) / 1000);
@@ -1055,7 +995,7 @@ static bool two_dead_left(const struct scrape *sc)
 /* The dead deliveries the admin API lists; the id of the one for webhook wh in out. */
 static int dead_listed(const char *wh, char out[64])
 {
-    cJSON *j = call_ok(b.admin_auth, "GET", "/admin/v1/deliveries?state=dead", NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", "/admin/v1/deliveries?state=dead", NULL, 200);
     const cJSON *d, *list = cJSON_GetObjectItemCaseSensitive(j, "deliveries");
     ck_assert(cJSON_IsArray(list));
     out[0] = '\0';
@@ -1080,7 +1020,7 @@ START_TEST(dead_letters_counted)
     fake_receiver_add_rule(rx, &(struct fake_receiver_rule){.path = "/gone2", .status = 410});
     fake_receiver_add_rule(
         rx, &(struct fake_receiver_rule){.path = "/late", .action = FAKE_RECEIVER_HANG});
-    long long t_open = now_ms();
+    long long t_open = harness_now_ms();
     struct conv c;
     open_conv(&c);
     struct scrape sc;
@@ -1095,7 +1035,8 @@ START_TEST(dead_letters_counted)
     ck_assert_double_eq(depth(&sc, "webhook", "dead"), 3);
     ck_assert_int_eq(dead_listed(late, dead_id), 3);
     double a = age(&sc, "webhook", "dead");
-    ck_assert_msg(a > 0 && a <= (double)(now_ms() - t_open) / 1000 + AGE_SLACK_S, "dead age %f", a);
+    ck_assert_msg(a > 0 && a <= (double)(harness_now_ms() - t_open) / 1000 + AGE_SLACK_S,
+                  "dead age %f", a);
     assert_promtool_clean(sc.text);
     scrape_free(&sc);
     /* replaying the late one delivers it: the two gone ones are left */
@@ -1103,7 +1044,7 @@ START_TEST(dead_letters_counted)
     fake_receiver_clear_rules(rx, "/late");
     fake_receiver_release(rx, 0);
     snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", dead_id);
-    cJSON_Delete(call_ok(b.admin_auth, "POST", path, NULL, 202));
+    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 202));
     wait_rx("/late", NULL, 200, 1);
     wait_scrape(two_dead_left, &sc, "two dead letters left after the replay");
     ck_assert_double_eq(attempts(&sc, "delivered"), (double)rx_count(NULL, NULL, 200));
@@ -1266,25 +1207,26 @@ static void wrong_credentials(struct secrets *sec)
     char line[256], path[160], body[512];
     long st = 0;
     snprintf(line, sizeof line, "Authorization: Bearer %s", admin);
-    cJSON_Delete(call(line, "GET", "/admin/v1/providers", NULL, &st));
+    cJSON_Delete(byocd_call(&b, line, "GET", "/admin/v1/providers", NULL, &st));
     ck_assert_int_eq(st, 401);
     snprintf(line, sizeof line, "Authorization: Bearer %s", bot);
-    cJSON_Delete(call(line, "GET", "/v1/conversations", NULL, &st));
+    cJSON_Delete(byocd_call(&b, line, "GET", "/v1/conversations", NULL, &st));
     ck_assert_int_eq(st, 401);
     snprintf(line, sizeof line, "Authorization: Bearer %s", bearer);
     snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/x/messages", p.id);
-    cJSON_Delete(call(line, "POST", path, "{}", &st));
+    cJSON_Delete(byocd_call(&b, line, "POST", path, "{}", &st));
     ck_assert_int_eq(st, 401);
     snprintf(line, sizeof line, "Authorization: Bearer %s", studio);
     snprintf(path, sizeof path, "/cxone/%s/studio/events", p.id);
-    cJSON_Delete(call(line, "POST", path, "{\"event\":\"ESCALATE\",\"contactId\":\"1\"}", &st));
+    cJSON_Delete(
+        byocd_call(&b, line, "POST", path, "{\"event\":\"ESCALATE\",\"contactId\":\"1\"}", &st));
     ck_assert_int_eq(st, 401);
     snprintf(path, sizeof path, "/cxone/%s/auth/token", p.id);
     snprintf(body, sizeof body,
              "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":"
              "\"client_credentials\"}",
              p.client_id, client);
-    cJSON_Delete(call(NULL, "POST", path, body, &st));
+    cJSON_Delete(byocd_call(&b, NULL, "POST", path, body, &st));
     ck_assert_int_eq(st, 401);
     secret_add(sec, "wrong admin token", admin);
     secret_add(sec, "wrong bot key", bot);
@@ -1296,22 +1238,22 @@ static void wrong_credentials(struct secrets *sec)
 /* Both rotations of the provider's subscription, and a new subscription's secret. */
 static void webhook_secrets(struct secrets *sec)
 {
-    cJSON *j = call_ok(bot_auth, "GET", "/v1/webhooks", NULL, 200);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "GET", "/v1/webhooks", NULL, 200);
     char wh[64], path[256], spare[64];
     snprintf(wh, sizeof wh, "%s",
              s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "webhooks"), 0), "id"));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", wh);
-    j = call_ok(bot_auth, "POST", path, NULL, 200);
+    j = byocd_call_ok(&b, bot_auth, "POST", path, NULL, 200);
     secret_add_whsec(sec, "rotated webhook secret", s(j, "secret"));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "/admin/v1/providers/%s/webhooks/%s/rotate-secret", p.id, wh);
-    j = call_ok(b.admin_auth, "POST", path, NULL, 200);
+    j = byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 200);
     secret_add_whsec(sec, "webhook secret rotated by the admin", s(j, "secret"));
     cJSON_Delete(j);
     char body[256];
     snprintf(body, sizeof body, "{\"url\":\"%s/spare\"}", fake_receiver_url(rx));
-    j = call_ok(bot_auth, "POST", "/v1/webhooks", body, 201);
+    j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
     secret_add_whsec(sec, "new subscription's secret", s(j, "secret"));
     snprintf(spare, sizeof spare, "%s", s(j, "id"));
     cJSON_Delete(j);
@@ -1321,10 +1263,10 @@ static void webhook_secrets(struct secrets *sec)
 /* A voice handoff: its transcript key is a secret in a URL path. */
 static void voice_flow(struct secrets *sec)
 {
-    cJSON *j = call_ok(bot_auth, "POST", "/v1/voice/handoffs",
-                       "{\"contact_id\":\"4242\",\"transcript\":[{\"role\":\"user\",\"text\":"
-                       "\"my bill\"}]}",
-                       201);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/voice/handoffs",
+                             "{\"contact_id\":\"4242\",\"transcript\":[{\"role\":\"user\",\"text\":"
+                             "\"my bill\"}]}",
+                             201);
     char path[160];
     snprintf(path, sizeof path, "/transcripts/%s", s(j, "key"));
     secret_add(sec, "transcript key", s(j, "key"));
@@ -1343,9 +1285,9 @@ static void studio_flow(const struct conv *c)
     snprintf(line, sizeof line, "Authorization: Bearer %s", p.studio_secret);
     snprintf(path, sizeof path, "/cxone/%s/studio/events", p.id);
     snprintf(body, sizeof body, "{\"event\":\"END ESCALATION\",\"contactId\":\"%s\"}", c->contact);
-    cJSON_Delete(call_ok(line, "POST", path, body, 200));
+    cJSON_Delete(byocd_call_ok(&b, line, "POST", path, body, 200));
     snprintf(body, sizeof body, "{\"event\":\"ESCALATE\",\"contactId\":\"%s\"}", c->contact);
-    cJSON_Delete(call_ok(line, "POST", path, body, 200));
+    cJSON_Delete(byocd_call_ok(&b, line, "POST", path, body, 200));
 }
 
 static void restart(void)
@@ -1440,9 +1382,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fake_cxone.h"
@@ -18,13 +17,6 @@ static struct fake_cxone *f;
 static struct provider p;
 static char bot_auth[256];
 static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5", NULL};
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void register_channel(void)
 {
@@ -114,7 +106,7 @@ static cJSON *get_conversation(const char *id)
 /* Polls until the conversation has `delivered` delivered messages and none queued/sending. */
 static cJSON *wait_settled(const char *id, int delivered)
 {
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(50 * 1000)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(50 * 1000)) {
         cJSON *c = get_conversation(id);
         int done = 0, open = 0;
         const cJSON *m;
@@ -266,7 +258,7 @@ END_TEST
 /* The status of the conversation's last message once it leaves queued/sending. */
 static cJSON *last_message_settled(const char *conv, int total)
 {
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(50 * 1000)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(50 * 1000)) {
         cJSON *c = get_conversation(conv);
         const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItem(c, "messages"), total - 1);
         const char *st = m ? s(m, "status") : NULL;
@@ -302,11 +294,11 @@ START_TEST(retry_after_honoured)
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
     fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 429, 1, 2);
-    long long t0 = now_ms();
+    long long t0 = harness_now_ms();
     ck_assert_int_eq(send_text(id, NULL, "rate limited once", NULL), 202);
     cJSON *m = last_message_settled(id, 2);
     ck_assert_str_eq(s(m, "status"), "delivered");
-    ck_assert_int_ge(now_ms() - t0, 1900); /* waited the 2 s CXone asked for */
+    ck_assert_int_ge(harness_now_ms() - t0, 1900); /* waited the 2 s CXone asked for */
     cJSON_Delete(m);
 }
 END_TEST
@@ -499,7 +491,8 @@ START_TEST(crash_mid_send_no_duplicate)
     cJSON_Delete(wait_settled(id, 1));
     fake_cxone_set_delay_ms(f, 2000);
     ck_assert_int_eq(send_text(id, NULL, "in flight during the crash", NULL), 202);
-    for (long long end = now_ms() + WAIT_MS; fake_cxone_message_count(f) < 2 && now_ms() < end;)
+    for (long long end = harness_now_ms() + WAIT_MS;
+         fake_cxone_message_count(f) < 2 && harness_now_ms() < end;)
         usleep(20 * 1000);
     ck_assert_uint_eq(fake_cxone_message_count(f), 2); /* CXone has it, byocd does not know */
     byocd_kill(&b);
@@ -614,7 +607,7 @@ START_TEST(voice_handoff_signals_and_serves_transcript)
     ck_assert_ptr_nonnull(strstr(r.body, "&lt;script&gt;alert(1)&lt;/script&gt; my bill"));
     ck_assert_ptr_null(strstr(r.body, "<script"));
     char *log = NULL;
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(20 * 1000)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(20 * 1000)) {
         free(log); /* the access line is written once the answer went out: wait for it */
         log = byocd_log(&b);
         if (strstr(log, "\"path\":\"/transcripts/{key}\""))
@@ -906,9 +899,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }

@@ -10,6 +10,7 @@
 #include "byoc/app.h"
 #include "byoc/provider.h"
 #include "fault_vfs.h"
+#include "harness.h"
 #include "testhttp.h"
 
 static struct byoc_config cfg;
@@ -201,9 +202,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fake_cxone.h"
@@ -35,13 +34,6 @@ static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_L
                                        "BYOCD_WEBHOOK_ALLOW_PRIVATE=1", NULL};
 
 /* ---- small helpers ---- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *s(const cJSON *o, const char *k)
 {
@@ -78,22 +70,9 @@ static cJSON *post(const char *path, const char *const *headers, const char *bod
     return j;
 }
 
-static cJSON *request(const char *method, const char *path, const char *auth, const char *body,
-                      long *status)
-{
-    char *url = byocd_url(&b, path);
-    struct test_resp r;
-    ck_assert_msg(http_json(method, url, auth, body, &r), "%s %s", method, path);
-    free(url);
-    *status = r.status;
-    cJSON *j = test_resp_json(&r);
-    test_resp_release(&r);
-    return j;
-}
-
 static cJSON *bot(const char *method, const char *path, const char *body, long *status)
 {
-    return request(method, path, bot_auth, body, status);
+    return byocd_call(&b, bot_auth, method, path, body, status);
 }
 
 /* A Studio call to provider_id's endpoint; secret NULL sends no Authorization header. */
@@ -151,8 +130,8 @@ static void setup(void)
     char path[128];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
     long st = 0;
-    cJSON_Delete(request("POST", path, b.admin_auth,
-                         "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &st));
+    cJSON_Delete(byocd_call(&b, b.admin_auth, "POST", path,
+                            "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &st));
     ck_assert_int_eq(st, 201);
     fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
 }
@@ -190,7 +169,7 @@ static cJSON *get_conversation(const char *id)
 
 static cJSON *wait_state(const char *id, const char *state)
 {
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(POLL_US)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(POLL_US)) {
         cJSON *c = get_conversation(id);
         if (s(c, "state") && strcmp(s(c, "state"), state) == 0)
             return c;
@@ -322,7 +301,7 @@ static cJSON *unmatched(void)
     char path[160];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/studio-events?unmatched=true", p.id);
     long st = 0;
-    cJSON *j = request("GET", path, b.admin_auth, NULL, &st);
+    cJSON *j = byocd_call(&b, b.admin_auth, "GET", path, NULL, &st);
     ck_assert_int_eq(st, 200);
     ck_assert(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "studio_events")));
     return j;
@@ -446,12 +425,14 @@ START_TEST(found_by_thread_id_while_queued)
              other);
     studio_expect(true, body, other, "END_ESCALATION", "bot", true);
     fake_cxone_set_delay_ms(f, 0);
-    for (long long end = now_ms() + WAIT_MS; fake_cxone_message_count(f) < 2 && now_ms() < end;)
+    for (long long end = harness_now_ms() + WAIT_MS;
+         fake_cxone_message_count(f) < 2 && harness_now_ms() < end;)
         usleep(POLL_US);
     cJSON_Delete(wait_state(id, "escalated")); /* CXone's later acceptance: no second event */
     c = get_conversation(id);
     const char *contact = s(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
-    for (long long end = now_ms() + WAIT_MS; !contact && now_ms() < end; usleep(POLL_US)) {
+    for (long long end = harness_now_ms() + WAIT_MS; !contact && harness_now_ms() < end;
+         usleep(POLL_US)) {
         cJSON_Delete(c);
         c = get_conversation(id);
         contact = s(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
@@ -598,8 +579,8 @@ START_TEST(onrelease_ends_the_conversation)
     ck_assert_int_eq(st, 409);
     ck_assert_str_eq(err_code(j), "conversation_closed");
     cJSON_Delete(j);
-    for (long long end = now_ms() + WAIT_MS;
-         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && now_ms() < end;)
+    for (long long end = harness_now_ms() + WAIT_MS;
+         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
         usleep(POLL_US); /* byocd closes the thread in CXone too */
     ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", THREADS_PATH), 1);
     assert_types(id, "conversation.escalated,conversation.released,conversation.ended");
@@ -643,9 +624,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }

@@ -77,13 +77,6 @@ struct sub {
     char secret[128];
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static const char *s(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -108,39 +101,12 @@ static void rx_url(const char *path, char *out, size_t cap)
 
 /* ---------------------------------------------------------------- byocd calls */
 
-/* One call with the given Authorization line; the parsed answer (or NULL) and its status. */
-static cJSON *call(const char *auth, const char *method, const char *path, const char *body,
-                   long *status)
-{
-    char *url = byocd_url(&b, path);
-    struct test_resp r;
-    ck_assert_msg(http_json(method, url, auth, body, &r), "%s %s: no answer", method, path);
-    free(url);
-    *status = r.status;
-    cJSON *j = test_resp_json(&r);
-    test_resp_release(&r);
-    return j;
-}
-
-/* A call that must answer want; returns the parsed body (caller frees). */
-static cJSON *call_ok(const char *auth, const char *method, const char *path, const char *body,
-                      long want)
-{
-    long st = 0;
-    cJSON *j = call(auth, method, path, body, &st);
-    if (st != want) {
-        char *text = j ? cJSON_PrintUnformatted(j) : NULL;
-        ck_abort_msg("%s %s: %ld, not %ld: %s", method, path, st, want, text ? text : "");
-    }
-    return j;
-}
-
 static void register_channel(void)
 {
     char path[128];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(call_ok(b.admin_auth, "POST", path,
-                         "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
+    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
+                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
     fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
 }
 
@@ -189,16 +155,17 @@ static void teardown(void)
 /* Opens a conversation and waits until CXone took it (state escalated, thread known). */
 static void open_conv(struct conv *c)
 {
-    cJSON *j = call_ok(bot_auth, "POST", "/v1/conversations",
-                       "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
-                       "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
-                       201);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/conversations",
+                             "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
+                             "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
+                             201);
     snprintf(c->id, sizeof c->id, "%s", s(j, "id"));
     cJSON_Delete(j);
     char path[128];
     snprintf(path, sizeof path, "/v1/conversations/%s", c->id);
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(POLL_MS * 1000)) {
-        j = call_ok(bot_auth, "GET", path, NULL, 200);
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
+         usleep(POLL_MS * 1000)) {
+        j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
         bool ready = eq(s(j, "state"), "escalated") && s(j, "thread_id");
         if (ready)
             snprintf(c->thread, sizeof c->thread, "%s", s(j, "thread_id"));
@@ -212,14 +179,7 @@ static void open_conv(struct conv *c)
 /* An agent reply from CXone to the box: one agent.message event with data.text = text. */
 static void agent_says(const struct conv *c, const char *text)
 {
-    char body[1024], path[256];
-    snprintf(body, sizeof body,
-             "{\"id\":\"agent-msg-%d\",\"messageContent\":{\"type\":\"TEXT\",\"payload\":"
-             "{\"text\":\"%s\"}},\"thread\":{\"idOnExternalPlatform\":\"%s\"},"
-             "\"authorUser\":{\"firstName\":\"Ada\",\"surname\":\"Agent\"}}",
-             ++agent_msgs, text, c->thread);
-    snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/%s/messages", p.id, c->thread);
-    cJSON_Delete(call_ok(cx_auth, "POST", path, body, 200));
+    byocd_agent_reply(&b, &p, cx_auth, c->thread, ++agent_msgs, text);
 }
 
 /* A subscription to <receiver>/path; events_json NULL = all types. */
@@ -229,7 +189,7 @@ static void sub_create(const char *path, const char *events_json, struct sub *ou
     rx_url(path, url, sizeof url);
     snprintf(body, sizeof body, "{\"url\":\"%s\"%s%s}", url, events_json ? ",\"events\":" : "",
              events_json ? events_json : "");
-    cJSON *j = call_ok(bot_auth, "POST", "/v1/webhooks", body, 201);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
     ck_assert(starts_with(s(j, "id"), "wh_"));
     ck_assert_str_eq(s(j, "url"), url);
     ck_assert_str_eq(s(j, "state"), "enabled");
@@ -243,7 +203,7 @@ static void sub_create(const char *path, const char *events_json, struct sub *ou
 /* GET /v1/webhooks: the entry with this id (NULL: the first), duplicated; caller frees. */
 static cJSON *sub_get(const char *id)
 {
-    cJSON *j = call_ok(bot_auth, "GET", "/v1/webhooks", NULL, 200);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "GET", "/v1/webhooks", NULL, 200);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "webhooks");
     ck_assert(cJSON_IsArray(list));
     cJSON *found = NULL;
@@ -344,12 +304,12 @@ static size_t count_text(const char *path, int status, const char *text)
 static void wait_events(const char *path, int status, const char *type, const char *key,
                         const char *value, size_t n, int timeout_ms)
 {
-    long long end = now_ms() + timeout_ms;
+    long long end = harness_now_ms() + timeout_ms;
     for (;;) {
         size_t total = fake_receiver_count(rx, path);
         if (count_events(path, status, type, key, value) >= n)
             return;
-        long long left = end - now_ms();
+        long long left = end - harness_now_ms();
         ck_assert_msg(left > 0, "%s: fewer than %zu %s %s=%s (status %d) within %d ms", path, n,
                       type, key ? key : "", value ? value : "", status, timeout_ms);
         fake_receiver_wait(rx, path, total + 1, (int)(left < POLL_MS * 40 ? left : POLL_MS * 40));
@@ -409,7 +369,7 @@ static cJSON *find_delivery(const char *query, const char *text)
 {
     char path[512];
     snprintf(path, sizeof path, "/admin/v1/deliveries?%s", query);
-    cJSON *j = call_ok(b.admin_auth, "GET", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", path, NULL, 200);
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(j, "deliveries");
     ck_assert(cJSON_IsArray(list));
     cJSON *found = NULL;
@@ -426,7 +386,8 @@ static cJSON *find_delivery(const char *query, const char *text)
 
 static cJSON *wait_delivery(const char *query, const char *text, int timeout_ms)
 {
-    for (long long end = now_ms() + timeout_ms; now_ms() < end; usleep(POLL_MS * 4 * 1000)) {
+    for (long long end = harness_now_ms() + timeout_ms; harness_now_ms() < end;
+         usleep(POLL_MS * 4 * 1000)) {
         cJSON *d = find_delivery(query, text);
         if (d)
             return d;
@@ -553,7 +514,7 @@ static void bot_says(const struct conv *c, const char *text, char out[64])
     char path[128], body[256];
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", c->id);
     snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
-    cJSON *j = call_ok(bot_auth, "POST", path, body, 202);
+    cJSON *j = byocd_call_ok(&b, bot_auth, "POST", path, body, 202);
     snprintf(out, 64, "%s", s(j, "id"));
     cJSON_Delete(j);
 }
@@ -715,7 +676,7 @@ static void replay(const char *dlv)
     ck_assert_ptr_nonnull(dlv);
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", dlv);
-    cJSON *j = call_ok(b.admin_auth, "POST", path, NULL, 202);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 202);
     ck_assert_str_eq(s(j, "id"), dlv);
     ck_assert_str_eq(s(j, "state"), "pending");
     cJSON_Delete(j);
@@ -726,7 +687,7 @@ static cJSON *find_first(const char *query)
 {
     char path[512];
     snprintf(path, sizeof path, "/admin/v1/deliveries?%s", query);
-    cJSON *j = call_ok(b.admin_auth, "GET", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", path, NULL, 200);
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "deliveries"), 0);
     ck_assert_msg(first, "no delivery with %s", query);
     cJSON *copy = cJSON_Duplicate(first, true);
@@ -740,7 +701,7 @@ static int dead_with(const char *wh, int want_status)
 {
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries?webhook_id=%s", wh);
-    cJSON *j = call_ok(b.admin_auth, "GET", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", path, NULL, 200);
     int n = 0;
     const cJSON *d;
     cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(j, "deliveries"))
@@ -757,7 +718,8 @@ static int dead_with(const char *wh, int want_status)
 
 static void wait_state(const char *wh, const char *state)
 {
-    for (long long end = now_ms() + WAIT_MS; now_ms() < end; usleep(POLL_MS * 4 * 1000)) {
+    for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
+         usleep(POLL_MS * 4 * 1000)) {
         cJSON *w = sub_get(wh);
         bool there = eq(s(w, "state"), state);
         cJSON_Delete(w);
@@ -884,8 +846,9 @@ START_TEST(dead_letter_replayed)
     seen_free(&l);
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", s(d, "id"));
-    cJSON_Delete(call_ok(b.admin_auth, "POST", path, NULL, 409)); /* only dead ones */
-    cJSON_Delete(call_ok(b.admin_auth, "POST", "/admin/v1/deliveries/dlv_nope/replay", NULL, 404));
+    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 409)); /* only dead ones */
+    cJSON_Delete(
+        byocd_call_ok(&b, b.admin_auth, "POST", "/admin/v1/deliveries/dlv_nope/replay", NULL, 404));
     cJSON_Delete(d);
 }
 END_TEST
@@ -905,7 +868,7 @@ START_TEST(dead_letters_of_a_provider_replayed_in_order)
     fake_receiver_clear_rules(rx, NULL);
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/deliveries/replay", p.id);
-    cJSON *j = call_ok(b.admin_auth, "POST", path, NULL, 202);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 202);
     ck_assert_int_eq(num(j, "replayed"), 2);
     cJSON_Delete(j);
     wait_text(HOOK, "[e-2]", WAIT_MS);
@@ -980,7 +943,7 @@ static struct fake_receiver_request delivered(const char *text)
 
 static char *rotate(const char *path, const char *auth, const char *wh)
 {
-    cJSON *j = call_ok(auth, "POST", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, auth, "POST", path, NULL, 200);
     ck_assert_str_eq(s(j, "id"), wh);
     ck_assert(starts_with(s(j, "secret"), "whsec_"));
     ck_assert_msg(iso_ms(s(j, "previous_secret_expires_at")), "previous_secret_expires_at %s",
@@ -1066,7 +1029,7 @@ START_TEST(breaker_bounds_attempts_to_a_dead_endpoint)
     fake_receiver_request_release(&first);
     int n = 0;
     char text[32];
-    while (now_ms() < end) { /* the healthy subscription keeps receiving meanwhile */
+    while (harness_now_ms() < end) { /* the healthy subscription keeps receiving meanwhile */
         snprintf(text, sizeof text, "[live%d]", n);
         agent_says(&c[n % 2], text);
         wait_text("/live", text, LIVE_WAIT_MS);
@@ -1115,7 +1078,7 @@ START_TEST(redirect_not_followed)
     check_stream("/moved", c.id);
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries?webhook_id=%s&state=delivered", moved.id);
-    cJSON *j = call_ok(b.admin_auth, "GET", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", path, NULL, 200);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "deliveries")), 0);
     cJSON_Delete(j);
 }
@@ -1126,7 +1089,7 @@ static int deliveries_of(const char *wh)
 {
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries?webhook_id=%s", wh);
-    cJSON *j = call_ok(b.admin_auth, "GET", path, NULL, 200);
+    cJSON *j = byocd_call_ok(&b, b.admin_auth, "GET", path, NULL, 200);
     int n = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "deliveries"));
     cJSON_Delete(j);
     return n;
@@ -1144,7 +1107,7 @@ START_TEST(filtered_and_deleted_subscriptions)
     ck_assert_int_ge(deliveries_of(doomed.id), 1);
     char path[128];
     snprintf(path, sizeof path, "/v1/webhooks/%s", doomed.id);
-    cJSON_Delete(call_ok(bot_auth, "DELETE", path, NULL, 204));
+    cJSON_Delete(byocd_call_ok(&b, bot_auth, "DELETE", path, NULL, 204));
     size_t attempts = fake_receiver_count(rx, "/doomed");
     ck_assert_int_eq(deliveries_of(doomed.id), 0); /* its pending deliveries went with it */
     agent_says(&c, "[f1]");
@@ -1196,9 +1159,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }
