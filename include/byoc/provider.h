@@ -28,11 +28,14 @@ struct byoc_provider_input {
 #define BYOC_INACTIVITY_MAX_S 86400
 
 /* Shown once to the admin, never stored in clear. */
+/* Room for any minted provider secret: a prefix ("byk_", "bys_" or none) + chars + NUL. */
+#define BYOC_PROVIDER_SECRET_MAX (BYOC_SECRET_CHARS + 5)
+
 struct byoc_provider_secrets {
-    char byoc_client_secret[BYOC_SECRET_CHARS + 1];
-    char bot_api_key[BYOC_SECRET_CHARS + 5];   /* "byk_" + chars */
-    char studio_secret[BYOC_SECRET_CHARS + 5]; /* "bys_" + chars */
-    char webhook_secret[64];                   /* "whsec_" + base64(32 bytes) */
+    char byoc_client_secret[BYOC_PROVIDER_SECRET_MAX];
+    char bot_api_key[BYOC_PROVIDER_SECRET_MAX];   /* "byk_" + chars */
+    char studio_secret[BYOC_PROVIDER_SECRET_MAX]; /* "bys_" + chars */
+    char webhook_secret[64];                      /* "whsec_" + base64(32 bytes) */
 };
 
 struct byoc_provider_urls {
@@ -55,6 +58,13 @@ BYOC_MUST_USE enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
                                                 int64_t now_ms, struct byoc_provider *out,
                                                 struct byoc_provider_secrets *secrets);
 void byoc_provider_secrets_wipe(struct byoc_provider_secrets *s);
+/* A new secret of one kind (with its prefix) and the hash byocd keeps of it. */
+BYOC_MUST_USE enum byoc_err byoc_provider_secret_new(enum byoc_provider_secret which,
+                                                     char out[BYOC_PROVIDER_SECRET_MAX],
+                                                     uint8_t hash[BYOC_SHA256_LEN]);
+/* "client_secret", "bot_api_key", "studio_secret" (the names of the creation answer). */
+const char *byoc_provider_secret_name(enum byoc_provider_secret which);
+bool byoc_provider_secret_parse(const char *name, enum byoc_provider_secret *out);
 
 /* Which sealed field to open. */
 enum byoc_sealed_field {

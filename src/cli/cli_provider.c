@@ -186,11 +186,11 @@ static int delete_provider(struct cli *c, const char *id)
 static int rotate(struct cli *c, const char *id)
 {
     static const struct {
-        const char *name, *prefix, *label;
+        const char *name, *label;
         enum byoc_provider_secret which;
-    } kinds[] = {{"byoc", "", "Client Secret (CXone's BYOC form)", BYOC_SECRET_BYOC_CLIENT},
-                 {"bot", "byk_", "Bot API key", BYOC_SECRET_BOT_API_KEY},
-                 {"studio", "bys_", "Studio secret", BYOC_SECRET_STUDIO}};
+    } kinds[] = {{"byoc", "Client Secret (CXone's BYOC form)", BYOC_SECRET_BYOC_CLIENT},
+                 {"bot", "Bot API key", BYOC_SECRET_BOT_API_KEY},
+                 {"studio", "Studio secret", BYOC_SECRET_STUDIO}};
     bool bad = false;
     const char *which = cli_flag(c, "--secret", &bad);
     size_t k = 0;
@@ -204,14 +204,12 @@ static int rotate(struct cli *c, const char *id)
     enum byoc_err e = byoc_store_provider_get(c->store, id, &p);
     if (e)
         return cli_fail(e, id);
-    char body[BYOC_SECRET_CHARS + 1], secret[BYOC_SECRET_CHARS + 8];
-    e = byoc_random_token(body, BYOC_SECRET_CHARS);
-    snprintf(secret, sizeof secret, "%s%s", kinds[k].prefix, body);
+    char secret[BYOC_PROVIDER_SECRET_MAX];
     struct byoc_write w = {.kind = BYOC_WRITE_PROVIDER_ROTATE};
     w.in.rotate.provider_id = id;
     w.in.rotate.which = kinds[k].which;
     w.in.rotate.now = byoc_now_ms();
-    byoc_sha256(secret, strlen(secret), w.in.rotate.hash);
+    e = byoc_provider_secret_new(kinds[k].which, secret, w.in.rotate.hash);
     if (!e)
         e = byoc_store_write(c->store, &w);
     int rc = CLI_OK;
@@ -225,7 +223,6 @@ static int rotate(struct cli *c, const char *id)
         printf("new %s for %s (shown once; the old one no longer works):\n  %s\n", kinds[k].label,
                id, secret);
     }
-    byoc_wipe(body, sizeof body);
     byoc_wipe(secret, sizeof secret);
     byoc_wipe(&w, sizeof w);
     byoc_provider_release(&p);

@@ -114,21 +114,52 @@ enum byoc_err byoc_unseal_field(const struct byoc_keys *keys, const char *owner_
     return byoc_unseal(keys->seal, aad, sealed->data, sealed->len, out, NULL);
 }
 
-static enum byoc_err mint_secrets(struct byoc_provider_secrets *s)
+static const char *const secret_prefixes[BYOC_SECRET_KINDS] = {"", "byk_", "bys_"};
+static const char *const secret_names[BYOC_SECRET_KINDS] = {"client_secret", "bot_api_key",
+                                                            "studio_secret"};
+
+enum byoc_err byoc_provider_secret_new(enum byoc_provider_secret which,
+                                       char out[BYOC_PROVIDER_SECRET_MAX],
+                                       uint8_t hash[BYOC_SHA256_LEN])
 {
+    if ((int)which < 0 || which >= BYOC_SECRET_KINDS)
+        return BYOC_ERR_INVALID;
     char body[BYOC_SECRET_CHARS + 1];
-    enum byoc_err e = byoc_random_token(s->byoc_client_secret, BYOC_SECRET_CHARS);
-    if (!e)
-        e = byoc_random_token(body, BYOC_SECRET_CHARS);
+    enum byoc_err e = byoc_random_token(body, BYOC_SECRET_CHARS);
     if (!e) {
-        snprintf(s->bot_api_key, sizeof s->bot_api_key, "byk_%s", body);
-        e = byoc_random_token(body, BYOC_SECRET_CHARS);
-    }
-    if (!e) {
-        snprintf(s->studio_secret, sizeof s->studio_secret, "bys_%s", body);
-        e = byoc_webhook_secret_new(s->webhook_secret);
+        snprintf(out, BYOC_PROVIDER_SECRET_MAX, "%s%s", secret_prefixes[which], body);
+        byoc_sha256(out, strlen(out), hash);
     }
     byoc_wipe(body, sizeof body);
+    return e;
+}
+
+const char *byoc_provider_secret_name(enum byoc_provider_secret which)
+{
+    return (int)which >= 0 && which < BYOC_SECRET_KINDS ? secret_names[which] : NULL;
+}
+
+bool byoc_provider_secret_parse(const char *name, enum byoc_provider_secret *out)
+{
+    for (int i = 0; name && i < BYOC_SECRET_KINDS; i++) {
+        if (strcmp(name, secret_names[i]) == 0) {
+            *out = (enum byoc_provider_secret)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static enum byoc_err mint_secrets(struct byoc_provider_secrets *s, struct byoc_provider *p)
+{
+    enum byoc_err e = byoc_provider_secret_new(BYOC_SECRET_BYOC_CLIENT, s->byoc_client_secret,
+                                               p->byoc_client_secret_hash);
+    if (!e)
+        e = byoc_provider_secret_new(BYOC_SECRET_BOT_API_KEY, s->bot_api_key, p->bot_api_key_hash);
+    if (!e)
+        e = byoc_provider_secret_new(BYOC_SECRET_STUDIO, s->studio_secret, p->studio_secret_hash);
+    if (!e)
+        e = byoc_webhook_secret_new(s->webhook_secret);
     return e;
 }
 
@@ -160,7 +191,7 @@ enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
     if (!e)
         e = byoc_id_new("cli", client_id);
     if (!e)
-        e = mint_secrets(secrets);
+        e = mint_secrets(secrets, &p);
     if (!e)
         e = copy_fields(in, &p);
     if (!e) {
@@ -181,10 +212,6 @@ enum byoc_err byoc_provider_build(const struct byoc_keys *keys,
         byoc_provider_secrets_wipe(secrets);
         return e;
     }
-    byoc_sha256(secrets->byoc_client_secret, strlen(secrets->byoc_client_secret),
-                p.byoc_client_secret_hash);
-    byoc_sha256(secrets->bot_api_key, strlen(secrets->bot_api_key), p.bot_api_key_hash);
-    byoc_sha256(secrets->studio_secret, strlen(secrets->studio_secret), p.studio_secret_hash);
     p.transcript_mode = (in->transcript_mode && strcmp(in->transcript_mode, "per_turn") == 0)
                             ? BYOC_TRANSCRIPT_PER_TURN
                             : BYOC_TRANSCRIPT_COMBINED;

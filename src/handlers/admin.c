@@ -160,6 +160,76 @@ void h_provider_get(struct byoc_req *req)
     byoc_provider_release(&p);
 }
 
+/* ---- secret rotation ---- */
+
+struct rotate_ctx {
+    struct byoc_write w;
+    char provider_id[BYOC_ID_MAX];
+    char secret[BYOC_PROVIDER_SECRET_MAX];
+};
+
+static void rotate_ctx_free(void *ptr)
+{
+    struct rotate_ctx *c = ptr;
+    byoc_wipe(c, sizeof *c);
+    free(c);
+}
+
+static void rotated(struct byoc_req *req)
+{
+    struct rotate_ctx *c = byoc_req_ctx(req);
+    if (c->w.err) {
+        byoc_reply_error(req, c->w.err, c->w.err == BYOC_ERR_NOT_FOUND ? "no such provider" : NULL);
+        return;
+    }
+    const char *name = byoc_provider_secret_name(c->w.in.rotate.which);
+    cJSON *v = cJSON_CreateObject();
+    if (v && !(byoc_json_add_str(v, "provider_id", c->provider_id) &&
+               byoc_json_add_str(v, "secret", name) && byoc_json_add_str(v, "value", c->secret) &&
+               json_add_time(v, "rotated_at", c->w.in.rotate.now))) {
+        cJSON_Delete(v);
+        v = NULL;
+    }
+    byoc_reply_json(req, 200, v);
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_INFO, "admin", "provider secret rotated");
+    byoc_log_str(&l, "provider_id", c->provider_id);
+    byoc_log_str(&l, "secret", name);
+    byoc_log_end(&l);
+}
+
+/* A new client secret, bot API key or Studio secret; the old one stops working at once. */
+void h_provider_rotate(struct byoc_req *req)
+{
+    const char *id = provider_param_or_reply(req);
+    const cJSON *b = id ? body_object_or_reply(req) : NULL;
+    if (!b)
+        return;
+    enum byoc_provider_secret which;
+    if (!byoc_provider_secret_parse(byoc_json_str(b, "secret"), &which)) {
+        byoc_reply_error(req, BYOC_ERR_INVALID,
+                         "secret: one of client_secret, bot_api_key, studio_secret");
+        return;
+    }
+    struct rotate_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    byoc_req_set_ctx(req, c, rotate_ctx_free);
+    byoc_strlcpy(c->provider_id, id, sizeof c->provider_id);
+    c->w.kind = BYOC_WRITE_PROVIDER_ROTATE;
+    c->w.in.rotate.provider_id = c->provider_id;
+    c->w.in.rotate.which = which;
+    c->w.in.rotate.now = byoc_now_ms();
+    enum byoc_err e = byoc_provider_secret_new(which, c->secret, c->w.in.rotate.hash);
+    if (e) {
+        byoc_reply_error(req, e, NULL);
+        return;
+    }
+    submit_then(req, &c->w, rotated);
+}
+
 /* ---- deletes (provider, channel) share one continuation ---- */
 
 struct delete_ctx {

@@ -11,6 +11,7 @@
 void h_healthz(struct byoc_req *req);
 void h_readyz(struct byoc_req *req);
 void h_metrics(struct byoc_req *req);
+void h_provider_rotate(struct byoc_req *req);
 /* admin.c */
 void h_provider_create(struct byoc_req *req);
 void h_provider_list(struct byoc_req *req);

@@ -1,6 +1,7 @@
 /* The route table: every URL byocd serves. openapi/byocd.yaml describes the same table and a
  * test holds the two together. */
 #include "handlers/handlers-internal.h"
+#include "byoc/metrics.h"
 #include "byoc/banned.h"
 
 #define PROVIDER "/admin/v1/providers/{provider_id}"
@@ -20,6 +21,8 @@ static const struct byoc_route routes[] = {
      false},
     {"DELETE", PROVIDER, h_provider_delete, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
      BYOC_ERRSTYLE_JSON, false},
+    {"POST", PROVIDER "/rotate-secret", h_provider_rotate, BYOC_POLICY_ADMIN, BYOC_BODY_JSON,
+     BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON, false},
     {"POST", PROVIDER "/channels", h_channel_add, BYOC_POLICY_ADMIN, BYOC_BODY_JSON,
      BYOC_BODY_MAX_SMALL, BYOC_ERRSTYLE_JSON, false},
     {"GET", PROVIDER "/channels", h_channel_list, BYOC_POLICY_ADMIN, BYOC_BODY_NONE, 0,
@@ -89,6 +92,9 @@ static const struct byoc_route routes[] = {
     {"POST", "/cxone/{provider_id}/actions/add", h_action_add_submit, BYOC_POLICY_NONE,
      BYOC_BODY_FORM, BYOC_BODY_MAX_FORM, BYOC_ERRSTYLE_HTML, false},
 };
+
+/* /metrics tells routes apart by their index. */
+_Static_assert(BYOC_ARRAY_LEN(routes) <= BYOC_METRICS_ROUTES_MAX, "raise BYOC_METRICS_ROUTES_MAX");
 
 const struct byoc_route *byoc_app_routes(size_t *n)
 {

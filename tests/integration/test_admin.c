@@ -139,6 +139,86 @@ START_TEST(secrets_not_in_database_files)
 }
 END_TEST
 
+/* The status of one call made with a bearer (NULL body: GET). */
+static long bearer_status(const char *method, const char *path, const char *secret,
+                          const char *body)
+{
+    char auth[256];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", secret);
+    long st = 0;
+    cJSON_Delete(byocd_call(&b, auth, method, path, body, &st));
+    return st;
+}
+
+static char *rotate(const char *provider_id, const char *which)
+{
+    char path[128], body[64];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/rotate-secret", provider_id);
+    snprintf(body, sizeof body, "{\"secret\":\"%s\"}", which);
+    long st = 0;
+    cJSON *j = admin("POST", path, body, &st);
+    ck_assert_msg(st == 200, "rotate %s: %ld", which, st);
+    ck_assert_str_eq(str(j, "secret"), which);
+    ck_assert_str_eq(str(j, "provider_id"), provider_id);
+    str(j, "rotated_at");
+    char *value = strdup(str(j, "value"));
+    cJSON_Delete(j);
+    return value;
+}
+
+START_TEST(rotate_each_secret)
+{
+    struct provider p;
+    provider_create(&b, "http://127.0.0.1:9", NULL, &p);
+    char token_path[128], studio_path[128];
+    snprintf(token_path, sizeof token_path, "/cxone/%s/auth/token", p.id);
+    snprintf(studio_path, sizeof studio_path, "/cxone/%s/studio/events", p.id);
+    char grant[512];
+    /* client secret: the old one is refused at the token URL at once, the new one works */
+    char *fresh = rotate(p.id, "client_secret");
+    ck_assert_str_ne(fresh, p.client_secret);
+    snprintf(grant, sizeof grant,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":"
+             "\"client_credentials\"}",
+             p.client_id, p.client_secret);
+    ck_assert_int_eq(bearer_status("POST", token_path, "unused", grant), 401);
+    snprintf(grant, sizeof grant,
+             "{\"client_id\":\"%s\",\"client_secret\":\"%s\",\"grant_type\":"
+             "\"client_credentials\"}",
+             p.client_id, fresh);
+    ck_assert_int_eq(bearer_status("POST", token_path, "unused", grant), 200);
+    free(fresh);
+    /* bot API key */
+    fresh = rotate(p.id, "bot_api_key");
+    ck_assert(strncmp(fresh, "byk_", 4) == 0);
+    ck_assert_int_eq(bearer_status("GET", "/v1/conversations", p.bot_api_key, NULL), 401);
+    ck_assert_int_eq(bearer_status("GET", "/v1/conversations", fresh, NULL), 200);
+    free(fresh);
+    /* Studio secret: an unknown contact is a 404 once the caller is believed */
+    static const char event[] = "{\"event\":\"ESCALATE\",\"contactId\":\"404404\"}";
+    fresh = rotate(p.id, "studio_secret");
+    ck_assert(strncmp(fresh, "bys_", 4) == 0);
+    ck_assert_int_eq(bearer_status("POST", studio_path, p.studio_secret, event), 401);
+    ck_assert_int_eq(bearer_status("POST", studio_path, fresh, event), 404);
+    free(fresh);
+    /* bad requests change nothing */
+    char path[128];
+    snprintf(path, sizeof path, "/admin/v1/providers/%s/rotate-secret", p.id);
+    long st = 0;
+    cJSON_Delete(admin("POST", path, "{\"secret\":\"webhook_secret\"}", &st));
+    ck_assert_int_eq(st, 400);
+    cJSON_Delete(admin("POST", path, "{}", &st));
+    ck_assert_int_eq(st, 400);
+    cJSON_Delete(admin("POST", "/admin/v1/providers/prv_missing/rotate-secret",
+                       "{\"secret\":\"bot_api_key\"}", &st));
+    ck_assert_int_eq(st, 404);
+    char *log = byocd_log(&b);
+    ck_assert_ptr_nonnull(strstr(log, "provider secret rotated"));
+    free(log);
+    provider_release(&p);
+}
+END_TEST
+
 START_TEST(invalid_create_changes_nothing)
 {
     const char *bodies[] = {
@@ -225,6 +305,7 @@ static Suite *suite(void)
     tcase_add_test(tc, reads_never_show_secrets);
     tcase_add_test(tc, secrets_not_in_database_files);
     tcase_add_test(tc, invalid_create_changes_nothing);
+    tcase_add_test(tc, rotate_each_secret);
     tcase_add_test(tc, delete_provider);
     tcase_add_test(tc, channels_lifecycle);
     suite_add_tcase(s, tc);
@@ -233,9 +314,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return harness_run(suite(), CK_NORMAL);
 }
