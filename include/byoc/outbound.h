@@ -26,6 +26,7 @@ struct byoc_out_req {
     bool deny_private;      /* also loopback, RFC 1918, CGNAT, unique-local: any address that is not
                                public (OWASP SSRF); proxies from the environment are ignored */
     bool truncate_response; /* keep the first max_response bytes, drop the rest (no error) */
+    bool no_proxy;          /* ignore proxies from the environment (implied by deny_private) */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated; may be NULL */
     const char *metric; /* CXone endpoint label for /metrics (byoc_metrics_cxone); NULL: none */
 };

@@ -516,6 +516,11 @@ struct byoc_backlog {
  * NOMEM. why (may be NULL) gets the backend's reason for the log. */
 BYOC_MUST_USE enum byoc_err byoc_store_open(const char *path, struct byoc_store **out, char *why,
                                             size_t why_cap);
+/* For the operator commands: the database must exist and be at this binary's schema (STORE_SCHEMA
+ * with "run byocd migrate" in why when it is older); nothing is created or migrated. NOT_FOUND
+ * when there is no database at path. */
+BYOC_MUST_USE enum byoc_err byoc_store_open_existing(const char *path, struct byoc_store **out,
+                                                     char *why, size_t why_cap);
 /* Finishes every queued write, stops the writer, closes. NULL ok. */
 void byoc_store_close(struct byoc_store *s);
 
@@ -604,6 +609,10 @@ void byoc_store_on_events(struct byoc_store *s, void (*fn)(void *arg), void *arg
 
 /* True when the database answers a read (readiness). */
 bool byoc_store_ping(struct byoc_store *s);
+/* Whether this process may write the database (file permissions, read-only storage). */
+bool byoc_store_writable(struct byoc_store *s);
+/* One line for an operator: how a copy made by byoc_store_backup is put back. */
+const char *byoc_store_restore_hint(struct byoc_store *s);
 /* Counts and oldest ages of the outboxes, and the database size (for /metrics). */
 BYOC_MUST_USE enum byoc_err byoc_store_backlog(struct byoc_store *s, struct byoc_backlog *out);
 /* A consistent copy of the whole database into dest_path (which must not exist), taken while

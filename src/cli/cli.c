@@ -111,23 +111,13 @@ void cli_time(int64_t unix_ms, char out[32])
         snprintf(out, 32, "?");
 }
 
-/* The commands work on an existing database and key: a mistyped path must not create a new,
- * empty database, nor a new key that opens none of the stored secrets. */
-static int state_exists(const struct byoc_config *cfg)
+/* The master key must be there already: a new one would open none of the stored secrets. */
+static int key_exists(const struct byoc_config *cfg)
 {
     struct stat sb;
-    bool special =
-        strcmp(cfg->database, ":memory:") == 0 || strncmp(cfg->database, "file:", 5) == 0;
-    if (!special && stat(cfg->database, &sb) != 0) {
-        fprintf(stderr,
-                "byocd: no database at %s: check BYOCD_DATABASE (or --config FILE, the server's "
-                "settings); byocd migrate creates a new one\n",
-                cfg->database);
-        return CLI_USAGE;
-    }
     char key_path[BYOC_URL_MAX];
     byoc_keys_file_path(cfg->database, key_path, sizeof key_path);
-    if (!special && !cfg->master_key && stat(key_path, &sb) != 0) {
+    if (!cfg->master_key && stat(key_path, &sb) != 0) {
         fprintf(stderr,
                 "byocd: the master key %s is missing, so no stored secret can be opened: set "
                 "BYOCD_MASTER_KEY or restore the file from the backup\n",
@@ -137,19 +127,27 @@ static int state_exists(const struct byoc_config *cfg)
     return CLI_OK;
 }
 
-/* The store and the master key, as the server opens them. */
+/* The database as it is (never created nor migrated: a server may be running an older binary
+ * on it) and the master key. */
 static int open_state(struct cli *c)
 {
-    int rc = state_exists(c->cfg);
-    if (rc != CLI_OK)
-        return rc;
     char why[WHY_MAX] = "";
-    enum byoc_err e = byoc_store_open(c->cfg->database, &c->store, why, sizeof why);
+    enum byoc_err e = byoc_store_open_existing(c->cfg->database, &c->store, why, sizeof why);
+    if (e == BYOC_ERR_NOT_FOUND) {
+        fprintf(stderr,
+                "byocd: %s: check BYOCD_DATABASE (or --config FILE, the server's settings); "
+                "byocd migrate creates a new one\n",
+                why);
+        return CLI_USAGE;
+    }
     if (e) {
         fprintf(stderr, "byocd: cannot open the database %s: %s\n", c->cfg->database,
                 why[0] ? why : byoc_strerror(e));
         return e == BYOC_ERR_STORE_SCHEMA ? CLI_USAGE : CLI_FAILED;
     }
+    int rc = key_exists(c->cfg);
+    if (rc != CLI_OK)
+        return rc;
     bool generated = false;
     char key_path[BYOC_URL_MAX] = "";
     e = byoc_keys_load(c->cfg->master_key, c->cfg->database, &c->keys, &generated, key_path,

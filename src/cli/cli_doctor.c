@@ -10,6 +10,7 @@
 #include "byoc/crypto.h"
 #include "byoc/cxone.h"
 #include "byoc/json.h"
+#include "byoc/netaddr.h"
 #include "byoc/outbound.h"
 #include "byoc/provider.h"
 #include "byoc/util.h"
@@ -59,6 +60,17 @@ static void check_config(struct doctor *d)
     report(d, cfg->admin_token ? PASS : WARN, "admin API",
            "set BYOCD_ADMIN_TOKEN (16+ characters) to use the admin API; the CLI works without",
            cfg->admin_token ? "on (BYOCD_ADMIN_TOKEN is set)" : "off (BYOCD_ADMIN_TOKEN unset)");
+    struct byoc_cidrs trusted;
+    char bad[128];
+    bool everyone = false;
+    if (byoc_cidrs_parse(cfg->trusted_proxies, &trusted, bad, sizeof bad)) {
+        for (size_t i = 0; i < trusted.n; i++)
+            everyone = everyone || trusted.v[i].bits == 0;
+    }
+    if (everyone)
+        report(d, WARN, "trusted proxies",
+               "list only the reverse proxies' addresses in BYOCD_TRUSTED_PROXIES",
+               "a /0 range trusts every client's X-Forwarded-For: the log's remote can be forged");
     if (cfg->webhook_allow_private)
         report(d, WARN, "SSRF guard", "unset BYOCD_WEBHOOK_ALLOW_PRIVATE outside development",
                "BYOCD_WEBHOOK_ALLOW_PRIVATE=1: webhooks may reach private addresses");
@@ -71,8 +83,7 @@ static void check_database(struct doctor *d)
     byoc_store_schema(c->store, &applied, &known);
     struct byoc_backlog b;
     bool read = byoc_store_ping(c->store) && byoc_store_backlog(c->store, &b) == BYOC_ERR_OK;
-    bool writable =
-        access(c->cfg->database, W_OK) == 0 || strcmp(c->cfg->database, ":memory:") == 0;
+    bool writable = byoc_store_writable(c->store);
     if (!read || !writable || applied != known) {
         report(d, FAIL, "database",
                "check the file's owner and permissions (the service user must write it and its "
@@ -108,10 +119,13 @@ static void check_server(struct doctor *d)
     char url[BYOC_URL_MAX];
     const char *host = d->c->cfg->listen_host;
     bool v6 = strchr(host, ':') != NULL;
-    bool any = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
-    snprintf(url, sizeof url, "http://%s%s%s:%lld/readyz", v6 && !any ? "[" : "",
-             any ? "127.0.0.1" : host, v6 && !any ? "]" : "", (long long)d->c->cfg->listen_port);
-    struct byoc_out_req req = {.method = "GET", .url = url, .total_timeout_ms = SERVER_TIMEOUT_MS};
+    const char *local = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                        : strcmp(host, "::") == 0    ? "::1"
+                                                     : host;
+    snprintf(url, sizeof url, "http://%s%s%s:%lld/readyz", v6 ? "[" : "", local, v6 ? "]" : "",
+             (long long)d->c->cfg->listen_port);
+    struct byoc_out_req req = {
+        .method = "GET", .url = url, .total_timeout_ms = SERVER_TIMEOUT_MS, .no_proxy = true};
     struct byoc_out_resp resp = {0};
     enum byoc_err e = d->c->cfg->listen_port ? byoc_out_do(&req, &resp) : BYOC_ERR_UPSTREAM_NET;
     if (e)

@@ -98,6 +98,19 @@ int cli_channel(struct cli *c, const char *verb)
 
 /* ---- deliveries ---- */
 
+/* False after saying so when the provider does not exist (or cannot be read). */
+static bool provider_exists(struct cli *c, const char *id)
+{
+    struct byoc_provider p;
+    enum byoc_err e = byoc_store_provider_get(c->store, id, &p);
+    if (e) {
+        cli_fail(e, id);
+        return false;
+    }
+    byoc_provider_release(&p);
+    return true;
+}
+
 static int deliveries_list(struct cli *c)
 {
     bool bad = false;
@@ -115,6 +128,8 @@ static int deliveries_list(struct cli *c)
                 BYOC_LIST_PAGE_MAX);
         return CLI_USAGE;
     }
+    if (provider && !provider_exists(c, provider))
+        return CLI_NOT_FOUND;
     struct byoc_delivery *ds = NULL;
     size_t n = 0;
     enum byoc_err e = byoc_store_delivery_list(c->store, state ? (int)st : -1, provider, webhook, 0,
@@ -147,6 +162,8 @@ static int deliveries_replay(struct cli *c)
         fprintf(stderr, "byocd deliveries replay DELIVERY | --provider ID\n");
         return CLI_USAGE;
     }
+    if (provider && !provider_exists(c, provider))
+        return CLI_NOT_FOUND;
     struct byoc_write w = {.kind = BYOC_WRITE_DELIVERY_REPLAY};
     w.in.replay.delivery_id = one;
     w.in.replay.provider_id = provider;
@@ -189,12 +206,11 @@ int cli_backup(struct cli *c)
         fprintf(stderr, "byocd backup: %s\n", why[0] ? why : byoc_strerror(e));
         return e == BYOC_ERR_CONFLICT || e == BYOC_ERR_INVALID ? CLI_USAGE : CLI_FAILED;
     }
-    printf("backed up %s to %s (checked: quick_check ok)\n"
+    printf("backed up %s to %s (the copy was checked)\n"
            "The stored CXone credentials and webhook secrets are sealed with the master key: keep "
-           "%s with this copy.\nRestore: stop byocd, put the copy in place of %s (remove any "
-           "-wal/-shm files beside it), start byocd.\n",
+           "%s with this copy.\nRestore: %s.\n",
            c->cfg->database, dest,
            c->cfg->master_key ? "BYOCD_MASTER_KEY" : "master.key (beside the database)",
-           c->cfg->database);
+           byoc_store_restore_hint(c->store));
     return CLI_OK;
 }

@@ -20,6 +20,7 @@ struct action_ctx {
     struct byoc_app *app;
     enum action_kind kind;
     bool submitted; /* the Add form's POST, not the page CXone opened */
+    bool verified;  /* CXone accepted the one-time token (or the form's session came from one) */
     struct byoc_provider provider;
     char *token, *brand_id, *user_id, *channel_id, *back_url; /* back_url only when safe */
     char *name, *form_integration_id;                         /* Add form submit */
@@ -58,6 +59,26 @@ static void action_ctx_free(void *ptr)
     free(c);
 }
 
+/* True when url's host is one of the provider's CXone hosts or under a NICE CXone domain. */
+static bool cxone_host(const char *url, const struct byoc_provider *p)
+{
+    static const char *const domains[] = {".niceincontact.com", ".nicecxone.com"};
+    char host[BYOC_URL_MAX], api[BYOC_URL_MAX], auth[BYOC_URL_MAX];
+    if (!byoc_url_authority(url, host, sizeof host))
+        return false;
+    if ((byoc_url_authority(p->cxone_api_base_url, api, sizeof api) && !strcmp(api, host)) ||
+        (byoc_url_authority(p->cxone_auth_url, auth, sizeof auth) && !strcmp(auth, host)))
+        return true;
+    host[strcspn(host, ":")] = '\0';
+    size_t n = strlen(host);
+    for (size_t i = 0; i < BYOC_ARRAY_LEN(domains); i++) {
+        size_t d = strlen(domains[i]);
+        if (n > d && strcmp(host + n - d, domains[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* https anywhere, or http(s) to the provider's own CXone hosts; no controls, quotes or userinfo. */
 static bool back_url_safe(const char *url, const struct byoc_provider *p)
 {
@@ -67,7 +88,7 @@ static bool back_url_safe(const char *url, const struct byoc_provider *p)
         if (*s <= 0x20 || *s >= 0x7f || *s == '"' || *s == '<' || *s == '>' || *s == '\\')
             return false;
     }
-    char host[BYOC_URL_MAX], api[BYOC_URL_MAX], auth[BYOC_URL_MAX];
+    char host[BYOC_URL_MAX];
     if (!byoc_url_authority(url, host, sizeof host) ||
         strspn(host, "abcdefghijklmnopqrstuvwxyz0123456789.-:[]") != strlen(host))
         return false; /* also keeps the origin safe to place in a CSP header */
@@ -75,8 +96,7 @@ static bool back_url_safe(const char *url, const struct byoc_provider *p)
         return true;
     if (strncmp(url, "http://", 7) != 0)
         return false;
-    return (byoc_url_authority(p->cxone_api_base_url, api, sizeof api) && !strcmp(api, host)) ||
-           (byoc_url_authority(p->cxone_auth_url, auth, sizeof auth) && !strcmp(auth, host));
+    return cxone_host(url, p);
 }
 
 /* "scheme://host[:port]" of a URL already vetted by back_url_safe. */
@@ -251,6 +271,7 @@ static void action_open_task(void *arg)
     const char *api = c->provider.cxone_api_base_url;
     enum byoc_err e =
         byoc_cxone_verify_ott(api, c->brand_id, c->user_id, c->token, &c->admin, c->detail);
+    c->verified = e == BYOC_ERR_OK;
     if (e)
         fail(c, e == BYOC_ERR_NOT_FOUND ? BYOC_ERR_UPSTREAM : e, upstream_msg(e));
     else if (c->kind == ACTION_ADD)
@@ -329,11 +350,13 @@ static void send_page(struct byoc_req *req, struct byoc_buf *b, enum byoc_err e,
     byoc_reply(req, page ? status : 503, "text/html; charset=utf-8", page, len);
 }
 
-/* A link back to CXone when backUrl passed back_url_safe; nothing otherwise. */
+/* A link back to CXone when backUrl passed back_url_safe, and before CXone vouched for the
+ * request (a verified one-time token) only to a CXone host: byocd's own error page must not
+ * lend its name to a link anyone can put in a URL. */
 static enum byoc_err render_back_link(struct byoc_buf *b, const struct action_ctx *c,
                                       const char *text, bool button)
 {
-    if (!c->back_url)
+    if (!c->back_url || (!c->verified && !cxone_host(c->back_url, &c->provider)))
         return BYOC_ERR_OK;
     /* href first: the tests hold every absolute URL of a page to a plain link's href */
     enum byoc_err e = byoc_buf_puts(b, "<a href=\"");
@@ -766,6 +789,7 @@ void h_action_add_submit(struct byoc_req *req)
         c->submitted = true;
     if (!c || !session_or_reply(req, c))
         return;
+    c->verified = true; /* the session was made after CXone accepted the token */
     if (!set_back_url(c, c->session.back_url)) { /* first: error pages link back */
         byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
         return;

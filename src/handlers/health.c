@@ -1,3 +1,5 @@
+#include <stdlib.h>
+
 #include "handlers/handlers-internal.h"
 #include "byoc/metrics.h"
 #include "byoc/banned.h"
@@ -30,20 +32,34 @@ void h_readyz(struct byoc_req *req)
     byoc_reply_json(req, ready ? 200 : 503, j);
 }
 
-/* Prometheus exposition. Open like the probes: keep it off the public side of the proxy. */
-void h_metrics(struct byoc_req *req)
-{
-    struct byoc_store *store = app_of(req)->store;
-    struct byoc_store_stats stats;
+/* Prometheus exposition. Open like the probes: keep it off the public side of the proxy. The
+ * backlog counts read the database, which can take a while with a large outbox: a task does
+ * it, not the HTTP thread. */
+struct metrics_ctx {
+    struct byoc_req *req;
+    struct byoc_store *store;
     struct byoc_backlog backlog;
-    byoc_store_stats(store, &stats);
-    bool have_backlog = byoc_store_backlog(store, &backlog) == BYOC_ERR_OK;
+    enum byoc_err backlog_err;
+};
+
+static void metrics_read(void *arg)
+{
+    struct metrics_ctx *c = arg;
+    c->backlog_err = byoc_store_backlog(c->store, &c->backlog);
+    byoc_req_resume(c->req); /* last touch of the request */
+}
+
+static void metrics_render(struct byoc_req *req)
+{
+    struct metrics_ctx *c = byoc_req_ctx(req);
+    struct byoc_store_stats stats;
+    byoc_store_stats(c->store, &stats);
     size_t nroutes = 0;
     const struct byoc_route *routes = byoc_app_routes(&nroutes);
     struct byoc_buf b;
     byoc_buf_init(&b, BYOC_METRICS_TEXT_MAX);
     enum byoc_err e =
-        byoc_metrics_render(&b, routes, nroutes, &stats, have_backlog ? &backlog : NULL);
+        byoc_metrics_render(&b, routes, nroutes, &stats, c->backlog_err ? NULL : &c->backlog);
     if (e) {
         byoc_buf_release(&b);
         byoc_reply_error(req, e, NULL);
@@ -52,4 +68,17 @@ void h_metrics(struct byoc_req *req)
     size_t len = 0;
     char *text = byoc_buf_steal(&b, &len);
     byoc_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+void h_metrics(struct byoc_req *req)
+{
+    struct metrics_ctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        byoc_reply_error(req, BYOC_ERR_NOMEM, NULL);
+        return;
+    }
+    byoc_req_set_ctx(req, c, free);
+    c->req = req;
+    c->store = app_of(req)->store;
+    task_then_or_reply(req, metrics_read, c, metrics_render);
 }

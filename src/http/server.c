@@ -39,8 +39,29 @@ struct header_join {
     const char *name;
     char buf[BYOC_FORWARDED_FOR_MAX];
     size_t len;
-    bool overflow;
+    bool cut; /* the start was dropped: buf begins inside an entry */
 };
+
+/* Appends n bytes, keeping only the last bytes when they do not fit: for X-Forwarded-For the
+ * right end is what trusted proxies wrote. */
+static void join_tail(struct header_join *j, const char *s, size_t n)
+{
+    size_t cap = sizeof j->buf - 1;
+    if (n >= cap) {
+        memcpy(j->buf, s + (n - cap), cap);
+        j->len = cap;
+        j->cut = true;
+    } else {
+        size_t keep = j->len + n > cap ? cap - n : j->len;
+        if (keep < j->len) {
+            memmove(j->buf, j->buf + (j->len - keep), keep);
+            j->cut = true;
+        }
+        memcpy(j->buf + keep, s, n);
+        j->len = keep + n;
+    }
+    j->buf[j->len] = '\0';
+}
 
 /* Joins every line of one header with ", " (a list header may come on several lines). */
 static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -50,16 +71,19 @@ static enum MHD_Result join_header(void *cls, enum MHD_ValueKind kind, const cha
     struct header_join *j = cls;
     if (!key || !value || strcasecmp(key, j->name) != 0)
         return MHD_YES;
-    size_t vlen = strlen(value), sep = j->len ? 2 : 0;
-    if (j->len + sep + vlen >= sizeof j->buf) {
-        j->overflow = true;
-        return MHD_NO;
-    }
-    memcpy(j->buf + j->len, ", ", sep);
-    memcpy(j->buf + j->len + sep, value, vlen);
-    j->len += sep + vlen;
-    j->buf[j->len] = '\0';
+    if (j->len)
+        join_tail(j, ", ", 2);
+    join_tail(j, value, strlen(value));
     return MHD_YES;
+}
+
+/* The entries of a joined header, without a partial first one when its start was dropped. */
+static const char *joined_entries(const struct header_join *j)
+{
+    if (!j->cut)
+        return j->buf;
+    const char *comma = strchr(j->buf, ',');
+    return comma ? comma + 1 : "";
 }
 
 /* The last element of X-Forwarded-Proto, if it is a scheme we know. */
@@ -93,8 +117,8 @@ static void req_client(struct byoc_req *r)
     struct header_join xff = {.name = "X-Forwarded-For"};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, join_header, &xff);
     r->proto = forwarded_proto(r);
-    if (xff.overflow || xff.len == 0 ||
-        !byoc_forwarded_client(&r->h->trusted, &peer, xff.buf, &client))
+    if (xff.len == 0 ||
+        !byoc_forwarded_client(&r->h->trusted, &peer, joined_entries(&xff), &client))
         return;
     char text[BYOC_IP_TEXT_MAX];
     byoc_ip_format(&client, text, sizeof text);
@@ -224,8 +248,10 @@ static void req_run(struct byoc_req *r)
 static bool drain_first(const struct byoc_req *r)
 {
     const char *cl = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *expect = byoc_req_header(r, MHD_HTTP_HEADER_EXPECT);
     int64_t n = 0;
-    return cl && !byoc_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
+    /* A client waiting for 100 Continue has sent nothing yet: answer it at once. */
+    return cl && !expect && !byoc_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING) &&
            byoc_parse_i64(cl, 1, BYOC_HTTP_DRAIN_MAX, &n);
 }
 

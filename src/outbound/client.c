@@ -177,7 +177,7 @@ static void set_options(CURL *c, const struct byoc_out_req *req, struct curl_sli
         curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_checked);
         curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, s);
     }
-    if (req->deny_private)
+    if (req->deny_private || req->no_proxy)
         curl_easy_setopt(c, CURLOPT_PROXY, ""); /* a proxy would hide the address checked */
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);

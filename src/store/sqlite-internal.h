@@ -112,6 +112,7 @@ struct sq {
     size_t nr; /* 0 for ":memory:": readers share the writer connection */
     atomic_uint next_reader;
     int applied;
+    char *path;              /* as opened */
     enum byoc_err batch_err; /* first storage failure inside the current batch */
 };
 

@@ -3,6 +3,7 @@
  * ":memory:"), a pool of reader connections in WAL mode, statements prepared once per connection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -213,7 +214,7 @@ static enum byoc_err migrate_one(struct conn *c, const struct byoc_migration *m,
     return e;
 }
 
-static enum byoc_err migrate(struct sq *q, char *why, size_t cap)
+static enum byoc_err migrate(struct sq *q, bool existing, char *why, size_t cap)
 {
     int v = user_version(&q->w);
     if (v < 0) {
@@ -223,6 +224,13 @@ static enum byoc_err migrate(struct sq *q, char *why, size_t cap)
     if (v > byoc_migrations_count) {
         snprintf(why, cap, "database schema %d is newer than this byocd (%d)", v,
                  byoc_migrations_count);
+        return BYOC_ERR_STORE_SCHEMA;
+    }
+    if (existing && v < byoc_migrations_count) {
+        snprintf(why, cap,
+                 "database schema %d is older than this byocd (%d): run byocd migrate, then "
+                 "restart the server with this binary",
+                 v, byoc_migrations_count);
         return BYOC_ERR_STORE_SCHEMA;
     }
     for (int i = v; i < byoc_migrations_count; i++) {
@@ -270,10 +278,11 @@ static void sq_close(void *state)
     for (size_t i = 0; i < q->nr; i++)
         conn_close(&q->r[i]);
     conn_close(&q->w);
+    free(q->path);
     free(q);
 }
 
-static enum byoc_err sq_open(const char *path, void **state, char *why, size_t cap)
+static enum byoc_err sq_open(const char *path, bool existing, void **state, char *why, size_t cap)
 {
     char scratch[256];
     if (!why) {
@@ -282,15 +291,21 @@ static enum byoc_err sq_open(const char *path, void **state, char *why, size_t c
     }
     bool memory = strcmp(path, ":memory:") == 0;
     bool uri = strncmp(path, "file:", 5) == 0; /* tests pass URIs to pick a VFS */
+    struct stat sb;
+    if (existing && !memory && !uri && stat(path, &sb) != 0) {
+        snprintf(why, cap, "no database at %s", path);
+        return BYOC_ERR_NOT_FOUND;
+    }
     enum byoc_err e = (memory || uri) ? BYOC_ERR_OK : make_parent_dirs(path, why, cap);
     if (e)
         return e;
     struct sq *q = calloc(1, sizeof *q);
     if (!q)
         return BYOC_ERR_NOMEM;
-    e = conn_open(&q->w, path, false, why, cap);
+    q->path = strdup(path);
+    e = q->path ? conn_open(&q->w, path, false, why, cap) : BYOC_ERR_NOMEM;
     if (!e)
-        e = migrate(q, why, cap);
+        e = migrate(q, existing, why, cap);
     for (size_t i = 0; !e && !memory && i < BYOC_READ_POOL_SIZE; i++, q->nr++)
         e = conn_open(&q->r[i], path, true, why, cap);
     if (e) {
@@ -1027,18 +1042,22 @@ static enum byoc_err sq_backlog(void *state, struct byoc_backlog *out)
 static enum byoc_err sq_backup(void *state, const char *dest_path, char *why, size_t cap)
 {
     struct sq *q = state;
-    struct stat sb;
     if (q->nr == 0) {
         snprintf(why, cap, "an in-memory database cannot be backed up");
         return BYOC_ERR_INVALID;
     }
-    if (stat(dest_path, &sb) == 0 || errno != ENOENT) {
-        snprintf(why, cap, "%s already exists (or cannot be checked); choose a new file",
-                 dest_path);
-        return BYOC_ERR_CONFLICT;
+    /* Created here, private (the copy holds conversations), never through a symlink, and only
+     * this file is removed again on failure. */
+    int fd = open(dest_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int err = errno;
+        snprintf(why, cap, "cannot create %s: %s%s", dest_path, strerror(err),
+                 err == EEXIST ? " (a backup never overwrites; choose a new file)" : "");
+        return err == EEXIST ? BYOC_ERR_CONFLICT : BYOC_ERR_IO;
     }
+    close(fd);
     sqlite3 *dest = NULL;
-    int rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int rc = sqlite3_open_v2(dest_path, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
     struct conn *c = sq_reader_get(q);
     sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(dest, "main", c->db, "main") : NULL;
     if (b) {
@@ -1052,9 +1071,15 @@ static enum byoc_err sq_backup(void *state, const char *dest_path, char *why, si
     sqlite3_stmt *check = NULL;
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &check, NULL);
-    if (rc == SQLITE_OK && sqlite3_step(check) == SQLITE_ROW &&
-        strcmp((const char *)sqlite3_column_text(check, 0), "ok") != 0)
-        rc = SQLITE_CORRUPT;
+    if (rc == SQLITE_OK) {
+        int step = sqlite3_step(check);
+        const char *verdict =
+            step == SQLITE_ROW ? (const char *)sqlite3_column_text(check, 0) : NULL;
+        if (!verdict)
+            rc = (step == SQLITE_ROW || step == SQLITE_DONE) ? SQLITE_ERROR : step;
+        else if (strcmp(verdict, "ok") != 0)
+            rc = SQLITE_CORRUPT;
+    }
     sqlite3_finalize(check);
     if (rc != SQLITE_OK)
         snprintf(why, cap, "backup to %s failed: %s", dest_path,
@@ -1068,6 +1093,13 @@ static enum byoc_err sq_backup(void *state, const char *dest_path, char *why, si
     unlink(dest_path);
     enum byoc_err e = sq_map_rc(rc);
     return e ? e : BYOC_ERR_STORE_IO;
+}
+
+static bool sq_writable(void *state)
+{
+    const struct sq *q = state;
+    bool special = q->nr == 0 || strncmp(q->path, "file:", 5) == 0;
+    return special || access(q->path, W_OK) == 0;
 }
 
 const struct store_backend byoc_store_sqlite = {
@@ -1092,6 +1124,9 @@ const struct store_backend byoc_store_sqlite = {
     .ping = sq_ping,
     .backlog = sq_backlog,
     .backup = sq_backup,
+    .writable = sq_writable,
+    .restore_hint = "stop byocd, put the copy in place of the database file, delete the -wal "
+                    "and -shm files beside it, start byocd",
     .provider_by_bot_key = sq_provider_by_bot_key,
     .conversation_get = sq_conversation_get,
     .conversation_list = sq_conversation_list,

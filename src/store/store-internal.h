@@ -7,7 +7,9 @@
 
 struct store_backend {
     const char *name;
-    enum byoc_err (*open)(const char *path, void **state, char *why, size_t why_cap);
+    /* existing: open only a database that exists at the current schema; never create or
+     * migrate (operator commands beside a running server) */
+    enum byoc_err (*open)(const char *path, bool existing, void **state, char *why, size_t why_cap);
     void (*close)(void *state);
     void (*schema)(void *state, int *applied, int *known);
 
@@ -38,6 +40,8 @@ struct store_backend {
     bool (*ping)(void *state);
     enum byoc_err (*backlog)(void *state, struct byoc_backlog *out);
     enum byoc_err (*backup)(void *state, const char *dest_path, char *why, size_t why_cap);
+    bool (*writable)(void *state);
+    const char *restore_hint;
     enum byoc_err (*provider_by_bot_key)(void *state, const uint8_t *hash,
                                          struct byoc_provider *out);
     enum byoc_err (*conversation_get)(void *state, const char *provider_id, const char *id,

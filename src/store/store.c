@@ -117,13 +117,14 @@ static void *writer_main(void *arg)
     }
 }
 
-enum byoc_err byoc_store_open(const char *path, struct byoc_store **out, char *why, size_t why_cap)
+static enum byoc_err store_open(const char *path, bool existing, struct byoc_store **out, char *why,
+                                size_t why_cap)
 {
     struct byoc_store *s = calloc(1, sizeof *s);
     if (!s)
         return BYOC_ERR_NOMEM;
     s->be = &byoc_store_sqlite;
-    enum byoc_err e = s->be->open(path, &s->state, why, why_cap);
+    enum byoc_err e = s->be->open(path, existing, &s->state, why, why_cap);
     if (e) {
         free(s);
         return e;
@@ -139,6 +140,17 @@ enum byoc_err byoc_store_open(const char *path, struct byoc_store **out, char *w
     }
     *out = s;
     return BYOC_ERR_OK;
+}
+
+enum byoc_err byoc_store_open(const char *path, struct byoc_store **out, char *why, size_t why_cap)
+{
+    return store_open(path, false, out, why, why_cap);
+}
+
+enum byoc_err byoc_store_open_existing(const char *path, struct byoc_store **out, char *why,
+                                       size_t why_cap)
+{
+    return store_open(path, true, out, why, why_cap);
 }
 
 void byoc_store_close(struct byoc_store *s)
@@ -271,6 +283,16 @@ enum byoc_err byoc_store_action_session_get(struct byoc_store *s,
 bool byoc_store_ping(struct byoc_store *s)
 {
     return s->be->ping(s->state);
+}
+
+bool byoc_store_writable(struct byoc_store *s)
+{
+    return s->be->writable(s->state);
+}
+
+const char *byoc_store_restore_hint(struct byoc_store *s)
+{
+    return s->be->restore_hint;
 }
 
 enum byoc_err byoc_store_backlog(struct byoc_store *s, struct byoc_backlog *out)

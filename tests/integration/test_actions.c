@@ -1,7 +1,6 @@
 /* The Add / Reconnect / Remove action pages of the real byocd against a fake CXone: one-time
  * token exchange, the Add form and its session, redirects to backUrl, and CXone failures. */
 #include <check.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,44 +27,15 @@ static char BACK[128]; /* fake_cxone_url(F) + "/back": http to the provider's CX
 
 /* ---- fixtures ---- */
 
-static void remove_run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static void server_up(void)
 {
     byocd_start(&B, NULL, NULL);
 }
 
-/* Set when a byocd exited badly or reported a sanitizer error; main() then fails the run. */
-static int server_unclean;
-
 /* Stops byocd; keeps its directory (and says so) unless it exited 0 with a clean log. */
 static void server_down(void)
 {
-    int status = byocd_stop(&B);
-    char *log = byocd_log(&B);
-    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
-    free(log);
-    if (status == 0 && !sanitizer) {
-        remove_run_dir(B.dir);
-        return;
-    }
-    fprintf(stderr, "byocd exited with %d%s; its log is kept in %s\n", status,
-            sanitizer ? " after a sanitizer report" : "", B.dir);
-    server_unclean = 1;
+    byocd_stop_and_clean(&B);
 }
 
 static void cxone_up(void)
@@ -84,24 +54,6 @@ static void cxone_down(void)
 
 /* ---- helpers ---- */
 
-/* Percent-encodes everything but unreserved characters. */
-static void pct_encode(const char *in, char *out, size_t cap)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)in; *p && n + 4 < cap; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr("-._~", *p)) {
-            out[n++] = (char)*p;
-        } else {
-            out[n++] = '%';
-            out[n++] = hex[*p >> 4];
-            out[n++] = hex[*p & 15];
-        }
-    }
-    out[n] = '\0';
-}
-
 static void get(const char *path, struct test_resp *r)
 {
     char *url = byocd_url(&B, path);
@@ -115,7 +67,7 @@ static void open_action(const char *provider_id, const char *action, const char 
 {
     char enc[1024] = "", path[8192];
     if (back)
-        pct_encode(back, enc, sizeof enc);
+        harness_pct_encode(back, enc, sizeof enc);
     int n = snprintf(path, sizeof path, "/cxone/%s/actions/%s?userId=%d&brandId=%d&token=%s%s%s%s",
                      provider_id, action, USER, BRAND, token, extra ? extra : "",
                      back ? "&backUrl=" : "", enc);
@@ -701,6 +653,22 @@ START_TEST(test_open_bad_token_401)
 }
 END_TEST
 
+/* Before CXone vouched for the link, its error page links back only to a CXone host: anyone can
+ * put any https backUrl into a URL of byocd. */
+START_TEST(test_unverified_error_page_links_only_to_cxone)
+{
+    struct test_resp r;
+    open_action(P.id, "add", "not-registered", NULL, "https://evil.example/phish", &r);
+    assert_error_page(&r, 401, "one-time token");
+    ck_assert_msg(!strstr(r.body, "evil.example"), "%s", r.body);
+    test_resp_release(&r);
+    open_action(P.id, "add", "not-registered", NULL, "https://na1.nicecxone.com/back", &r);
+    assert_error_page(&r, 401, "one-time token");
+    ck_assert_msg(strstr(r.body, "href=\"https://na1.nicecxone.com/back\""), "%s", r.body);
+    test_resp_release(&r);
+}
+END_TEST
+
 START_TEST(test_open_used_token_401)
 {
     char session[64];
@@ -941,9 +909,9 @@ static Suite *actions_suite(void)
          {test_add_refuses_foreign_http_back_url, test_add_refuses_javascript_back_url,
           test_reconnect_refuses_tricky_back_urls, NULL}},
         {"open_errors",
-         {test_open_bad_token_401, test_open_used_token_401, test_open_missing_token_401,
-          test_open_missing_brand_400, test_open_unknown_provider_404,
-          test_open_cxone_unreachable_page, NULL}},
+         {test_open_bad_token_401, test_unverified_error_page_links_only_to_cxone,
+          test_open_used_token_401, test_open_missing_token_401, test_open_missing_brand_400,
+          test_open_unknown_provider_404, test_open_cxone_unreachable_page, NULL}},
         {"reconnect",
          {test_reconnect_stores_mapping, test_reconnect_missing_channel_404,
           test_reconnect_channel_param_aliases, test_reconnect_without_channel_400, NULL}},
@@ -964,9 +932,5 @@ static Suite *actions_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(actions_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed || server_unclean ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(actions_suite(), CK_ENV);
 }

@@ -220,6 +220,52 @@ START_TEST(bad_input_changes_nothing)
 }
 END_TEST
 
+/* Sets the schema version of the served database (a server reads it only at start). */
+static void set_user_version(int v)
+{
+    char path[600], sql[64];
+    snprintf(path, sizeof path, "%s/byocd.db", B.dir);
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static int get_user_version(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/byocd.db", B.dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(older_schema_is_not_migrated_under_the_server)
+{
+    static struct run r;
+    CLI(&r, "provider", "list");
+    ck_assert_int_eq(r.code, 0);
+    int current = get_user_version();
+    ck_assert_int_gt(current, 1);
+    set_user_version(1); /* as if this binary were newer than the database */
+    CLI(&r, "doctor");
+    ck_assert_int_eq(r.code, 2);
+    ck_assert_msg(strstr(r.out, "byocd migrate"), "%s", r.out);
+    ck_assert_int_eq(get_user_version(), 1); /* left as it was */
+    set_user_version(current);
+    CLI(&r, "provider", "list");
+    ck_assert_int_eq(r.code, 0);
+}
+END_TEST
+
 START_TEST(missing_database_or_key_is_not_created)
 {
     char other[512], key[600];
@@ -347,6 +393,10 @@ START_TEST(dead_deliveries_listed_and_replayed)
     ck_assert_msg(!strstr(r.out, "\n0 deliveries") && strncmp(r.out, "0 ", 2) != 0, "%s", r.out);
     /* the running server picks the replay up by itself */
     ck_assert(fake_receiver_wait(R, "/hook", before + 1, WAIT_MS));
+    CLI(&r, "deliveries", "replay", "--provider", "prv_missing");
+    ck_assert_int_eq(r.code, 3);
+    CLI(&r, "deliveries", "list", "--provider", "prv_missing");
+    ck_assert_int_eq(r.code, 3);
     CLI(&r, "deliveries", "replay", "dlv_missing");
     ck_assert_int_eq(r.code, 3);
     CLI(&r, "deliveries", "replay");
@@ -422,6 +472,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, bad_input_changes_nothing);
     tcase_add_test(tc, rotate_secrets);
     tcase_add_test(tc, missing_database_or_key_is_not_created);
+    tcase_add_test(tc, older_schema_is_not_migrated_under_the_server);
     tcase_add_test(tc, channels_seen_by_the_server);
     tcase_add_test(tc, dead_deliveries_listed_and_replayed);
     tcase_add_test(tc, backup_while_serving);
@@ -432,9 +483,5 @@ static Suite *cli_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return harness_run(cli_suite(), CK_NORMAL);
 }

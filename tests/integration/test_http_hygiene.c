@@ -1,7 +1,6 @@
 /* HTTP hygiene of the real byocd: routing errors, request ids, body caps, media types, JSON
  * limits, framing, admin authentication, health probes, and what reaches the log. */
 #include <check.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,40 +25,10 @@ static void server_up(void)
     byocd_start(&B, NULL, NULL);
 }
 
-/* Removes the (flat) directory byocd ran in. */
-static void remove_run_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[600];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-/* Set when a byocd exited badly or reported a sanitizer error; main() then fails the run. */
-static int server_unclean;
-
 /* Stops byocd; keeps its directory (and says so) unless it exited 0 with a clean log. */
 static void server_down(void)
 {
-    int status = byocd_stop(&B);
-    char *log = byocd_log(&B);
-    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
-    free(log);
-    if (status == 0 && !sanitizer) {
-        remove_run_dir(B.dir);
-        return;
-    }
-    fprintf(stderr, "byocd exited with %d%s; its log is kept in %s\n", status,
-            sanitizer ? " after a sanitizer report" : "", B.dir);
-    server_unclean = 1;
+    byocd_stop_and_clean(&B);
 }
 
 /* glibc's getenv() returns the first of duplicate entries and the harness puts its own
@@ -575,6 +544,20 @@ START_TEST(test_admin_no_token_401)
 }
 END_TEST
 
+/* A client that waits for 100 Continue before its body gets the refusal at once, not an
+ * invitation to upload 2 MB first. */
+START_TEST(test_refusal_before_100_continue)
+{
+    static const char raw[] = "POST /admin/v1/providers HTTP/1.1\r\nHost: t\r\n"
+                              "Content-Type: application/json\r\nContent-Length: 2000000\r\n"
+                              "Expect: 100-continue\r\n\r\n";
+    char *answer = test_raw_http(B.port, raw, sizeof raw - 1, 3000);
+    ck_assert_ptr_nonnull(answer);
+    ck_assert_msg(strncmp(answer, "HTTP/1.1 401", 12) == 0, "answer: %.80s", answer);
+    free(answer);
+}
+END_TEST
+
 START_TEST(test_admin_wrong_token_401)
 {
     static const char *const cases[] = {WRONG_ADMIN, "Authorization: Bearer ",
@@ -858,7 +841,7 @@ static char *access_line(const char *request_id)
 /* Sends GET /healthz with the given X-Forwarded-* headers and returns its access-log line. */
 static char *forwarded_request(const char *request_id, const char *xff, const char *proto)
 {
-    char rid[96], f[256], p[128];
+    char rid[96], f[8192], p[128];
     snprintf(rid, sizeof rid, "X-Request-Id: %s", request_id);
     snprintf(f, sizeof f, "X-Forwarded-For: %s", xff);
     snprintf(p, sizeof p, "X-Forwarded-Proto: %s", proto);
@@ -895,6 +878,20 @@ START_TEST(test_forwarded_from_trusted_proxy)
     ck_assert_msg(strstr(line, "\"remote\":\"127.0.0.1\""), "%s", line);
     ck_assert_msg(!strstr(line, "\"peer\""), "%s", line);
     ck_assert_msg(!strstr(line, "\"proto\""), "%s", line);
+    free(line);
+}
+END_TEST
+
+START_TEST(test_forwarded_long_list_keeps_the_right_end)
+{
+    /* a client may send a long forged list; what the trusted proxy appended is at the right */
+    char xff[6000];
+    size_t used = 0;
+    for (int i = 0; i < 400; i++)
+        used += (size_t)snprintf(xff + used, sizeof xff - used, "1.1.%d.%d, ", i / 250, i % 250);
+    snprintf(xff + used, sizeof xff - used, "203.0.113.9, 10.0.0.7");
+    char *line = forwarded_request("fwd-long", xff, "https");
+    ck_assert_msg(strstr(line, "\"remote\":\"203.0.113.9\""), "%s", line);
     free(line);
 }
 END_TEST
@@ -963,13 +960,14 @@ static Suite *hygiene_suite(void)
         {"admin_auth",
          server_up,
          server_down,
-         {test_admin_no_token_401, test_admin_wrong_token_401, test_admin_token_accepted, NULL}},
+         {test_admin_no_token_401, test_admin_wrong_token_401, test_admin_token_accepted,
+          test_refusal_before_100_continue, NULL}},
         {"admin_off", server_up_no_admin, server_down_no_admin, {test_admin_off_404, NULL}},
         {"health", server_up, server_down, {test_healthz, test_readyz, NULL}},
         {"proxy_trusted",
          server_up_trusting_loopback,
          server_down,
-         {test_forwarded_from_trusted_proxy, NULL}},
+         {test_forwarded_from_trusted_proxy, test_forwarded_long_list_keeps_the_right_end, NULL}},
         {"proxy_stranger", server_up, server_down, {test_forwarded_from_stranger_ignored, NULL}},
         {"log",
          server_up,
@@ -992,9 +990,5 @@ static Suite *hygiene_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(hygiene_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed || server_unclean ? EXIT_FAILURE : EXIT_SUCCESS;
+    return harness_run(hygiene_suite(), CK_ENV);
 }

@@ -1164,6 +1164,75 @@ START_TEST(newer_schema_refused)
 }
 END_TEST
 
+/* The operator commands' open: never creates, never migrates. */
+START_TEST(open_existing_neither_creates_nor_migrates)
+{
+    char missing[600], why[256] = "";
+    snprintf(missing, sizeof missing, "%s.absent", db_path);
+    ck_assert_int_eq(byoc_store_open_existing(missing, &store, why, sizeof why),
+                     BYOC_ERR_NOT_FOUND);
+    ck_assert_ptr_null(store);
+    ck_assert_int_ne(access(missing, F_OK), 0);
+    open_path(db_path);
+    int applied = 0, known = 0;
+    byoc_store_schema(store, &applied, &known);
+    byoc_store_close(store);
+    store = NULL;
+    /* an older schema: refused with the way out, and left as it was */
+    side_exec("PRAGMA user_version = 1");
+    why[0] = '\0';
+    ck_assert_int_eq(byoc_store_open_existing(db_path, &store, why, sizeof why),
+                     BYOC_ERR_STORE_SCHEMA);
+    ck_assert_msg(strstr(why, "byocd migrate"), "%s", why);
+    ck_assert_ptr_null(store);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", known);
+    side_exec(sql);
+    ck_assert_int_eq(byoc_store_open_existing(db_path, &store, why, sizeof why), BYOC_ERR_OK);
+    ck_assert(byoc_store_writable(store));
+    ck_assert_ptr_nonnull(byoc_store_restore_hint(store));
+}
+END_TEST
+
+START_TEST(backup_private_checked_never_overwrites)
+{
+    open_path(db_path);
+    given_provider("int-backup");
+    char dest[600], why[256] = "";
+    snprintf(dest, sizeof dest, "%s.copy", db_path);
+    unlink(dest);
+    mode_t old = umask(022);
+    enum byoc_err e = byoc_store_backup(store, dest, why, sizeof why);
+    umask(old);
+    ck_assert_msg(e == BYOC_ERR_OK, "%s", why);
+    struct stat sb;
+    ck_assert_int_eq(stat(dest, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600); /* the copy holds conversations */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_open_v2(dest, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM providers", -1, &st, NULL),
+                     SQLITE_OK);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* an existing file, or a symlink planted at the name, is refused and left alone */
+    ck_assert_int_eq(byoc_store_backup(store, dest, why, sizeof why), BYOC_ERR_CONFLICT);
+    ck_assert_int_eq(stat(dest, &sb), 0);
+    char link_path[640], target[640];
+    snprintf(link_path, sizeof link_path, "%s.link", db_path);
+    snprintf(target, sizeof target, "%s.target", db_path);
+    unlink(link_path);
+    unlink(target);
+    ck_assert_int_eq(symlink(target, link_path), 0);
+    ck_assert_int_ne(byoc_store_backup(store, link_path, why, sizeof why), BYOC_ERR_OK);
+    ck_assert_int_ne(access(target, F_OK), 0);
+    unlink(link_path);
+    unlink(dest);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* Storage failures through the fault VFS                                                      */
 
@@ -1314,6 +1383,8 @@ static void add_engine(Suite *s)
     tcase_add_test(tc, thread_matching_conversation_gets_its_id);
     tcase_add_test(tc, conversation_of_other_provider_not_matched);
     tcase_add_test(tc, newer_schema_refused);
+    tcase_add_test(tc, open_existing_neither_creates_nor_migrates);
+    tcase_add_test(tc, backup_private_checked_never_overwrites);
     suite_add_tcase(s, tc);
 
     tc = tcase("faults", setup_dir, 60);
