@@ -9,8 +9,8 @@ BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build pytho
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
 # nginx, openssl: the reverse-proxy test; systemd: systemd-analyze verify of the unit;
 # chromium: the browser tests (driven by playwright-core from npm); prometheus: promtool checks
-# the /metrics exposition.
-TEST_PACKAGES=(check clang-format nginx openssl systemd chromium prometheus)
+# the /metrics exposition; clang: the libFuzzer targets; valgrind: the valgrind test setup.
+TEST_PACKAGES=(check clang-format nginx openssl systemd chromium prometheus clang valgrind)
 BUILD_DIR=${BYOCD_BUILD_DIR:-build}
 
 as_root() {
@@ -97,6 +97,18 @@ case "${1:-}" in
       build "$BUILD_DIR-asan" -Db_sanitize=address,undefined
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
         run_tests "$BUILD_DIR-asan" "$@" || status=$?
+    fi
+    # A bounded run of every libFuzzer target (BYOCD_FUZZ_SECONDS each, 0 skips this pass).
+    if [ "${BYOCD_FUZZ_SECONDS:-10}" != 0 ]; then
+      echo "== fuzz targets, ${BYOCD_FUZZ_SECONDS:-10} s each"
+      fuzz_dir="$BUILD_DIR-fuzz"
+      if [ ! -f "$fuzz_dir/build.ninja" ]; then
+        CC=clang meson setup "$fuzz_dir" --buildtype=debugoptimized -Dfuzz=true -Dtests=false \
+          -Db_sanitize=address,undefined -Db_lundef=false
+      fi
+      ninja -C "$fuzz_dir"
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        tests/fuzz/run.sh "$fuzz_dir" "${BYOCD_FUZZ_SECONDS:-10}" || status=$?
     fi
     exit "$status"
     ;;

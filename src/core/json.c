@@ -2,6 +2,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "byoc/limits.h"
@@ -90,6 +92,51 @@ static bool json_depth_ok(const char *s, size_t len, int max)
     return true;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* False when an object names a member twice: which one counts would depend on the reader.
+ * Sorting keeps a body with many members at n log n. */
+static bool names_unique(const cJSON *object, bool *nomem)
+{
+    size_t n = 0;
+    for (const cJSON *c = object->child; c; c = c->next)
+        n++;
+    if (n < 2)
+        return true;
+    const char **names = malloc(n * sizeof *names);
+    if (!names) {
+        *nomem = true;
+        return false;
+    }
+    size_t i = 0;
+    for (const cJSON *c = object->child; c; c = c->next)
+        names[i++] = c->string ? c->string : "";
+    qsort(names, n, sizeof *names, name_cmp);
+    bool unique = true;
+    for (i = 1; unique && i < n; i++)
+        unique = strcmp(names[i - 1], names[i]) != 0;
+    free(names);
+    return unique;
+}
+
+/* False for a number that overflowed a double (1e999: it would read as infinity and be written
+ * back as null) and for a repeated member name. The depth is already bounded. */
+static bool values_sound(const cJSON *j, bool *nomem)
+{
+    for (; j; j = j->next) {
+        if (cJSON_IsNumber(j) && !isfinite(j->valuedouble))
+            return false;
+        if (cJSON_IsObject(j) && !names_unique(j, nomem))
+            return false;
+        if (j->child && !values_sound(j->child, nomem))
+            return false;
+    }
+    return true;
+}
+
 enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out)
 {
     if (!byoc_utf8_valid(s, len))
@@ -108,6 +155,11 @@ enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out)
             cJSON_Delete(j);
             return BYOC_ERR_JSON_SYNTAX;
         }
+    }
+    bool nomem = false;
+    if (!values_sound(j, &nomem)) {
+        cJSON_Delete(j);
+        return nomem ? BYOC_ERR_NOMEM : BYOC_ERR_JSON_SYNTAX;
     }
     *out = j;
     return BYOC_ERR_OK;

@@ -5,6 +5,7 @@
 #include "byoc/json.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,40 @@ static char *nested_objects(int depth)
 }
 
 /* ---- UTF-8 ---- */
+
+/* A member named twice: which one counts would depend on the reader. */
+START_TEST(duplicate_member_names_refused)
+{
+    ck_assert_int_eq(parse("{\"role\":\"user\",\"role\":\"bot\"}"), BYOC_ERR_JSON_SYNTAX);
+    ck_assert_int_eq(parse("[{\"a\":1},{\"b\":{\"x\":1,\"y\":2,\"x\":3}}]"), BYOC_ERR_JSON_SYNTAX);
+    ck_assert_int_eq(parse("[{\"a\":1},{\"a\":1}]"), BYOC_ERR_OK); /* separate objects */
+    ck_assert_int_eq(parse("{\"a\":1,\"A\":2,\"a \":3}"), BYOC_ERR_OK);
+    /* many members stay fast (sorted, not compared pairwise) and a late repeat is found */
+    size_t n = 20000, cap = n * 16 + 16, used = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    used += (size_t)snprintf(big + used, cap - used, "{");
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(big + used, cap - used, "%s\"k%zu\":0", i ? "," : "", i);
+    snprintf(big + used, cap - used, "}");
+    ck_assert_int_eq(parse(big), BYOC_ERR_OK);
+    snprintf(big + used, cap - used, ",\"k20000\":1}");
+    ck_assert_int_eq(parse(big), BYOC_ERR_OK);
+    snprintf(big + used, cap - used, ",\"k7\":1}");
+    ck_assert_int_eq(parse(big), BYOC_ERR_JSON_SYNTAX);
+    free(big);
+}
+END_TEST
+
+/* A number beyond a double would read as infinity and be written back as null. */
+START_TEST(numbers_beyond_a_double_refused)
+{
+    ck_assert_int_eq(parse("{\"n\":1e999}"), BYOC_ERR_JSON_SYNTAX);
+    ck_assert_int_eq(parse("[1,[2,[-3e400]]]"), BYOC_ERR_JSON_SYNTAX);
+    ck_assert_int_eq(parse("{\"a\":{\"b\":[0,1.7e308]}}"), BYOC_ERR_OK);
+    ck_assert_int_eq(parse("123456789012345678901234567890"), BYOC_ERR_OK); /* big, finite */
+}
+END_TEST
 
 START_TEST(utf8_accepts_well_formed)
 {
@@ -345,6 +380,8 @@ static Suite *json_suite(void)
     Suite *s = suite_create("json");
     TCase *tc = tcase("utf8");
     tcase_add_test(tc, utf8_accepts_well_formed);
+    tcase_add_test(tc, numbers_beyond_a_double_refused);
+    tcase_add_test(tc, duplicate_member_names_refused);
     tcase_add_test(tc, utf8_rejects_overlongs);
     tcase_add_test(tc, utf8_rejects_surrogates);
     tcase_add_test(tc, utf8_rejects_beyond_u10ffff);
