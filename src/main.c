@@ -8,6 +8,7 @@
 
 #include "byoc/app.h"
 #include "byoc/cli.h"
+#include "byoc/json.h"
 #include "byoc/log.h"
 #include "byoc/metrics.h"
 #include "byoc/outbound.h"
@@ -166,6 +167,7 @@ static int open_state(struct runtime *rt)
         log_fatal("cannot open the database", e, why);
         return e == BYOC_ERR_STORE_SCHEMA ? 2 : 1;
     }
+    byoc_store_set_queue_max(rt->store, (size_t)rt->cfg.write_queue_max);
     struct byoc_keys keys;
     bool generated = false;
     char key_path[BYOC_URL_MAX] = "";
@@ -322,6 +324,7 @@ static int operator_command(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    byoc_json_init(); /* before any thread uses cJSON */
     if (argc > 1 && byoc_cli_is_command(argv[1])) {
         signal(SIGPIPE, SIG_IGN);
         return operator_command(argc, argv);

@@ -20,6 +20,7 @@ struct byoc_config {
     char *trusted_proxies; /* NULL: none; else a list byoc_cidrs_parse accepts */
     int64_t token_ttl;
     int64_t max_connections;
+    int64_t write_queue_max;
     int64_t idle_timeout;
     int64_t relay_deadline;        /* seconds a bot message may take to reach CXone */
     int64_t relay_retry_cap;       /* seconds: longest pause between two attempts */

@@ -39,7 +39,10 @@
 #define BYOC_IDEMPOTENCY_KEEP_MS (24LL * 3600 * 1000) /* answers replayed for a day */
 
 /* --- Store / group commit --- */
-#define BYOC_WRITE_QUEUE_MAX 65536       /* pending writes before 503 overloaded */
+/* Pending writes before 503 overloaded (BYOCD_WRITE_QUEUE_MAX): each holds its request, and at
+ * ~40k commits/s 1024 writes are ~25 ms of work; a longer queue only adds latency. */
+#define BYOC_WRITE_QUEUE_MAX 1024
+#define BYOC_WRITE_QUEUE_LIMIT 65536     /* largest BYOCD_WRITE_QUEUE_MAX */
 #define BYOC_WRITE_BATCH_MAX 512         /* writes per transaction */
 #define BYOC_READ_POOL_SIZE 4            /* reader connections */
 #define BYOC_DB_BUSY_TIMEOUT_MS 5000     /* sqlite busy timeout */
@@ -103,6 +106,11 @@
 #define BYOC_EVENT_PAGE_DEFAULT 100               /* pull API page */
 #define BYOC_EVENT_RETENTION_DEFAULT 2592000      /* s: events are kept 30 days */
 #define BYOC_EVENT_PURGE_BATCH 1000               /* old events deleted per housekeeping round */
+/* --- Clock --- */
+#define BYOC_CLOCK_STEP_MS 1000     /* wall clock moving this much against monotonic: a step */
+#define BYOC_CLOCK_READ_SLACK_MS 50 /* the two monotonic reads around a wall read, at most */
+#define BYOC_CLOCK_READ_TRIES 3     /* reads when a preemption widened them */
+
 /* --- Logging --- */
 #define BYOC_LOG_LINE_MAX 4096
 

@@ -338,6 +338,7 @@ enum byoc_write_kind {
     BYOC_WRITE_DELIVERY_REPLAY,
     BYOC_WRITE_STUDIO_EVENT,
     BYOC_WRITE_PROVIDER_ROTATE,
+    BYOC_WRITE_CLOCK_STEP, /* queued by byoc_store_clock_step() only */
 };
 
 struct byoc_write {
@@ -444,6 +445,9 @@ struct byoc_write {
             uint8_t hash[BYOC_SHA256_LEN]; /* of the new secret */
             int64_t now;
         } rotate; /* PROVIDER_ROTATE (NOT_FOUND): the old secret stops working at once */
+        struct {
+            int64_t delta_ms;
+        } clock_step; /* CLOCK_STEP: every pending schedule moves by delta_ms */
     } in;
 
     /* Written by the writer before done(): */
@@ -606,6 +610,15 @@ byoc_store_studio_call_list(struct byoc_store *s, const char *provider_id, bool 
                             int64_t after, size_t limit, struct byoc_studio_call **out, size_t *n);
 /* Called on the writer thread after each commit that added events; must not block. */
 void byoc_store_on_events(struct byoc_store *s, void (*fn)(void *arg), void *arg);
+/* The wall clock stepped by delta_ms (a byoc_clock_on_step() hook): every pending schedule
+ * (next attempts, leases, deadlines, circuit breakers, inactivity and expiry times) moves by
+ * delta_ms, ordered after the writes already queued and before any submitted later, so that a
+ * retry keeps the wait it had. Never blocks; takes the store's lock. A shift whose batch fails
+ * is tried again before the next writes. */
+void byoc_store_clock_step(struct byoc_store *s, int64_t delta_ms);
+/* Writes that may wait for the writer before byoc_store_submit() refuses with OVERLOADED
+ * (default BYOC_WRITE_QUEUE_LIMIT; byocd serve sets BYOCD_WRITE_QUEUE_MAX; 0 keeps it). */
+void byoc_store_set_queue_max(struct byoc_store *s, size_t max);
 
 /* True when the database answers a read (readiness). */
 bool byoc_store_ping(struct byoc_store *s);

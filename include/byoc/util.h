@@ -12,7 +12,15 @@
 #define BYOC_ID_MAX 40 /* prefix + '_' + random part + NUL fits */
 #define BYOC_TIME_ISO_MAX 32
 
-int64_t byoc_now_ms(void);  /* wall clock, Unix ms */
+/* Wall clock, Unix ms: between two steps of the system clock it advances with the monotonic
+ * clock; a step of more than BYOC_CLOCK_STEP_MS is followed at the next call, after the step
+ * hook has run. */
+int64_t byoc_now_ms(void);
+/* fn(arg, delta_ms) runs when byoc_now_ms() notices that the wall clock stepped by delta_ms
+ * (new = old + delta), before any caller gets a time of the new frame: it runs under the clock's
+ * lock, on whichever thread noticed, and must neither block long nor call byoc_now_ms() (nor
+ * log). NULL removes it. One hook for the process. */
+void byoc_clock_on_step(void (*fn)(void *arg, int64_t delta_ms), void *arg);
 int64_t byoc_mono_ms(void); /* monotonic clock */
 int64_t byoc_mono_us(void); /* the same in microseconds */
 /* "2026-11-21T13:38:14.123Z" */

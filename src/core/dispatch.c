@@ -28,6 +28,7 @@ struct byoc_dispatch {
     struct byoc_out_multi *multi;
     pthread_t thread;
     atomic_bool stopping, kicked;
+    atomic_llong clock_steps, clock_step_ms; /* noticed by the hook, logged by the thread */
     /* outcomes of attempts that finished, recorded in one write per round */
     struct byoc_delivery_outcome outcomes[BYOC_WEBHOOK_IN_FLIGHT];
     struct attempt *finished[BYOC_WEBHOOK_IN_FLIGHT];
@@ -302,10 +303,37 @@ static int wait_ms(const struct byoc_dispatch *d, size_t started, int64_t due)
     return (int)(ms < IDLE_FLOOR_MS ? IDLE_FLOOR_MS : ms > POLL_MS ? POLL_MS : ms);
 }
 
+/* The wall clock stepped (byoc_clock_on_step, under the clock's lock: no logging here): the
+ * store shifts every stored schedule before anyone uses a time of the new frame, so retries
+ * neither stall (a step back) nor all fall due at once (a step forward). */
+static void on_clock_step(void *arg, int64_t delta_ms)
+{
+    struct byoc_dispatch *d = arg;
+    byoc_store_clock_step(d->store, delta_ms);
+    atomic_fetch_add(&d->clock_step_ms, delta_ms);
+    atomic_fetch_add(&d->clock_steps, 1);
+    byoc_dispatch_kick(d);
+}
+
+static void log_clock_steps(struct byoc_dispatch *d)
+{
+    if (atomic_load(&d->clock_steps) == 0)
+        return;
+    long long steps = atomic_exchange(&d->clock_steps, 0);
+    long long ms = atomic_exchange(&d->clock_step_ms, 0);
+    struct byoc_log_line l;
+    byoc_log_begin(&l, BYOC_LOG_WARN, "clock",
+                   "the wall clock stepped; pending retries, leases and deadlines moved with it");
+    byoc_log_int(&l, "step_ms", ms);
+    byoc_log_int(&l, "steps", steps);
+    byoc_log_end(&l);
+}
+
 static void *dispatch_main(void *arg)
 {
     struct byoc_dispatch *d = arg;
     while (!atomic_load(&d->stopping)) {
+        log_clock_steps(d);
         bool kicked = atomic_exchange(&d->kicked, false);
         int64_t due = byoc_store_delivery_next_due(d->store);
         size_t started = (kicked || due <= byoc_now_ms()) ? claim(d) : 0;
@@ -332,6 +360,8 @@ enum byoc_err byoc_dispatch_start(struct byoc_store *store, const struct byoc_ke
     d->cfg = *cfg;
     atomic_init(&d->stopping, false);
     atomic_init(&d->kicked, true);
+    atomic_init(&d->clock_steps, 0);
+    atomic_init(&d->clock_step_ms, 0);
     enum byoc_err e = byoc_out_multi_new(BYOC_WEBHOOK_PER_ENDPOINT, &d->multi);
     if (!e && pthread_create(&d->thread, NULL, dispatch_main, d) != 0)
         e = BYOC_ERR_INTERNAL;
@@ -341,6 +371,8 @@ enum byoc_err byoc_dispatch_start(struct byoc_store *store, const struct byoc_ke
         return e;
     }
     byoc_store_on_events(store, on_events, d);
+    (void)byoc_now_ms(); /* anchors the clock: a step is measured from here on */
+    byoc_clock_on_step(on_clock_step, d);
     if (cfg->allow_private) {
         struct byoc_log_line l;
         byoc_log_begin(&l, BYOC_LOG_WARN, "webhooks",
@@ -372,6 +404,7 @@ void byoc_dispatch_stop(struct byoc_dispatch *d)
     if (!d)
         return;
     byoc_store_on_events(d->store, NULL, NULL);
+    byoc_clock_on_step(NULL, NULL);
     atomic_store(&d->stopping, true);
     byoc_out_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);

@@ -399,8 +399,8 @@ static void idle_wait(struct byoc_relay *r)
         wait_ms = BYOC_RELAY_POLL_MS;
     if (wait_ms < 1)
         wait_ms = 1;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    struct timespec until; /* on the monotonic clock (cv's attribute): a step cannot stretch it */
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += wait_ms / 1000;
     until.tv_nsec += (wait_ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) {
@@ -456,7 +456,11 @@ enum byoc_err byoc_relay_start(struct byoc_store *store, const struct byoc_keys 
         return BYOC_ERR_NOMEM;
     *r = (struct byoc_relay){.store = store, .keys = keys, .tokens = tokens, .cfg = *cfg};
     pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
     unsigned want = cfg->threads ? cfg->threads : 1;
     if (want > BYOC_RELAY_THREADS)
         want = BYOC_RELAY_THREADS;

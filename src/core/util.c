@@ -1,6 +1,8 @@
 #include "byoc/util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,18 +13,84 @@
 #include "byoc/limits.h"
 #include "byoc/banned.h"
 
-int64_t byoc_now_ms(void)
+int64_t byoc_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the wall clock, with its steps noticed ----
+ * Stored schedules (next attempts, leases, deadlines) are wall-clock times, so a step of the
+ * wall clock would stall them (backwards) or make them all due at once (forwards). Between two
+ * steps byoc_now_ms() is the monotonic clock plus an anchor (wall - monotonic); when the real
+ * wall clock leaves the anchor by more than BYOC_CLOCK_STEP_MS, the anchor moves to it and the
+ * step hook is told, under the clock's lock, so that it can shift the stored schedules before
+ * anyone reads a time of the new frame. NTP's slewing moves both clocks alike and is no step. */
+
+static pthread_mutex_t clock_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_llong clock_anchor; /* wall - monotonic, ms */
+static atomic_bool clock_anchored;
+static void (*clock_step_fn)(void *arg, int64_t delta_ms); /* under clock_mu */
+static void *clock_step_arg;
+
+static int64_t wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t byoc_mono_ms(void)
+/* wall - monotonic now, read so that a preemption between the two reads cannot pass for a step. */
+static int64_t clock_offset(int64_t *mono_out)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t before = 0, wall = 0, after = 0;
+    for (int i = 0; i < BYOC_CLOCK_READ_TRIES; i++) {
+        before = byoc_mono_ms();
+        wall = wall_ms();
+        after = byoc_mono_ms();
+        if (after - before <= BYOC_CLOCK_READ_SLACK_MS)
+            break;
+    }
+    *mono_out = after;
+    return wall - before / 2 - after / 2;
+}
+
+static int64_t distance(int64_t a, int64_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
+static int64_t clock_reanchor(void)
+{
+    pthread_mutex_lock(&clock_mu);
+    int64_t mono = 0, offset = clock_offset(&mono), anchor = atomic_load(&clock_anchor);
+    bool first = !atomic_load(&clock_anchored);
+    if (first || distance(offset, anchor) > BYOC_CLOCK_STEP_MS) {
+        atomic_store(&clock_anchor, offset);
+        atomic_store(&clock_anchored, true);
+        if (!first && clock_step_fn)
+            clock_step_fn(clock_step_arg, offset - anchor);
+        anchor = offset;
+    }
+    pthread_mutex_unlock(&clock_mu);
+    return mono + anchor;
+}
+
+int64_t byoc_now_ms(void)
+{
+    int64_t mono = 0, offset = clock_offset(&mono), anchor = atomic_load(&clock_anchor);
+    if (atomic_load(&clock_anchored) && distance(offset, anchor) <= BYOC_CLOCK_STEP_MS)
+        return mono + anchor;
+    return clock_reanchor();
+}
+
+void byoc_clock_on_step(void (*fn)(void *arg, int64_t delta_ms), void *arg)
+{
+    pthread_mutex_lock(&clock_mu);
+    clock_step_fn = fn;
+    clock_step_arg = arg;
+    pthread_mutex_unlock(&clock_mu);
 }
 
 int64_t byoc_mono_us(void)

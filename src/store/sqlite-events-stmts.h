@@ -120,7 +120,14 @@
         "conversation_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                       \
     X(STUDIO_LIST, "SELECT seq, id, provider_id, event, contact_id, thread_id, conversation_id, "  \
         "received_at FROM studio_events WHERE provider_id = ?1 AND seq > ?2 AND "                  \
-        "(?3 = 0 OR conversation_id IS NULL) ORDER BY seq LIMIT ?4")
+        "(?3 = 0 OR conversation_id IS NULL) ORDER BY seq LIMIT ?4")                              \
+    /* a step of the wall clock (?1 ms); a held delivery stays held */                            \
+    X(SHIFT_DELIVERIES, "UPDATE deliveries SET next_attempt_at = CASE WHEN next_attempt_at = "     \
+        DL_HELD " THEN next_attempt_at ELSE next_attempt_at + ?1 END, lease_until = "              \
+        "lease_until + ?1, window_start = window_start + ?1 WHERE state IN ('pending', 'sending')") \
+    X(SHIFT_WEBHOOKS, "UPDATE webhooks SET circuit_until = CASE WHEN circuit_until > 0 THEN "      \
+        "circuit_until + ?1 ELSE 0 END, old_secret_until = old_secret_until + ?1 "                 \
+        "WHERE circuit_until > 0 OR old_secret_until IS NOT NULL")
 /* clang-format on */
 
 #endif

@@ -562,6 +562,23 @@ static enum byoc_err apply_voice_put(struct sq *q, struct byoc_write *w)
     return sq_step_write(q, st);
 }
 
+/* Moves every pending schedule by the wall clock's step, so each keeps the wait it had left. */
+static enum byoc_err apply_clock_step(struct sq *q, int64_t delta_ms)
+{
+    static const enum stmt_id shifts[] = {STMT_SHIFT_OUTBOUND,   STMT_SHIFT_INACTIVE,
+                                          STMT_SHIFT_VOICE,      STMT_SHIFT_SESSIONS,
+                                          STMT_SHIFT_DELIVERIES, STMT_SHIFT_WEBHOOKS};
+    enum byoc_err e = BYOC_ERR_OK;
+    for (size_t i = 0; !e && i < sizeof shifts / sizeof *shifts; i++) {
+        sqlite3_stmt *st = sq_wstmt(q, shifts[i]);
+        if (!st)
+            return BYOC_ERR_STORE_IO;
+        sqlite3_bind_int64(st, 1, delta_ms);
+        e = sq_step_write(q, st);
+    }
+    return e;
+}
+
 enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
 {
     switch (w->kind) {
@@ -584,6 +601,8 @@ enum byoc_err sq_apply_relay(struct sq *q, struct byoc_write *w)
     case BYOC_WRITE_IDEM_RELEASE:
         return idem_by_key(q, STMT_IDEM_RELEASE, w->in.idem_put.provider_id,
                            w->in.idem_put.idem->key, NULL, NULL);
+    case BYOC_WRITE_CLOCK_STEP:
+        return apply_clock_step(q, w->in.clock_step.delta_ms);
     default:
         return sq_apply_events(q, w);
     }

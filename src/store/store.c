@@ -17,10 +17,11 @@ struct byoc_store {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct byoc_write *head, *tail;
-    size_t queued;
+    size_t queued, queue_max;
     bool stopping;
     struct byoc_store_stats stats;
-    void (*on_events)(void *arg); /* set before writes that add events; writer thread reads */
+    struct byoc_write *failed_step; /* a clock shift to apply before the next write */
+    void (*on_events)(void *arg);   /* set before writes that add events; writer thread reads */
     void *on_events_arg;
 };
 
@@ -124,6 +125,7 @@ static enum byoc_err store_open(const char *path, bool existing, struct byoc_sto
     if (!s)
         return BYOC_ERR_NOMEM;
     s->be = &byoc_store_sqlite;
+    s->queue_max = BYOC_WRITE_QUEUE_LIMIT; /* the server sets BYOCD_WRITE_QUEUE_MAX */
     enum byoc_err e = s->be->open(path, existing, &s->state, why, why_cap);
     if (e) {
         free(s);
@@ -162,10 +164,25 @@ void byoc_store_close(struct byoc_store *s)
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->writer, NULL);
+    free(s->failed_step);
     s->be->close(s->state);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
+}
+
+/* Queues w last; the caller holds s->mu. A shift bypasses the queue limit: the writes around it
+ * depend on it. */
+static void enqueue(struct byoc_store *s, struct byoc_write *w)
+{
+    w->next_ = NULL;
+    if (s->tail)
+        s->tail->next_ = w;
+    else
+        s->head = w;
+    s->tail = w;
+    s->queued++;
+    pthread_cond_signal(&s->cv);
 }
 
 enum byoc_err byoc_store_submit(struct byoc_store *s, struct byoc_write *w)
@@ -173,20 +190,66 @@ enum byoc_err byoc_store_submit(struct byoc_store *s, struct byoc_write *w)
     w->next_ = NULL;
     w->err = BYOC_ERR_OK;
     pthread_mutex_lock(&s->mu);
-    enum byoc_err e = s->stopping                         ? BYOC_ERR_SHUTTING_DOWN
-                      : s->queued >= BYOC_WRITE_QUEUE_MAX ? BYOC_ERR_OVERLOADED
-                                                          : BYOC_ERR_OK;
-    if (!e) {
-        if (s->tail)
-            s->tail->next_ = w;
-        else
-            s->head = w;
-        s->tail = w;
-        s->queued++;
-        pthread_cond_signal(&s->cv);
+    enum byoc_err e = s->stopping                 ? BYOC_ERR_SHUTTING_DOWN
+                      : s->queued >= s->queue_max ? BYOC_ERR_OVERLOADED
+                                                  : BYOC_ERR_OK;
+    if (!e && s->failed_step) {
+        enqueue(s, s->failed_step);
+        s->failed_step = NULL;
     }
+    if (!e)
+        enqueue(s, w);
     pthread_mutex_unlock(&s->mu);
     return e;
+}
+
+void byoc_store_set_queue_max(struct byoc_store *s, size_t max)
+{
+    pthread_mutex_lock(&s->mu);
+    if (max > 0)
+        s->queue_max = max;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- clock steps ---- */
+
+/* A shift whose batch failed waits in s->failed_step and goes in before the next write (so a
+ * broken disk cannot make the writer spin on it alone). */
+static void clock_step_done(struct byoc_write *w)
+{
+    struct byoc_store *s = w->user;
+    if (!w->err) {
+        free(w);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    struct byoc_write *older = s->failed_step;
+    if (older) /* an even older failed shift: add them up, they are both before every write */
+        w->in.clock_step.delta_ms += older->in.clock_step.delta_ms;
+    bool drop = s->stopping;
+    s->failed_step = drop ? NULL : w;
+    pthread_mutex_unlock(&s->mu);
+    free(older);
+    if (drop)
+        free(w);
+}
+
+void byoc_store_clock_step(struct byoc_store *s, int64_t delta_ms)
+{
+    struct byoc_write *w = calloc(1, sizeof *w);
+    if (!w)
+        return; /* out of memory: the schedules keep the old frame and wait or come early */
+    w->kind = BYOC_WRITE_CLOCK_STEP;
+    w->in.clock_step.delta_ms = delta_ms;
+    w->done = clock_step_done;
+    w->user = s;
+    pthread_mutex_lock(&s->mu);
+    bool keep = !s->stopping;
+    if (keep)
+        enqueue(s, w);
+    pthread_mutex_unlock(&s->mu);
+    if (!keep)
+        free(w);
 }
 
 struct sync_wait {

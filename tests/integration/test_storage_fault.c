@@ -187,6 +187,98 @@ START_TEST(admin_write_refused_while_faulted)
 }
 END_TEST
 
+START_TEST(sync_error_gives_503_then_retry_succeeds)
+{
+    struct test_resp r;
+    fault_vfs_set(FAULT_SYNC); /* the commit is written but cannot be made durable */
+    post_reply("cx-sync-1", &r);
+    ck_assert_int_gt(fault_vfs_refused(), 0);
+    assert_unavailable(&r, "storage_unavailable");
+    test_resp_release(&r);
+    fault_vfs_set(FAULT_NONE);
+    ck_assert_int_eq(post_reply("cx-sync-1", &r), 200);
+    test_resp_release(&r);
+    ck_assert_int_eq(stored_messages(), 1);
+}
+END_TEST
+
+#define NTH_MAX 8 /* operations of a reply's commit and more: each is failed once */
+
+/* Fails the nth write or sync of one reply's commit for every n: the answer is 200 (the failed
+ * operation was not the reply's, or SQLite got over it) or 503, and after a 503 the retry is
+ * taken; every reply is stored exactly once. */
+static void sweep(unsigned ops, const char *name)
+{
+    struct test_resp r;
+    int refused = 0;
+    for (long n = 1; n <= NTH_MAX; n++) {
+        char id[64];
+        snprintf(id, sizeof id, "cx-%s-%ld", name, n);
+        fault_vfs_fail_nth(ops, n);
+        long status = post_reply(id, &r);
+        bool hit = fault_vfs_refused() > 0;
+        fault_vfs_set(FAULT_NONE);
+        ck_assert_msg(status == 200 || (status == 503 && hit), "%s: %ld", id, status);
+        if (status == 503) {
+            assert_unavailable(&r, "storage_unavailable");
+            refused++;
+        }
+        test_resp_release(&r);
+        if (status == 503) {
+            ck_assert_int_eq(post_reply(id, &r), 200);
+            test_resp_release(&r);
+        }
+        ck_assert_int_eq(stored_messages(), (size_t)n);
+    }
+    ck_assert_msg(refused > 0, "no %s failure reached a reply", name);
+}
+
+START_TEST(nth_write_failure_never_acknowledges_unstored_data)
+{
+    sweep(FAULT_OP_WRITE, "write");
+}
+END_TEST
+
+START_TEST(nth_sync_failure_never_acknowledges_unstored_data)
+{
+    sweep(FAULT_OP_SYNC, "sync");
+}
+END_TEST
+
+/* The bot API's handover (POST /v1/conversations) under a write error: 503, nothing stored; the
+ * retry with the same Idempotency-Key opens exactly one conversation. */
+START_TEST(bot_handover_refused_while_faulted)
+{
+    struct byoc_channel ch = {.channel_id = "c1", .name = "Chat", .source = BYOC_CHANNEL_ADMIN};
+    byoc_strlcpy(ch.provider_id, prov.id, sizeof ch.provider_id);
+    struct byoc_write w = {.kind = BYOC_WRITE_CHANNEL_UPSERT, .in.channel_upsert.channel = &ch};
+    ck_assert_int_eq(byoc_store_write(store, &w), BYOC_ERR_OK);
+    char url[256], auth[256];
+    snprintf(url, sizeof url, "%s/v1/conversations", base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", secrets.bot_api_key);
+    const char *h[] = {"Content-Type: application/json", auth, "Idempotency-Key: hand-1", NULL};
+    const char *body = "{\"end_user\":{\"id\":\"u1\"},\"transcript\":[{\"role\":\"user\","
+                       "\"text\":\"hi\"}]}";
+    struct test_resp r;
+    fault_vfs_set(FAULT_IOERR);
+    ck_assert(test_http("POST", url, h, body, strlen(body), &r));
+    assert_unavailable(&r, "storage_unavailable");
+    test_resp_release(&r);
+    fault_vfs_set(FAULT_NONE);
+    for (int i = 0; i < 2; i++) { /* the retry, then its replay */
+        ck_assert(test_http("POST", url, h, body, strlen(body), &r));
+        ck_assert_int_eq(r.status, 201);
+        test_resp_release(&r);
+    }
+    struct byoc_conversation *list = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(byoc_store_conversation_list(store, prov.id, -1, NULL, 0, 10, &list, &n),
+                     BYOC_ERR_OK);
+    ck_assert_uint_eq(n, 1);
+    byoc_conversation_list_free(list, n);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("storage_fault");
@@ -196,6 +288,10 @@ static Suite *suite(void)
     tcase_add_test(tc, io_error_gives_503_then_retry_succeeds);
     tcase_add_test(tc, disk_full_gives_503);
     tcase_add_test(tc, admin_write_refused_while_faulted);
+    tcase_add_test(tc, sync_error_gives_503_then_retry_succeeds);
+    tcase_add_test(tc, nth_write_failure_never_acknowledges_unstored_data);
+    tcase_add_test(tc, nth_sync_failure_never_acknowledges_unstored_data);
+    tcase_add_test(tc, bot_handover_refused_while_faulted);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 #include "fault_vfs.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
@@ -14,6 +15,8 @@ static sqlite3_vfs fault_vfs;
 static sqlite3_vfs *real_vfs;
 static atomic_int mode;
 static atomic_long refused;
+static atomic_uint nth_ops; /* FAULT_OP_* armed by fault_vfs_fail_nth, 0: none */
+static atomic_long nth, counted;
 
 #define REAL(f) (((struct fault_file *)(f))->real)
 
@@ -27,10 +30,23 @@ static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
     return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
 }
 
+/* True when this operation of kind op is the armed nth one. */
+static bool nth_hit(enum fault_op op)
+{
+    if (!(atomic_load(&nth_ops) & (unsigned)op))
+        return false;
+    if (atomic_fetch_add(&counted, 1) + 1 != atomic_load(&nth))
+        return false;
+    atomic_fetch_add(&refused, 1);
+    return true;
+}
+
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
+    if (nth_hit(FAULT_OP_WRITE))
+        return SQLITE_IOERR_WRITE;
     int m = atomic_load(&mode);
-    if (m != FAULT_NONE) {
+    if (m == FAULT_IOERR || m == FAULT_FULL) {
         atomic_fetch_add(&refused, 1);
         return m == FAULT_FULL ? SQLITE_FULL : SQLITE_IOERR_WRITE;
     }
@@ -44,7 +60,10 @@ static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
 
 static int f_sync(sqlite3_file *f, int flags)
 {
-    if (atomic_load(&mode) == FAULT_IOERR) {
+    if (nth_hit(FAULT_OP_SYNC))
+        return SQLITE_IOERR_FSYNC;
+    int m = atomic_load(&mode);
+    if (m == FAULT_IOERR || m == FAULT_SYNC) {
         atomic_fetch_add(&refused, 1);
         return SQLITE_IOERR_FSYNC;
     }
@@ -197,8 +216,24 @@ void fault_vfs_register(void)
 
 void fault_vfs_set(enum fault_mode m)
 {
+    atomic_store(&nth_ops, 0u);
     atomic_store(&refused, 0);
     atomic_store(&mode, (int)m);
+}
+
+void fault_vfs_fail_nth(unsigned ops, long n)
+{
+    atomic_store(&mode, (int)FAULT_NONE);
+    atomic_store(&nth_ops, 0u);
+    atomic_store(&refused, 0);
+    atomic_store(&counted, 0);
+    atomic_store(&nth, n);
+    atomic_store(&nth_ops, ops);
+}
+
+long fault_vfs_counted(void)
+{
+    return atomic_load(&counted);
 }
 
 long fault_vfs_refused(void)
