@@ -17,8 +17,12 @@ size_t byoc_utf8_prefix(const char *s, size_t len, size_t cap);
 /* True if [s, s+len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool byoc_utf8_valid(const char *s, size_t len);
 
+/* Routes cJSON's allocations through byocd's wrapper (so a parse can report NOMEM); call once
+ * before threads start (byoc_app_init does); later calls do nothing. */
+void byoc_json_init(void);
 /* Parses a whole document. Errors: UTF8, JSON_DEPTH (> BYOC_JSON_MAX_DEPTH), JSON_SYNTAX
- * (including trailing bytes), NOMEM. *out is the caller's (cJSON_Delete). */
+ * (including trailing bytes, a NUL byte, a "\u0000" escape in a string, a repeated member name
+ * and a number beyond a double), NOMEM. *out is the caller's (cJSON_Delete). */
 BYOC_MUST_USE enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out);
 
 /* String member or NULL (missing, not a string). */

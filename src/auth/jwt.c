@@ -1,11 +1,15 @@
 /* The only file that includes jwt.h. */
 #include "byoc/auth.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jwt.h>
 
+#include "byoc/crypto.h"
+#include "byoc/json.h"
 #include "byoc/banned.h"
 
 #define AUDIENCE_MAX (BYOC_URL_MAX + 64)
@@ -33,26 +37,80 @@ void byoc_auth_audience(const struct byoc_auth *a, const char *provider_id, char
     snprintf(out, cap, "%s/cxone/%s", a->issuer, provider_id);
 }
 
+/* base64url without padding (RFC 7515 section 2) of in into out (cap bytes, NUL-terminated);
+ * false if it does not fit. */
+static bool b64url(const void *in, size_t len, char *out, size_t cap)
+{
+    size_t n = byoc_base64_encode(in, len, out, cap);
+    if (n == 0 && len)
+        return false;
+    while (n && out[n - 1] == '=')
+        n--;
+    out[n] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (out[i] == '+')
+            out[i] = '-';
+        else if (out[i] == '/')
+            out[i] = '_';
+    }
+    return true;
+}
+
+/* The claims of a new token as compact JSON, malloc'd; NULL on NOMEM. */
+static char *claims_json(const struct byoc_auth *a, const char *provider_id, const char *jti,
+                         int64_t now_s)
+{
+    char aud[AUDIENCE_MAX];
+    byoc_auth_audience(a, provider_id, aud, sizeof aud);
+    cJSON *c = cJSON_CreateObject();
+    bool ok = c && byoc_json_add_str(c, "iss", a->issuer) && byoc_json_add_str(c, "aud", aud) &&
+              byoc_json_add_str(c, "sub", provider_id) && byoc_json_add_str(c, "jti", jti) &&
+              cJSON_AddNumberToObject(c, "iat", (double)now_s) &&
+              cJSON_AddNumberToObject(c, "exp", (double)(now_s + a->ttl_s));
+    char *text = ok ? byoc_json_render(c) : NULL;
+    cJSON_Delete(c);
+    return text;
+}
+
+/* Tokens are signed here, not with libjwt: libjwt 1.10.2's jwt_encode_str() passes the NULL
+ * of a failed allocation in jansson to strlen() and crashes (found by
+ * tests/integration/test_alloc_fail.c). Verification stays with libjwt. */
 enum byoc_err byoc_auth_issue(const struct byoc_auth *a, const char *provider_id, int64_t now_s,
                               char **token)
 {
-    char jti[BYOC_ID_MAX], aud[AUDIENCE_MAX];
+    static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char jti[BYOC_ID_MAX];
     enum byoc_err e = byoc_id_new("jti", jti);
     if (e)
         return e;
-    byoc_auth_audience(a, provider_id, aud, sizeof aud);
-    jwt_t *jwt = NULL;
-    if (jwt_new(&jwt) != 0)
+    char *claims = claims_json(a, provider_id, jti, now_s);
+    if (!claims)
         return BYOC_ERR_NOMEM;
-    bool ok = jwt_add_grant(jwt, "iss", a->issuer) == 0 && jwt_add_grant(jwt, "aud", aud) == 0 &&
-              jwt_add_grant(jwt, "sub", provider_id) == 0 && jwt_add_grant(jwt, "jti", jti) == 0 &&
-              jwt_add_grant_int(jwt, "iat", (long)now_s) == 0 &&
-              jwt_add_grant_int(jwt, "exp", (long)(now_s + a->ttl_s)) == 0 &&
-              jwt_set_alg(jwt, JWT_ALG_HS256, a->key, (int)sizeof a->key) == 0;
-    char *out = ok ? jwt_encode_str(jwt) : NULL;
-    jwt_free(jwt);
-    if (!out)
-        return BYOC_ERR_CRYPTO;
+    size_t claims_len = strlen(claims);
+    /* base64 of n bytes takes 4 * ceil(n / 3) characters; three parts, two dots, a NUL. */
+    size_t cap = 4 * ((sizeof header + 2) / 3) + 4 * ((claims_len + 2) / 3) +
+                 4 * ((BYOC_SHA256_LEN + 2) / 3) + 3;
+    char *out = malloc(cap);
+    bool ok = out && b64url(header, sizeof header - 1, out, cap);
+    size_t n = ok ? strlen(out) : 0;
+    if (ok) {
+        out[n++] = '.';
+        ok = b64url(claims, claims_len, out + n, cap - n);
+    }
+    free(claims);
+    if (ok) {
+        uint8_t mac[BYOC_SHA256_LEN];
+        n += strlen(out + n);
+        byoc_hmac_sha256(a->key, sizeof a->key, out, n, mac);
+        out[n++] = '.';
+        ok = b64url(mac, sizeof mac, out + n, cap - n);
+        byoc_wipe(mac, sizeof mac);
+    }
+    if (!ok) {
+        e = out ? BYOC_ERR_INTERNAL : BYOC_ERR_NOMEM;
+        free(out);
+        return e;
+    }
     *token = out;
     return BYOC_ERR_OK;
 }
@@ -101,15 +159,39 @@ static bool claims_ok(const struct byoc_auth *a, jwt_t *jwt, const char *provide
     return true;
 }
 
+/* Three non-empty base64url parts (RFC 7515 compact form). libjwt 1.10.2 writes one byte past
+ * a zero-length allocation when a part is empty ("..", found by valgrind on tests/unit/
+ * test_jwt.c), so nothing else reaches it. */
+static bool compact_form(const char *token)
+{
+    size_t part_len = 0, dots = 0;
+    for (const char *p = token; *p; p++) {
+        if (*p == '.') {
+            if (part_len == 0)
+                return false;
+            dots++;
+            part_len = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            part_len++;
+        } else {
+            return false;
+        }
+    }
+    return dots == 2 && part_len > 0;
+}
+
 enum byoc_err byoc_auth_verify(const struct byoc_auth *a, const char *token,
                                const char *provider_id, int64_t now_s,
                                struct byoc_token_claims *out)
 {
-    if (!token || strlen(token) > BYOC_TOKEN_MAX_LEN)
+    if (!token || strlen(token) > BYOC_TOKEN_MAX_LEN || !compact_form(token))
         return BYOC_ERR_TOKEN_INVALID;
     jwt_t *jwt = NULL;
     /* Always with the key: libjwt 1.10 accepts unsigned tokens when given none. */
-    if (jwt_decode(&jwt, token, a->key, (int)sizeof a->key) != 0 || !jwt)
+    int rc = jwt_decode(&jwt, token, a->key, (int)sizeof a->key);
+    if (rc == ENOMEM)
+        return BYOC_ERR_NOMEM; /* not the client's fault: 503, and a retry may pass */
+    if (rc != 0 || !jwt)
         return BYOC_ERR_TOKEN_INVALID;
     struct byoc_token_claims claims = {0};
     bool ok = jwt_get_alg(jwt) == JWT_ALG_HS256 && claims_ok(a, jwt, provider_id, now_s, &claims);

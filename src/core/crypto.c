@@ -1,10 +1,16 @@
+/* SHA-256 and HMAC-SHA256 use OpenSSL's low-level SHA-256 (SHA256_Init/Update/Final), which
+ * OpenSSL 3.0 deprecates but keeps: their context lives on the stack. The one-shot SHA256()
+ * and HMAC() allocate a context on the heap, and when that fails they return NULL with the
+ * output unwritten, which byoc_sha256() and byoc_hmac_sha256() could not report: a hash of
+ * stack garbage then went into idempotency keys, secret checks and stored secret hashes
+ * (tests/integration/test_alloc_fail.c). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "byoc/crypto.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -40,16 +46,47 @@ enum byoc_err byoc_random_token(char *out, size_t nchars)
     return BYOC_ERR_OK;
 }
 
+#define HMAC_BLOCK_LEN 64 /* SHA-256's block size, the HMAC key length (RFC 2104) */
+#define HMAC_IPAD 0x36
+#define HMAC_OPAD 0x5c
+
 void byoc_sha256(const void *data, size_t len, uint8_t out[BYOC_SHA256_LEN])
 {
-    SHA256(data, len, out);
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
+    byoc_wipe(&c, sizeof c);
+}
+
+/* SHA-256 of a one-block pad of the key (key XOR fill) followed by data. */
+static void hmac_pass(const uint8_t key[HMAC_BLOCK_LEN], uint8_t fill, const void *data, size_t len,
+                      uint8_t out[BYOC_SHA256_LEN])
+{
+    uint8_t pad[HMAC_BLOCK_LEN];
+    for (size_t i = 0; i < sizeof pad; i++)
+        pad[i] = key[i] ^ fill;
+    SHA256_CTX c;
+    SHA256_Init(&c);
+    SHA256_Update(&c, pad, sizeof pad);
+    SHA256_Update(&c, data, len);
+    SHA256_Final(out, &c);
+    byoc_wipe(&c, sizeof c);
+    byoc_wipe(pad, sizeof pad);
 }
 
 void byoc_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                       uint8_t out[BYOC_SHA256_LEN])
 {
-    unsigned int out_len = BYOC_SHA256_LEN;
-    HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &out_len);
+    uint8_t k[HMAC_BLOCK_LEN] = {0}, inner[BYOC_SHA256_LEN];
+    if (key_len > sizeof k)
+        byoc_sha256(key, key_len, k); /* a longer key is replaced by its hash */
+    else if (key_len)
+        memcpy(k, key, key_len);
+    hmac_pass(k, HMAC_IPAD, data, len, inner);
+    hmac_pass(k, HMAC_OPAD, inner, sizeof inner, out);
+    byoc_wipe(k, sizeof k);
+    byoc_wipe(inner, sizeof inner);
 }
 
 void byoc_wipe(void *p, size_t len)

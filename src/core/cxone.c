@@ -17,6 +17,10 @@
 
 #define DFO "/dfo/3.0"
 #define URL_CAP (BYOC_URL_MAX + 3 * BYOC_EXTERNAL_ID_MAX + 64)
+/* CXone is a public cloud service: a link-local address (169.254.169.254, the cloud metadata
+ * service, in any notation or behind any name) is never it, and must not receive the provider's
+ * client secret or access key. Loopback and private addresses stay allowed (fakes, proxies). */
+#define CXONE_DENY_LINK_LOCAL true
 
 /* CXone's message from {"errors":[{"message"}]} or {"message"} into detail. */
 static void take_detail(const struct byoc_out_resp *resp, char *detail)
@@ -85,7 +89,8 @@ static enum byoc_err call(const char *method, const char *url, const char *beare
                                .content_type = text ? "application/json" : NULL,
                                .body = text,
                                .body_len = text ? strlen(text) : 0,
-                               .metric = endpoint_of(url)};
+                               .metric = endpoint_of(url),
+                               .deny_link_local = CXONE_DENY_LINK_LOCAL};
     struct byoc_out_resp resp = {0};
     enum byoc_err e = byoc_out_do(&req, &resp);
     free(text);
@@ -385,7 +390,8 @@ static enum byoc_err fetch_token(const struct byoc_cxone_creds *c, char **token,
                                .body_len = form.len,
                                .basic_user = c->client_id,
                                .basic_password = c->client_secret,
-                               .metric = "token"};
+                               .metric = "token",
+                               .deny_link_local = CXONE_DENY_LINK_LOCAL};
     struct byoc_out_resp resp = {0};
     if (!e)
         e = byoc_out_do(&req, &resp);
@@ -513,7 +519,8 @@ static void raw_call_json(const char *method, const char *url, const char *beare
                                .content_type = text ? "application/json" : NULL,
                                .body = text,
                                .body_len = text ? strlen(text) : 0,
-                               .metric = endpoint_of(url)};
+                               .metric = endpoint_of(url),
+                               .deny_link_local = CXONE_DENY_LINK_LOCAL};
     struct byoc_out_resp resp = {0};
     r->err = (body && !text) ? BYOC_ERR_NOMEM : byoc_out_do(&req, &resp);
     free(text);

@@ -1,5 +1,6 @@
 #include "byoc/json.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <math.h>
@@ -92,6 +93,27 @@ static bool json_depth_ok(const char *s, size_t len, int max)
     return true;
 }
 
+/* False when a string escapes U+0000 ("\u0000"): cJSON hands strings on as C strings, so the
+ * value would silently end there ("ab\u0000cd" stored as "ab"). */
+static bool no_escaped_nul(const char *s, size_t len)
+{
+    static const char nul_escape[] = "u0000";
+    const size_t esc_len = sizeof nul_escape - 1;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = s[i] == '"';
+        } else if (s[i] == '"') {
+            in_str = false;
+        } else if (s[i] == '\\') {
+            if (len - i > esc_len && memcmp(s + i + 1, nul_escape, esc_len) == 0)
+                return false;
+            i++; /* the escaped character, which may be a quote or a backslash */
+        }
+    }
+    return true;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -137,18 +159,45 @@ static bool values_sound(const cJSON *j, bool *nomem)
     return true;
 }
 
+/* cJSON answers NULL both for bad text and for a failed allocation; its allocations go through
+ * this wrapper so that a parse can tell the two apart (out of memory must be a 503 that the
+ * sender retries, never a 400 that makes it drop the message). */
+static _Thread_local bool json_alloc_failed;
+static pthread_once_t json_hooks_once = PTHREAD_ONCE_INIT;
+
+static void *json_malloc(size_t n)
+{
+    void *p = malloc(n);
+    if (!p)
+        json_alloc_failed = true;
+    return p;
+}
+
+static void json_hooks_install(void)
+{
+    cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = free};
+    cJSON_InitHooks(&hooks);
+}
+
+void byoc_json_init(void)
+{
+    pthread_once(&json_hooks_once, json_hooks_install);
+}
+
 enum byoc_err byoc_json_parse(const char *s, size_t len, cJSON **out)
 {
+    byoc_json_init();
     if (!byoc_utf8_valid(s, len))
         return BYOC_ERR_UTF8;
-    if (memchr(s, '\0', len))
+    if (memchr(s, '\0', len) || !no_escaped_nul(s, len))
         return BYOC_ERR_JSON_SYNTAX;
     if (!json_depth_ok(s, len, BYOC_JSON_MAX_DEPTH))
         return BYOC_ERR_JSON_DEPTH;
     const char *end = NULL;
+    json_alloc_failed = false;
     cJSON *j = cJSON_ParseWithLengthOpts(s, len, &end, false);
     if (!j)
-        return BYOC_ERR_JSON_SYNTAX;
+        return json_alloc_failed ? BYOC_ERR_NOMEM : BYOC_ERR_JSON_SYNTAX;
     /* cJSON stops after the first value: only whitespace may follow it. */
     for (const char *p = end; p < s + len; p++) {
         if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {

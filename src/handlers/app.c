@@ -12,6 +12,7 @@ enum byoc_err byoc_app_init(struct byoc_app *app, const struct byoc_config *cfg,
                             const struct byoc_keys *keys)
 {
     *app = (struct byoc_app){.cfg = cfg, .store = store, .tasks = tasks, .keys = *keys};
+    byoc_json_init();
     return byoc_auth_init(&app->auth, keys->jwt, cfg->public_url, cfg->token_ttl);
 }
 

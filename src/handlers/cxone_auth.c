@@ -70,7 +70,8 @@ static bool creds_or_reply(struct byoc_req *req, struct client_creds *c)
             oauth_error(req, 401, "invalid_client", "malformed Basic credentials");
             return false;
         }
-        if (body_secret) { /* RFC 6749 §2.3: one method only */
+        /* RFC 6749 §2.3: one method only; a body client_id may only repeat the Basic one */
+        if (body_secret || (body_id && strcmp(body_id, c->basic_id) != 0)) {
             oauth_error(req, 400, "invalid_request", "use either Basic or body credentials");
             return false;
         }

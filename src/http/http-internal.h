@@ -15,6 +15,9 @@
 #define HTTP_MAX_FORM_FIELDS 64
 #define HTTP_SUSPEND_DRAIN_MS 30000 /* stop waits this long for parked requests */
 #define HTTP_INFLIGHT_DRAIN_MS 5000 /* and this long for answers to go out */
+#define HTTP_NOMEM_BODY_MAX 256     /* the out-of-memory answer, built without the heap */
+/* Route parameter names and values: values are parts of the path, names of the pattern. */
+#define HTTP_PARAM_BUF_MAX (BYOC_HTTP_MAX_PATH + 1 + BYOC_HTTP_MAX_ROUTE_PARAMS * 64)
 
 struct http_kv {
     char *key;
@@ -36,10 +39,13 @@ struct byoc_req {
     struct MHD_Connection *conn;
     const struct byoc_route *route;
     char method[8];
-    char *path;
+    char *path; /* path_buf, or NULL when the path is longer than BYOC_HTTP_MAX_PATH */
+    char path_buf[BYOC_HTTP_MAX_PATH + 1];
     char id[BYOC_REQUEST_ID_MAX + 1];
-    struct http_kv params[BYOC_HTTP_MAX_ROUTE_PARAMS];
+    struct http_kv params[BYOC_HTTP_MAX_ROUTE_PARAMS]; /* point into param_buf */
     size_t nparams;
+    char param_buf[HTTP_PARAM_BUF_MAX]; /* no heap: a failed copy would read as a 404 */
+    size_t param_used;
     char allow[48]; /* methods of a path matched with another method (405) */
     char principal[BYOC_REQUEST_ID_MAX + 1];
     char remote[BYOC_IP_TEXT_MAX]; /* the client, see byoc_req_remote */
@@ -61,6 +67,8 @@ struct byoc_req {
     char *resp_type;
     struct http_kv headers[HTTP_MAX_REPLY_HEADERS];
     size_t nheaders;
+    bool nomem; /* a part of the reply could not be kept: 503 out_of_memory goes out instead */
+    char nomem_body[HTTP_NOMEM_BODY_MAX];
     int64_t start_us; /* monotonic */
 };
 

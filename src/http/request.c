@@ -142,6 +142,10 @@ enum byoc_err http_form_parse(struct byoc_req *r, const char *s, size_t len)
             r->nform++;
             if (!kv->key || !kv->value)
                 return BYOC_ERR_INVALID;
+            /* A repeated name is refused (RFC 6749 section 3.2), as JSON intake refuses a
+             * repeated member: which copy counts would depend on the reader. */
+            if (kv_find(r->form, r->nform - 1, kv->key))
+                return BYOC_ERR_INVALID;
         }
         s = stop + 1;
     }
@@ -160,6 +164,7 @@ void byoc_reply_header(struct byoc_req *r, const char *name, const char *value)
     if (!kv->key || !kv->value) {
         free(kv->key);
         free(kv->value);
+        r->nomem = true; /* an answer without its header would be wrong, not just short */
         return;
     }
     r->nheaders++;
@@ -176,6 +181,8 @@ void byoc_reply(struct byoc_req *r, int status, const char *content_type, char *
     r->resp_body = body;
     r->resp_len = body ? len : 0;
     r->resp_type = content_type ? strdup(content_type) : NULL;
+    if (content_type && !r->resp_type)
+        r->nomem = true;
 }
 
 void byoc_reply_json(struct byoc_req *r, int status, cJSON *json)
@@ -183,8 +190,8 @@ void byoc_reply_json(struct byoc_req *r, int status, cJSON *json)
     char *text = json ? byoc_json_render(json) : NULL;
     cJSON_Delete(json);
     if (!text) {
-        static const char nomem[] = "{\"error\":{\"code\":\"out_of_memory\"}}";
-        byoc_reply(r, 503, "application/json", strdup(nomem), sizeof nomem - 1);
+        byoc_reply(r, 503, NULL, NULL, 0);
+        r->nomem = true; /* http_req_flush answers without the heap */
         return;
     }
     byoc_reply(r, status, "application/json", text, strlen(text));
@@ -250,7 +257,8 @@ void byoc_reply_error(struct byoc_req *r, enum byoc_err err, const char *message
         size_t len = 0;
         char *page = byoc_html_message_page(html_title(status), msg, &len);
         byoc_reply_header(r, "Content-Security-Policy", BYOC_HTML_CSP);
-        byoc_reply(r, page ? status : 503, "text/html; charset=utf-8", page, len);
+        byoc_reply(r, status, "text/html; charset=utf-8", page, len);
+        r->nomem = r->nomem || !page;
         return;
     }
     if (style == BYOC_ERRSTYLE_OAUTH)
@@ -289,20 +297,77 @@ void http_req_free(struct byoc_req *r)
     byoc_buf_release(&r->body);
     free(r->resp_body);
     free(r->resp_type);
-    free(r->path);
     free(r);
 }
 
-static void add_headers(struct byoc_req *r, struct MHD_Response *resp)
+static bool add_headers(struct byoc_req *r, struct MHD_Response *resp)
 {
-    MHD_add_response_header(resp, "X-Request-Id", r->id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    if (r->resp_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type);
-    for (size_t i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(resp, r->headers[i].key, r->headers[i].value);
+    bool ok = MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES &&
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
+              MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
+              MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") == MHD_YES;
+    if (ok && r->resp_type)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->resp_type) == MHD_YES;
+    for (size_t i = 0; ok && i < r->nheaders; i++)
+        ok = MHD_add_response_header(resp, r->headers[i].key, r->headers[i].value) == MHD_YES;
+    return ok;
+}
+
+/* The stored reply with every header, or NULL when memory ran out on the way. */
+static struct MHD_Response *full_response(struct byoc_req *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        r->resp_len, r->resp_body ? r->resp_body : (void *)"",
+        r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return NULL;
+    r->resp_body = NULL; /* MHD owns it now */
+    if (!add_headers(r, resp)) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
+/* 503 out_of_memory in the route's error style, its body in the request (which outlives the
+ * response: MHD reports the request complete only after the answer went out): a reply the
+ * server could not keep whole goes out as this rather than as a wrong or headerless answer.
+ * NULL when even this cannot be made; the connection is then closed. */
+static struct MHD_Response *nomem_response(struct byoc_req *r)
+{
+    enum byoc_err_style style = r->route ? r->route->errors : BYOC_ERRSTYLE_JSON;
+    const char *msg = byoc_strerror(BYOC_ERR_NOMEM), *type = "application/json";
+    char *b = r->nomem_body;
+    int n;
+    if (style == BYOC_ERRSTYLE_OAUTH) {
+        n = snprintf(b, sizeof r->nomem_body,
+                     "{\"error\":\"temporarily_unavailable\",\"error_description\":\"%s\"}", msg);
+    } else if (style == BYOC_ERRSTYLE_HTML) {
+        type = "text/html; charset=utf-8";
+        n = snprintf(b, sizeof r->nomem_body,
+                     "<!doctype html><title>%s</title><p>%s. Please try again.</p>",
+                     html_title(503), msg);
+    } else {
+        n = snprintf(b, sizeof r->nomem_body,
+                     "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"},\"request_id\":\"%s\"}",
+                     byoc_err_name(BYOC_ERR_NOMEM), msg, r->id);
+    }
+    if (n < 0 || (size_t)n >= sizeof r->nomem_body)
+        return NULL;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer((size_t)n, b, MHD_RESPMEM_PERSISTENT);
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", BYOC_STORE_RETRY_AFTER_S);
+    bool ok = resp && MHD_add_response_header(resp, "X-Request-Id", r->id) == MHD_YES &&
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) == MHD_YES &&
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs) == MHD_YES;
+    if (!ok && resp) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    r->status = 503;
+    return resp;
 }
 
 enum MHD_Result http_req_flush(struct byoc_req *r)
@@ -311,13 +376,11 @@ enum MHD_Result http_req_flush(struct byoc_req *r)
      * while no response is queued, so queueing now would leave it parked for good. */
     if (!r->replied || r->queued || r->cont)
         return MHD_YES;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        r->resp_len, r->resp_body ? r->resp_body : (void *)"",
-        r->resp_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = r->nomem ? NULL : full_response(r);
+    if (!resp)
+        resp = nomem_response(r);
     if (!resp)
         return MHD_NO;
-    r->resp_body = NULL; /* MHD owns it now */
-    add_headers(r, resp);
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     r->queued = rc == MHD_YES;

@@ -7,11 +7,20 @@
 
 void http_route_release(struct byoc_req *r)
 {
-    for (size_t i = 0; i < r->nparams; i++) {
-        free(r->params[i].key);
-        free(r->params[i].value);
-    }
     r->nparams = 0;
+    r->param_used = 0;
+}
+
+/* A copy of s[0..n) in r->param_buf, or NULL when it is full. */
+static char *param_copy(struct byoc_req *r, const char *s, size_t n)
+{
+    if (n >= sizeof r->param_buf - r->param_used)
+        return NULL;
+    char *out = r->param_buf + r->param_used;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    r->param_used += n + 1;
+    return out;
 }
 
 static bool capture(struct byoc_req *r, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -19,8 +28,8 @@ static bool capture(struct byoc_req *r, const char *name, size_t nlen, const cha
     if (r->nparams >= BYOC_HTTP_MAX_ROUTE_PARAMS)
         return false;
     struct http_kv *kv = &r->params[r->nparams];
-    kv->key = strndup(name, nlen);
-    kv->value = strndup(v, vlen);
+    kv->key = param_copy(r, name, nlen);
+    kv->value = param_copy(r, v, vlen);
     r->nparams++;
     return kv->key && kv->value;
 }

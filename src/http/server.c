@@ -138,7 +138,7 @@ static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn
     r->conn = conn;
     r->start_us = byoc_mono_us();
     /* An over-long path or method matches no route (404) rather than a truncated one. */
-    r->path = strlen(url) <= BYOC_HTTP_MAX_PATH ? strdup(url) : NULL;
+    r->path = byoc_strlcpy(r->path_buf, url, sizeof r->path_buf) ? r->path_buf : NULL;
     if (!byoc_strlcpy(r->method, method, sizeof r->method))
         r->method[0] = '\0';
     byoc_buf_init(&r->body, BYOC_BODY_MAX_SMALL);
@@ -163,6 +163,36 @@ static bool body_expected_type_ok(const struct byoc_route *rt, const char *ct)
     }
 }
 
+/* Counts the lines of the header named by cls's name. */
+struct header_count {
+    const char *name;
+    int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    (void)kind;
+    (void)value;
+    struct header_count *c = cls;
+    if (key && strcasecmp(key, c->name) == 0)
+        c->n++;
+    return MHD_YES;
+}
+
+/* Conflicting length headers (RFC 9112 section 6.3): libmicrohttpd 0.9.75 reads the body by
+ * the first of two Content-Length lines and accepts one next to Transfer-Encoding, where a
+ * proxy in front may have used the other: refused, never guessed at. */
+static bool framing_conflicts(struct byoc_req *r, const char *cl, const char *te)
+{
+    if (cl && te)
+        return true;
+    struct header_count lengths = {.name = MHD_HTTP_HEADER_CONTENT_LENGTH};
+    if (cl)
+        MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_header, &lengths);
+    return lengths.n > 1;
+}
+
 /* Checks that need only the headers: route, framing, authorization, size, media type. */
 static void req_start(struct byoc_req *r)
 {
@@ -175,7 +205,7 @@ static void req_start(struct byoc_req *r)
     }
     const char *cl = byoc_req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = byoc_req_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (cl && te) {
+    if (framing_conflicts(r, cl, te)) {
         byoc_reply_error(r, BYOC_ERR_BAD_FRAMING, NULL);
         return;
     }
@@ -272,8 +302,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return MHD_YES; /* the answer goes out after the body, see drain_first */
         }
     } else if (*upload_size) {
-        if (!r->replied && byoc_buf_append(&r->body, upload, *upload_size) != BYOC_ERR_OK)
-            r->body_overflow = true;
+        enum byoc_err e =
+            r->replied ? BYOC_ERR_OK : byoc_buf_append(&r->body, upload, *upload_size);
+        r->body_overflow = r->body_overflow || e != BYOC_ERR_OK;
+        r->nomem = r->nomem || e == BYOC_ERR_NOMEM; /* 503, not the 413 of an overflow */
         *upload_size = 0;
         return MHD_YES;
     } else {

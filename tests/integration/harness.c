@@ -16,6 +16,8 @@
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 15000
 #define MAX_ENV 32
+#define MAX_WRAPPER_ARGS 32
+#define WRAPPED_TIMEOUT_FACTOR 6 /* under valgrind byocd starts and stops this much slower */
 
 /* ---------------------------------------------------------------- response validation
  *
@@ -78,6 +80,13 @@ __attribute__((constructor)) static void response_log_setup(void)
 }
 
 /* ---------------------------------------------------------------- byocd process */
+
+/* base, or longer when byocd runs under BYOCD_TEST_WRAPPER. */
+static long long wait_ms(long long base)
+{
+    const char *wrap = getenv("BYOCD_TEST_WRAPPER");
+    return wrap && wrap[0] ? base * WRAPPED_TIMEOUT_FACTOR : base;
+}
 
 long long harness_now_ms(void)
 {
@@ -164,9 +173,25 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
     int fe = open(err, O_WRONLY | O_CREAT | O_APPEND, 0600);
     dup2(fo, STDOUT_FILENO);
     dup2(fe, STDERR_FILENO);
-    const char *bin = getenv("BYOCD_TEST_BINARY");
-    char *const argv[] = {(char *)bin, "serve", NULL};
-    execve(bin, argv, envp);
+    /* BYOCD_TEST_WRAPPER: a command with arguments, separated by spaces, to run byocd under
+     * (valgrind: the test setup "valgrindbyocd" in tests/meson.build). */
+    static char wrapper[1024];
+    char *argv[MAX_WRAPPER_ARGS + 3];
+    int argc = 0;
+    const char *wrap = getenv("BYOCD_TEST_WRAPPER");
+    snprintf(wrapper, sizeof wrapper, "%s", wrap ? wrap : "");
+    for (char *w = wrapper; *w && argc < MAX_WRAPPER_ARGS;) {
+        size_t len = strcspn(w, " ");
+        if (len)
+            argv[argc++] = w;
+        w += len;
+        if (*w)
+            *w++ = '\0';
+    }
+    argv[argc++] = (char *)getenv("BYOCD_TEST_BINARY");
+    argv[argc++] = "serve";
+    argv[argc] = NULL;
+    execve(argv[0], argv, envp);
     _exit(127);
 }
 
@@ -202,7 +227,8 @@ void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
     if (b->pid == 0)
         child_exec(b, extra_env);
     b->port = 0;
-    for (long long end = harness_now_ms() + START_TIMEOUT_MS; harness_now_ms() < end && !b->port;) {
+    for (long long end = harness_now_ms() + wait_ms(START_TIMEOUT_MS);
+         harness_now_ms() < end && !b->port;) {
         usleep(20 * 1000);
         char *all = byocd_log(b);
         if (strlen(all) > old_len && strstr(all + old_len, "\"msg\":\"listening\""))
@@ -229,7 +255,7 @@ int byocd_stop(struct byocd *b)
         return -1;
     kill(b->pid, SIGTERM);
     int status = 0;
-    for (long long end = harness_now_ms() + STOP_TIMEOUT_MS; harness_now_ms() < end;) {
+    for (long long end = harness_now_ms() + wait_ms(STOP_TIMEOUT_MS); harness_now_ms() < end;) {
         if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
             b->pid = 0;
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
