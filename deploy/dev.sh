@@ -5,35 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_PACKAGES=(ca-certificates gcc libc6-dev pkg-config meson ninja-build python3
-  libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libjwt-dev libsqlite3-dev libssl-dev)
+source deploy/packages.sh
 # nginx, openssl: the reverse-proxy test; systemd: systemd-analyze verify of the unit;
 # chromium: the browser tests (driven by playwright-core from npm); prometheus: promtool checks
-# the /metrics exposition; clang: the libFuzzer targets; valgrind: the valgrind test setup.
-TEST_PACKAGES=(check clang-format nginx openssl systemd chromium prometheus clang valgrind)
+# the /metrics exposition; clang: the libFuzzer targets; valgrind: the valgrind test setup;
+# faketime: the clock-step tests (libfaketime steps the wall clock, the monotonic clock stays real).
+TEST_PACKAGES=(check clang-format nginx openssl systemd chromium prometheus clang valgrind faketime)
 BUILD_DIR=${BYOCD_BUILD_DIR:-build}
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-# Installs the Debian packages that are not installed yet (one apt-get update, only if needed).
-install_missing() {
-  local missing=() pkg
-  for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
-      missing+=("$pkg")
-  done
-  if ! command -v node >/dev/null 2>&1 && [ "${NEED_NODE:-0}" = 1 ]; then
-    missing+=(nodejs npm)
-  fi
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "dev.sh: installing ${missing[*]}"
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      "${missing[@]}"
-  fi
-}
 
 # build DIR [meson options...]
 build() {

@@ -3,7 +3,7 @@
 # checked on a Debian 12 machine:
 #   - every package its stages install exists in Debian 12 and each stage's list resolves
 #     (apt-cache, apt-get --simulate; nothing is installed);
-#   - the build stage has deploy/dev.sh's BUILD_PACKAGES;
+#   - the build stage has deploy/packages.sh's BUILD_PACKAGES;
 #   - the runtime stage's packages (with their dependencies) provide every shared library the
 #     built byocd links (NEEDED), the HEALTHCHECK's program, and no -dev package or compiler;
 #   - the runtime stage runs as a user other than root.
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 dockerfile=$1
-dev_sh=$2
+packages_sh=$2
 binary=$3
 
 tmp=$(mktemp -d /tmp/byocd-docker-XXXXXX)
@@ -59,10 +59,10 @@ stage_packages() {
   ' "$1"
 }
 
-# The BUILD_PACKAGES=( ... ) array of deploy/dev.sh.
+# The BUILD_PACKAGES=( ... ) array of deploy/packages.sh.
 dev_build_packages() {
   awk '/^BUILD_PACKAGES=\(/ { on = 1; sub(/^BUILD_PACKAGES=\(/, "") }
-       on { line = $0; done = sub(/\).*/, "", line); print line; if (done) exit }' "$dev_sh" |
+       on { line = $0; done = sub(/\).*/, "", line); print line; if (done) exit }' "$packages_sh" |
     tr -s ' \t' '\n' | sed '/^$/d'
 }
 
@@ -115,7 +115,7 @@ check() {
   printf '%s\n' "${build[@]}" >"$tmp/build"
   while read -r pkg; do
     grep -qx "$pkg" "$tmp/build" ||
-      { echo "build stage lacks $pkg (deploy/dev.sh BUILD_PACKAGES)"; bad=1; }
+      { echo "build stage lacks $pkg (deploy/packages.sh BUILD_PACKAGES)"; bad=1; }
   done < <(dev_build_packages)
   for pkg in "${runtime[@]}"; do
     case $pkg in
