@@ -1053,16 +1053,6 @@ static void rebinding_name(char *out, size_t cap)
                  host);
 }
 
-/* A channel at the fake CXone and in byocd, so a conversation can open and make events. */
-static void register_channel(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", P.id);
-    cJSON_Delete(byocd_call_ok(&B, B.admin_auth, "POST", path,
-                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
-    fake_cxone_add_channel(F, CHANNEL, "Chat", "int-1");
-}
-
 static void open_conversation(void)
 {
     cJSON_Delete(byocd_call_ok(&B, bot_auth, "POST", "/v1/conversations",
@@ -1099,7 +1089,7 @@ static void rebinding_up(void)
     /* accepted when saved: a name, not an address */
     provider_create_hook(&B, fake_cxone_url(F), "int-1", NULL, hook, &P);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", P.bot_api_key);
-    register_channel();
+    byocd_channel_register(&B, F, P.id, CHANNEL);
 }
 
 /* Every delivery listed for the provider, once want of them have had an attempt (the later
@@ -1175,7 +1165,7 @@ static void redirect_up(void)
                                    .path = HOOK_PATH_SUB, .status = 307, .location = internal});
     provider_create_hook(&B, fake_cxone_url(F), "int-1", NULL, hook, &P);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", P.bot_api_key);
-    register_channel();
+    byocd_channel_register(&B, F, P.id, CHANNEL);
 }
 
 START_TEST(redirect_to_internal_not_followed)

@@ -360,15 +360,6 @@ static void receiver_rules(int failures)
                                                             .delay_ms = RECEIVER_DELAY_MS});
 }
 
-static void register_channel(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
-                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
-}
-
 static void open_conversations(void)
 {
     for (int c = 0; c < N_CONV; c++) {
@@ -409,7 +400,7 @@ static void epoch_start(void)
     snprintf(hook, sizeof hook, "%s%s", fake_receiver_url(rx), HOOK);
     provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    register_channel();
+    byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
     cx_auth = bearer_line(token);
     free(token);

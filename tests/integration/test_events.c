@@ -97,23 +97,13 @@ static const char *err_code(const cJSON *j)
 
 /* ---- fixtures ---- */
 
-static void register_channel(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    long st = 0;
-    cJSON_Delete(admin("POST", path, "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &st));
-    ck_assert_int_eq(st, 201);
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
-}
-
 static void setup(void)
 {
     f = fake_cxone_start();
     byocd_start(&b, NULL, fast_env);
     provider_create(&b, fake_cxone_url(f), "int-1", &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    register_channel();
+    byocd_channel_register(&b, f, p.id, CHANNEL);
 }
 
 static void teardown(void)

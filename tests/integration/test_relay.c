@@ -18,27 +18,13 @@ static struct provider p;
 static char bot_auth[256];
 static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5", NULL};
 
-static void register_channel(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    char *url = byocd_url(&b, path);
-    struct test_resp r;
-    ck_assert(http_json("POST", url, b.admin_auth,
-                        "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &r));
-    ck_assert_int_eq(r.status, 201);
-    test_resp_release(&r);
-    free(url);
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
-}
-
 static void start_with(const char *settings)
 {
     f = fake_cxone_start();
     byocd_start(&b, NULL, fast_env);
     provider_create_with(&b, fake_cxone_url(f), "int-1", settings, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    register_channel();
+    byocd_channel_register(&b, f, p.id, CHANNEL);
 }
 
 static void setup(void)

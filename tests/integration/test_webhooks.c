@@ -101,15 +101,6 @@ static void rx_url(const char *path, char *out, size_t cap)
 
 /* ---------------------------------------------------------------- byocd calls */
 
-static void register_channel(void)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
-                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
-}
-
 static void start(const char *const *with_env)
 {
     byocd_env = with_env;
@@ -121,7 +112,7 @@ static void start(const char *const *with_env)
     rx_url(HOOK, hook, sizeof hook);
     provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    register_channel();
+    byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
     cx_auth = bearer_line(token);
     free(token);
