@@ -423,10 +423,11 @@ enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_ht
         return BYOC_ERR_NOMEM;
     h->cfg = *cfg;
     h->trusted = trusted;
-    /* poll(), not epoll: libmicrohttpd 0.9.75's epoll loop collapses from ~85k to ~600 answers/s
-     * once 256 keep-alive clients are busy at once (bench/run.sh, BENCHMARKS.md), while poll
-     * keeps ~100k; poll has no descriptor ceiling, unlike select. bench/ceiling.c uses the same. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
+    /* epoll. Known (BENCHMARKS.md): libmicrohttpd 0.9.75's epoll loop collapses to a few hundred
+     * answers/s when 256 or 512 keep-alive clients are busy at once; its poll loop does not, but
+     * under a failed allocation it left a resumed request parked (tests/integration/
+     * test_alloc_fail.c), so poll waits for that to be understood. bench/ceiling.c: the same. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
                             on_mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
