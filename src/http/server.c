@@ -425,8 +425,8 @@ enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_ht
     h->trusted = trusted;
     /* epoll. Known (BENCHMARKS.md): libmicrohttpd 0.9.75's epoll loop collapses to a few hundred
      * answers/s when 256 or 512 keep-alive clients are busy at once; its poll loop does not, but
-     * under a failed allocation it left a resumed request parked (tests/integration/
-     * test_alloc_fail.c), so poll waits for that to be understood. bench/ceiling.c: the same. */
+     * when the loop's own pollfd calloc fails right after a resume, it never polls that
+     * connection again (tests/integration/test_alloc_fail.c). bench/ceiling.c: the same. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h, MHD_OPTION_EXTERNAL_LOGGER,
