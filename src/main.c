@@ -216,21 +216,8 @@ static int open_state(struct runtime *rt)
 
 static int start_http(struct runtime *rt)
 {
-    size_t nroutes = 0;
-    const struct byoc_route *routes = byoc_app_routes(&nroutes);
-    struct byoc_http_config hc = {
-        .host = rt->cfg.listen_host,
-        .port = (int)rt->cfg.listen_port,
-        .max_connections = (unsigned)rt->cfg.max_connections,
-        .idle_timeout_s = (unsigned)rt->cfg.idle_timeout,
-        .routes = routes,
-        .nroutes = nroutes,
-        .authorize_or_reply = byoc_app_authorize_or_reply,
-        .app = &rt->app,
-        .trusted_proxies = rt->cfg.trusted_proxies,
-    };
     char why[WHY_MAX] = "";
-    enum byoc_err e = byoc_http_start(&hc, &rt->http, why, sizeof why);
+    enum byoc_err e = byoc_app_listen(&rt->app, &rt->http, why, sizeof why);
     if (e) {
         log_fatal("cannot listen", e, why);
         return 2;

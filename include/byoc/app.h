@@ -56,6 +56,10 @@ BYOC_MUST_USE enum byoc_err byoc_app_init(struct byoc_app *app, const struct byo
 void byoc_app_release(struct byoc_app *app);
 
 const struct byoc_route *byoc_app_routes(size_t *n);
+/* Serves app's routes over HTTP with its configuration (listen host and port, connection limit,
+ * idle timeout, trusted proxies); port 0 takes any free port (byoc_http_port tells). */
+BYOC_MUST_USE enum byoc_err byoc_app_listen(struct byoc_app *app, struct byoc_http **out, char *why,
+                                            size_t why_cap);
 bool byoc_app_authorize_or_reply(struct byoc_req *req, int policy);
 
 #endif

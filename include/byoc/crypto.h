@@ -34,6 +34,10 @@ void byoc_hex_encode(const uint8_t *in, size_t len, char *out /* 2*len + 1 */);
 bool byoc_hex_decode(const char *in, uint8_t *out, size_t out_len);
 /* Standard base64 with padding; returns the length written (excluding NUL), 0 if cap is short. */
 size_t byoc_base64_encode(const void *in, size_t len, char *out, size_t cap);
+/* URL-safe alphabet, no padding (RFC 4648 §5, as JWTs use it): the length written (excluding
+ * NUL) into *out_len; false if cap is short. */
+BYOC_MUST_USE bool byoc_base64url_encode(const void *in, size_t len, char *out, size_t cap,
+                                         size_t *out_len);
 /* Standard or URL-safe alphabet, padding optional. Errors: INVALID, TOO_LARGE. */
 BYOC_MUST_USE enum byoc_err byoc_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap,
                                                size_t *out_len);

@@ -37,25 +37,6 @@ void byoc_auth_audience(const struct byoc_auth *a, const char *provider_id, char
     snprintf(out, cap, "%s/cxone/%s", a->issuer, provider_id);
 }
 
-/* base64url without padding (RFC 7515 section 2) of in into out (cap bytes, NUL-terminated);
- * false if it does not fit. */
-static bool b64url(const void *in, size_t len, char *out, size_t cap)
-{
-    size_t n = byoc_base64_encode(in, len, out, cap);
-    if (n == 0 && len)
-        return false;
-    while (n && out[n - 1] == '=')
-        n--;
-    out[n] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        if (out[i] == '+')
-            out[i] = '-';
-        else if (out[i] == '/')
-            out[i] = '_';
-    }
-    return true;
-}
-
 /* The claims of a new token as compact JSON, malloc'd; NULL on NOMEM. */
 static char *claims_json(const struct byoc_auth *a, const char *provider_id, const char *jti,
                          int64_t now_s)
@@ -91,19 +72,19 @@ enum byoc_err byoc_auth_issue(const struct byoc_auth *a, const char *provider_id
     size_t cap = 4 * ((sizeof header + 2) / 3) + 4 * ((claims_len + 2) / 3) +
                  4 * ((BYOC_SHA256_LEN + 2) / 3) + 3;
     char *out = malloc(cap);
-    bool ok = out && b64url(header, sizeof header - 1, out, cap);
-    size_t n = ok ? strlen(out) : 0;
+    size_t n = 0, part = 0;
+    bool ok = out && byoc_base64url_encode(header, sizeof header - 1, out, cap, &n);
     if (ok) {
         out[n++] = '.';
-        ok = b64url(claims, claims_len, out + n, cap - n);
+        ok = byoc_base64url_encode(claims, claims_len, out + n, cap - n, &part);
+        n += part;
     }
     free(claims);
     if (ok) {
         uint8_t mac[BYOC_SHA256_LEN];
-        n += strlen(out + n);
         byoc_hmac_sha256(a->key, sizeof a->key, out, n, mac);
         out[n++] = '.';
-        ok = b64url(mac, sizeof mac, out + n, cap - n);
+        ok = byoc_base64url_encode(mac, sizeof mac, out + n, cap - n, &part);
         byoc_wipe(mac, sizeof mac);
     }
     if (!ok) {

@@ -155,6 +155,20 @@ size_t byoc_base64_encode(const void *in, size_t len, char *out, size_t cap)
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
+bool byoc_base64url_encode(const void *in, size_t len, char *out, size_t cap, size_t *out_len)
+{
+    size_t n = byoc_base64_encode(in, len, out, cap);
+    if (n == 0 && (len > 0 || cap == 0))
+        return false;
+    out[n] = '\0'; /* EVP_EncodeBlock wrote nothing when len is 0 */
+    while (n > 0 && out[n - 1] == '=')
+        out[--n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    *out_len = n;
+    return true;
+}
+
 static int b64_val(char c)
 {
     if (c >= 'A' && c <= 'Z')

@@ -16,6 +16,21 @@ enum byoc_err byoc_app_init(struct byoc_app *app, const struct byoc_config *cfg,
     return byoc_auth_init(&app->auth, keys->jwt, cfg->public_url, cfg->token_ttl);
 }
 
+enum byoc_err byoc_app_listen(struct byoc_app *app, struct byoc_http **out, char *why,
+                              size_t why_cap)
+{
+    const struct byoc_config *cfg = app->cfg;
+    struct byoc_http_config hc = {.host = cfg->listen_host,
+                                  .port = (int)cfg->listen_port,
+                                  .max_connections = (unsigned)cfg->max_connections,
+                                  .idle_timeout_s = (unsigned)cfg->idle_timeout,
+                                  .authorize_or_reply = byoc_app_authorize_or_reply,
+                                  .app = app,
+                                  .trusted_proxies = cfg->trusted_proxies};
+    hc.routes = byoc_app_routes(&hc.nroutes);
+    return byoc_http_start(&hc, out, why, why_cap);
+}
+
 void byoc_app_release(struct byoc_app *app)
 {
     if (!app)

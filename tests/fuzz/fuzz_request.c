@@ -181,16 +181,7 @@ static void start_server(void)
     if (byoc_tasks_start(1, 64, &tasks) != BYOC_ERR_OK ||
         byoc_app_init(&app, &cfg, store, tasks, &keys) != BYOC_ERR_OK)
         die("app init");
-    size_t n = 0;
-    const struct byoc_route *routes = byoc_app_routes(&n);
-    struct byoc_http_config hc = {.host = "127.0.0.1",
-                                  .max_connections = 16,
-                                  .idle_timeout_s = 30,
-                                  .routes = routes,
-                                  .nroutes = n,
-                                  .authorize_or_reply = byoc_app_authorize_or_reply,
-                                  .app = &app};
-    if (byoc_http_start(&hc, &http, why, sizeof why) != BYOC_ERR_OK)
+    if (byoc_app_listen(&app, &http, why, sizeof why) != BYOC_ERR_OK)
         die(why);
     port = byoc_http_port(http);
 }

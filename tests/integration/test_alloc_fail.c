@@ -67,17 +67,7 @@ static void server_start(void)
     memset(&keys, 7, sizeof keys);
     ck_assert_int_eq(byoc_tasks_start(BYOC_TASK_THREADS, BYOC_TASK_QUEUE_MAX, &tasks), BYOC_ERR_OK);
     ck_assert_int_eq(byoc_app_init(&app, &cfg, store, tasks, &keys), BYOC_ERR_OK);
-    size_t n = 0;
-    const struct byoc_route *routes = byoc_app_routes(&n);
-    struct byoc_http_config hc = {.host = cfg.listen_host,
-                                  .port = 0,
-                                  .max_connections = (unsigned)cfg.max_connections,
-                                  .idle_timeout_s = (unsigned)cfg.idle_timeout,
-                                  .routes = routes,
-                                  .nroutes = n,
-                                  .authorize_or_reply = byoc_app_authorize_or_reply,
-                                  .app = &app};
-    ck_assert_msg(byoc_http_start(&hc, &http, why, sizeof why) == BYOC_ERR_OK, "%s", why);
+    ck_assert_msg(byoc_app_listen(&app, &http, why, sizeof why) == BYOC_ERR_OK, "%s", why);
     snprintf(srv.base, sizeof srv.base, "http://127.0.0.1:%d", byoc_http_port(http));
 }
 

@@ -54,6 +54,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/crypto.h"
 #include "byoc/cxone.h"
 #include "byoc/keys.h"
 #include "byoc/limits.h"
@@ -682,17 +683,13 @@ static void load_jwt_key(void)
     memcpy(jwt_key, keys.jwt, sizeof jwt_key);
 }
 
+/* base64url without padding of len bytes at out (NUL-terminated, room assured by the caller);
+ * returns the characters written. */
 static size_t b64url(const void *in, size_t len, char *out)
 {
-    int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-    ck_assert_int_ge(n, 0);
-    size_t m = (size_t)n;
-    while (m > 0 && out[m - 1] == '=')
-        m--;
-    out[m] = '\0';
-    for (size_t i = 0; i < m; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
-    return m;
+    size_t n = 0;
+    ck_assert(byoc_base64url_encode(in, len, out, 4 * ((len + 2) / 3) + 1, &n));
+    return n;
 }
 
 /* header.payload.signature into out (TOKEN_CAP bytes); md NULL: an empty signature. */

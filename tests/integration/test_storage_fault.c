@@ -41,17 +41,7 @@ static void start(void)
     memset(&keys, 7, sizeof keys);
     ck_assert_int_eq(byoc_tasks_start(1, 16, &tasks), BYOC_ERR_OK);
     ck_assert_int_eq(byoc_app_init(&app, &cfg, store, tasks, &keys), BYOC_ERR_OK);
-    size_t n = 0;
-    const struct byoc_route *routes = byoc_app_routes(&n);
-    struct byoc_http_config hc = {.host = "127.0.0.1",
-                                  .port = 0,
-                                  .max_connections = 64,
-                                  .idle_timeout_s = 30,
-                                  .routes = routes,
-                                  .nroutes = n,
-                                  .authorize_or_reply = byoc_app_authorize_or_reply,
-                                  .app = &app};
-    ck_assert_int_eq(byoc_http_start(&hc, &http, why, sizeof why), BYOC_ERR_OK);
+    ck_assert_int_eq(byoc_app_listen(&app, &http, why, sizeof why), BYOC_ERR_OK);
     snprintf(base, sizeof base, "http://127.0.0.1:%d", byoc_http_port(http));
 }
 

@@ -189,6 +189,25 @@ START_TEST(base64_encode_rfc4648)
 }
 END_TEST
 
+/* RFC 4648 section 5 without padding: "-" and "_" for "+" and "/", no "=". */
+START_TEST(base64url_encode_unpadded)
+{
+    static const uint8_t bytes[] = {0xfb, 0xff, 0xbf};
+    char out[16];
+    size_t n = 99;
+    ck_assert(byoc_base64url_encode(bytes, sizeof bytes, out, sizeof out, &n));
+    ck_assert_uint_eq(n, 4);
+    ck_assert_str_eq(out, "-_-_");
+    ck_assert(byoc_base64url_encode("fo", 2, out, sizeof out, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(out, "Zm8");
+    ck_assert(byoc_base64url_encode("", 0, out, sizeof out, &n));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_str_eq(out, "");
+    ck_assert(!byoc_base64url_encode("foobar", 6, out, 8, &n)); /* no room for the NUL */
+}
+END_TEST
+
 START_TEST(base64_encode_needs_room_for_nul)
 {
     char out[9];
@@ -436,6 +455,7 @@ static Suite *crypto_suite(void)
     tc = tcase("codec");
     tcase_add_test(tc, base64_encode_rfc4648);
     tcase_add_test(tc, base64_encode_needs_room_for_nul);
+    tcase_add_test(tc, base64url_encode_unpadded);
     tcase_add_test(tc, base64_decode_padded_and_unpadded);
     tcase_add_test(tc, base64_decode_url_safe_alphabet);
     tcase_add_test(tc, base64_round_trip_all_lengths);
