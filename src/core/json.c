@@ -114,6 +114,9 @@ static bool no_escaped_nul(const char *s, size_t len)
     return true;
 }
 
+/* Members of an object checked without a heap allocation (most bodies' objects are small). */
+#define JSON_NAMES_INLINE 32
+
 static int name_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -128,7 +131,8 @@ static bool names_unique(const cJSON *object, bool *nomem)
         n++;
     if (n < 2)
         return true;
-    const char **names = malloc(n * sizeof *names);
+    const char *inline_names[JSON_NAMES_INLINE];
+    const char **names = n <= JSON_NAMES_INLINE ? inline_names : malloc(n * sizeof *names);
     if (!names) {
         *nomem = true;
         return false;
@@ -140,7 +144,8 @@ static bool names_unique(const cJSON *object, bool *nomem)
     bool unique = true;
     for (i = 1; unique && i < n; i++)
         unique = strcmp(names[i - 1], names[i]) != 0;
-    free(names);
+    if (names != inline_names)
+        free(names);
     return unique;
 }
 

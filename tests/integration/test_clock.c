@@ -15,6 +15,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/json.h"
 
 #define FAKETIME_LIB "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 #define WAIT_MS 30000      /* bound of every wait for something that must happen */
@@ -35,12 +36,6 @@ struct bot {
     char auth[256];
     const char *channel;
 };
-
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static void set_offset(const char *offset)
 {
@@ -117,7 +112,7 @@ static void open_conv(const struct bot *bot, char *id, size_t cap)
              "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
              bot->channel);
     cJSON *j = byocd_call_ok(&b, bot->auth, "POST", "/v1/conversations", body, 201);
-    snprintf(id, cap, "%s", s(j, "id"));
+    snprintf(id, cap, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
 }
 
@@ -230,7 +225,7 @@ static size_t waiting_after(const struct bot *bot, int want)
     {
         int attempts = cJSON_GetObjectItemCaseSensitive(d, "attempts")->valueint;
         ck_assert_msg(attempts == 0 || attempts == want, "delivery %s: %d attempts, not %d",
-                      s(d, "id"), attempts, want);
+                      byoc_json_str(d, "id"), attempts, want);
         n += attempts == want;
     }
     cJSON_Delete(j);

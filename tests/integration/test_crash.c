@@ -44,6 +44,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/json.h"
 #include "sw_verify.h"
 
 #include "byoc/banned.h"
@@ -152,12 +153,6 @@ __attribute__((format(printf, 2, 3))) static void expect(bool ok, const char *fm
 static void kill_left_over_server(void)
 {
     byocd_kill(&b); /* a failed check ends the test process: no server outlives it */
-}
-
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static bool eq(const char *x, const char *y)
@@ -276,7 +271,7 @@ static bool post_once(const struct stream *st, int i, long *status, char id[ID_M
         return false;
     *status = r.status;
     cJSON *j = test_resp_json(&r);
-    const char *got = s(j, bot_api ? "id" : "idOnExternalPlatform");
+    const char *got = byoc_json_str(j, bot_api ? "id" : "idOnExternalPlatform");
     snprintf(id, ID_MAX, "%s", got ? got : "");
     cJSON_Delete(j);
     test_resp_release(&r);
@@ -369,7 +364,7 @@ static void open_conversations(void)
                  "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
                  c);
         cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/conversations", body, 201);
-        snprintf(convs[c].id, sizeof convs[c].id, "%s", s(j, "id"));
+        snprintf(convs[c].id, sizeof convs[c].id, "%s", byoc_json_str(j, "id"));
         cJSON_Delete(j);
     }
     n_convs = N_CONV;
@@ -380,8 +375,9 @@ static void open_conversations(void)
         for (long long end = harness_now_ms() + ESCALATE_MS;
              !convs[c].thread[0] && harness_now_ms() < end; harness_sleep_ms(POLL_MS / 4)) {
             cJSON *j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
-            if (eq(s(j, "state"), "escalated") && s(j, "thread_id"))
-                snprintf(convs[c].thread, sizeof convs[c].thread, "%s", s(j, "thread_id"));
+            if (eq(byoc_json_str(j, "state"), "escalated") && byoc_json_str(j, "thread_id"))
+                snprintf(convs[c].thread, sizeof convs[c].thread, "%s",
+                         byoc_json_str(j, "thread_id"));
             cJSON_Delete(j);
         }
         expect(convs[c].thread[0], "conversation %s did not escalate", convs[c].id);
@@ -557,7 +553,7 @@ static long delivered_prefix(const struct seen_list *l, const char *conv)
     long delivered = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct seen *x = &l->v[i];
-        if (x->env && eq(s(x->env, "conversation_id"), conv) && answered_2xx(x) &&
+        if (x->env && eq(byoc_json_str(x->env, "conversation_id"), conv) && answered_2xx(x) &&
             num(x->env, "seq") == delivered + 1)
             delivered++;
     }
@@ -574,7 +570,8 @@ static bool relay_idle(const struct conv *c)
     bool idle = true;
     const cJSON *m;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(j, "messages")) idle =
-        idle && !eq(s(m, "status"), "queued") && !eq(s(m, "status"), "sending");
+        idle && !eq(byoc_json_str(m, "status"), "queued") &&
+        !eq(byoc_json_str(m, "status"), "sending");
     cJSON_Delete(j);
     return idle;
 }
@@ -620,19 +617,19 @@ static void check_agent_store(const cJSON *msgs, struct stream *st)
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
     {
-        if (!eq(s(m, "thread_ref"), c->thread))
+        if (!eq(byoc_json_str(m, "thread_ref"), c->thread))
             continue;
-        int i = key_index(st, s(m, "cxone_message_id"));
-        expect(i >= 0, "stored agent message %s in %s was never sent", s(m, "cxone_message_id"),
-               c->thread);
-        expect(eq(s(m, "conversation_id"), c->id), "agent message %s not matched to %s", s(m, "id"),
-               c->id);
+        int i = key_index(st, byoc_json_str(m, "cxone_message_id"));
+        expect(i >= 0, "stored agent message %s in %s was never sent",
+               byoc_json_str(m, "cxone_message_id"), c->thread);
+        expect(eq(byoc_json_str(m, "conversation_id"), c->id), "agent message %s not matched to %s",
+               byoc_json_str(m, "id"), c->id);
         expect(i > last, "agent message %d stored after %d (twice, or out of order)", i, last);
         struct sent *x = &st->v[i];
-        expect(x->outcome != ACKED || eq(x->id, s(m, "id")),
-               "agent message %d answered as %s, stored as %s", i, x->id, s(m, "id"));
+        expect(x->outcome != ACKED || eq(x->id, byoc_json_str(m, "id")),
+               "agent message %d answered as %s, stored as %s", i, x->id, byoc_json_str(m, "id"));
         x->stored = true;
-        snprintf(x->found, sizeof x->found, "%s", s(m, "id"));
+        snprintf(x->found, sizeof x->found, "%s", byoc_json_str(m, "id"));
         last = i;
     }
     for (int i = 0; i < st->n; i++)
@@ -654,27 +651,30 @@ static void check_events(const cJSON *events, struct stream *agent, struct strea
         expect(num(e, "seq") == seq, "%s: event seq %ld where %ld was due", conv, num(e, "seq"),
                seq);
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "data");
-        const char *type = s(e, "type");
-        expect(!eq(type, "message.failed"), "%s: message %s failed", conv, s(d, "message_id"));
+        const char *type = byoc_json_str(e, "type");
+        expect(!eq(type, "message.failed"), "%s: message %s failed", conv,
+               byoc_json_str(d, "message_id"));
         if (eq(type, "agent.message")) {
-            int i = key_index(agent, s(d, "cxone_message_id"));
+            int i = key_index(agent, byoc_json_str(d, "cxone_message_id"));
             expect(i > last_agent && agent->v[i].stored &&
-                       eq(s(d, "message_id"), agent->v[i].found),
+                       eq(byoc_json_str(d, "message_id"), agent->v[i].found),
                    "%s: agent.message for %s (seq %ld) is not the next stored reply", conv,
-                   s(d, "cxone_message_id"), seq);
+                   byoc_json_str(d, "cxone_message_id"), seq);
             last_agent = i;
             agent_events++;
         }
-        int i = eq(type, "message.delivered") ? key_index(bot, s(d, "client_message_id")) : -1;
+        int i = eq(type, "message.delivered")
+                    ? key_index(bot, byoc_json_str(d, "client_message_id"))
+                    : -1;
         if (i < 0)
             continue; /* the handover's own messages, agent.joined, escalated */
         struct sent *x = &bot->v[i];
         expect(i > last_bot, "%s: bot message %d delivered after %d", conv, i, last_bot);
-        expect(x->outcome != ACKED || eq(x->id, s(d, "message_id")),
+        expect(x->outcome != ACKED || eq(x->id, byoc_json_str(d, "message_id")),
                "%s: bot message %d answered as %s, delivered as %s", conv, i, x->id,
-               s(d, "message_id"));
+               byoc_json_str(d, "message_id"));
         x->stored = true;
-        snprintf(x->found, sizeof x->found, "%s", s(d, "message_id"));
+        snprintf(x->found, sizeof x->found, "%s", byoc_json_str(d, "message_id"));
         last_bot = i;
     }
     for (int i = 0; i < agent->n; i++)
@@ -701,12 +701,12 @@ static void check_webhooks(const struct seen_list *l, const cJSON *events, const
     for (size_t i = 0; i < l->n; i++) {
         const struct seen *x = &l->v[i];
         expect(x->env != NULL, "webhook %zu is not JSON", i);
-        if (!eq(s(x->env, "conversation_id"), conv))
+        if (!eq(byoc_json_str(x->env, "conversation_id"), conv))
             continue;
         long seq = num(x->env, "seq");
         expect(seq >= 1 && seq <= n, "%s: webhook with seq %ld of %ld", conv, seq, n);
-        expect(eq(x->req.webhook_id, s(x->env, "id")), "%s: webhook-id %s for event %s", conv,
-               x->req.webhook_id, s(x->env, "id"));
+        expect(eq(x->req.webhook_id, byoc_json_str(x->env, "id")), "%s: webhook-id %s for event %s",
+               conv, x->req.webhook_id, byoc_json_str(x->env, "id"));
         t->webhooks++;
         if (first[seq]) {
             t->webhook_repeats++;
@@ -756,8 +756,9 @@ static struct posts load_posts(void)
         const cJSON *payload = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(j, "messageContent"), "payload");
         const char *thread =
-            s(cJSON_GetObjectItemCaseSensitive(j, "thread"), "idOnExternalPlatform");
-        const char *ext = s(j, "idOnExternalPlatform"), *text = s(payload, "text");
+            byoc_json_str(cJSON_GetObjectItemCaseSensitive(j, "thread"), "idOnExternalPlatform");
+        const char *ext = byoc_json_str(j, "idOnExternalPlatform"),
+                   *text = byoc_json_str(payload, "text");
         struct post *x = &all.v[all.n];
         *x = (struct post){.body = call.body, .status = call.status, .i = -1};
         snprintf(x->thread, sizeof x->thread, "%s", thread ? thread : "");
@@ -844,20 +845,22 @@ static void collect_opened(void)
     const cJSON *c;
     cJSON_ArrayForEach(c, all)
     {
-        const char *user = s(cJSON_GetObjectItemCaseSensitive(c, "end_user"), "id");
+        const char *user = byoc_json_str(cJSON_GetObjectItemCaseSensitive(c, "end_user"), "id");
         int i = key_index(opener, user);
         if (i < 0)
             continue; /* a streamed conversation */
         struct sent *x = &opener->v[i];
         expect(!x->stored, "two conversations for opening %s: %s and %s", user, x->found,
-               s(c, "id"));
-        expect(x->outcome != ACKED || eq(x->id, s(c, "id")),
-               "opening %s answered as %s, stored as %s", user, x->id, s(c, "id"));
-        expect(s(c, "thread_id") && n_convs < N_CONV + MAX_OPENED, "opening %s: no thread", user);
+               byoc_json_str(c, "id"));
+        expect(x->outcome != ACKED || eq(x->id, byoc_json_str(c, "id")),
+               "opening %s answered as %s, stored as %s", user, x->id, byoc_json_str(c, "id"));
+        expect(byoc_json_str(c, "thread_id") && n_convs < N_CONV + MAX_OPENED,
+               "opening %s: no thread", user);
         x->stored = true;
-        snprintf(x->found, sizeof x->found, "%s", s(c, "id"));
-        snprintf(convs[n_convs].id, sizeof convs[n_convs].id, "%s", s(c, "id"));
-        snprintf(convs[n_convs].thread, sizeof convs[n_convs].thread, "%s", s(c, "thread_id"));
+        snprintf(x->found, sizeof x->found, "%s", byoc_json_str(c, "id"));
+        snprintf(convs[n_convs].id, sizeof convs[n_convs].id, "%s", byoc_json_str(c, "id"));
+        snprintf(convs[n_convs].thread, sizeof convs[n_convs].thread, "%s",
+                 byoc_json_str(c, "thread_id"));
         n_convs++;
     }
     cJSON_Delete(all);
@@ -874,7 +877,8 @@ static void check_opened(const struct conv *c, struct posts *all, const struct s
     char path[sizeof c->id + 64];
     snprintf(path, sizeof path, "/v1/conversations/%.63s", c->id);
     cJSON *j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
-    expect(eq(s(j, "state"), "escalated"), "%s: state %s after the handover", c->id, s(j, "state"));
+    expect(eq(byoc_json_str(j, "state"), "escalated"), "%s: state %s after the handover", c->id,
+           byoc_json_str(j, "state"));
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
     for (size_t k = 0; k < all->n; k++) {
         struct post *x = &all->v[k];
@@ -885,7 +889,7 @@ static void check_opened(const struct conv *c, struct posts *all, const struct s
         const cJSON *m;
         cJSON_ArrayForEach(m, msgs)
         {
-            if (eq(s(m, "id"), x->ext))
+            if (eq(byoc_json_str(m, "id"), x->ext))
                 x->i = at;
             at++;
         }
@@ -894,13 +898,13 @@ static void check_opened(const struct conv *c, struct posts *all, const struct s
     check_post_order(all, c, t);
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
-        expect(eq(s(m, "status"), "delivered"), "%s: handover message %s is %s", c->id, s(m, "id"),
-               s(m, "status"));
+        expect(eq(byoc_json_str(m, "status"), "delivered"), "%s: handover message %s is %s", c->id,
+               byoc_json_str(m, "id"), byoc_json_str(m, "status"));
     cJSON_Delete(j);
     cJSON *events = conversation_events(c);
     const cJSON *e;
-    cJSON_ArrayForEach(e, events)
-        expect(!eq(s(e, "type"), "message.failed"), "%s: a handover message failed", c->id);
+    cJSON_ArrayForEach(e, events) expect(!eq(byoc_json_str(e, "type"), "message.failed"),
+                                         "%s: a handover message failed", c->id);
     check_webhooks(l, events, c->id, t);
     cJSON_Delete(events);
 }

@@ -10,6 +10,7 @@
 
 #include "fake_cxone.h"
 #include "harness.h"
+#include "byoc/json.h"
 #include "byoc/banned.h"
 
 #define CHANNEL "chat-1"
@@ -35,12 +36,6 @@ static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_L
 static const char *const guarded_env[] = {"BYOCD_WEBHOOK_ALLOW_PRIVATE=0", NULL};
 
 /* ---- small helpers ---- */
-
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static long num(const cJSON *o, const char *k)
 {
@@ -92,7 +87,7 @@ static char *bot_raw(const char *path, long *status)
 
 static const char *err_code(const cJSON *j)
 {
-    return s(cJSON_GetObjectItemCaseSensitive(j, "error"), "code");
+    return byoc_json_str(cJSON_GetObjectItemCaseSensitive(j, "error"), "code");
 }
 
 /* ---- fixtures ---- */
@@ -127,8 +122,8 @@ static void create_public_provider(void)
               "\"client_secret\":\"s\",\"access_key_id\":\"k\",\"access_key_secret\":\"ks\"}}",
               &st);
     ck_assert_msg(st == 201, "public provider: %ld", st);
-    snprintf(p.id, sizeof p.id, "%s", s(j, "id"));
-    snprintf(p.bot_api_key, sizeof p.bot_api_key, "%s", s(j, "bot_api_key"));
+    snprintf(p.id, sizeof p.id, "%s", byoc_json_str(j, "id"));
+    snprintf(p.bot_api_key, sizeof p.bot_api_key, "%s", byoc_json_str(j, "bot_api_key"));
     p.created = j;
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
 }
@@ -152,7 +147,7 @@ static void open_conversation(const char *extra, char out[64])
     long st = 0;
     cJSON *j = bot("POST", "/v1/conversations", body, &st);
     ck_assert_int_eq(st, 201);
-    snprintf(out, 64, "%s", s(j, "id"));
+    snprintf(out, 64, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
 }
 
@@ -171,7 +166,7 @@ static cJSON *wait_state(const char *id, const char *state)
 {
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(POLL_US)) {
         cJSON *c = get_conversation(id);
-        const char *now = s(c, "state");
+        const char *now = byoc_json_str(c, "state");
         if (now && strcmp(now, state) == 0)
             return c;
         cJSON_Delete(c);
@@ -189,7 +184,7 @@ static long send_text(const char *conv, const char *client_id, const char *text,
     long st = 0;
     cJSON *j = bot("POST", path, body, &st);
     if (id_out)
-        snprintf(id_out, 64, "%s", s(j, "id") ? s(j, "id") : "");
+        snprintf(id_out, 64, "%s", byoc_json_str(j, "id") ? byoc_json_str(j, "id") : "");
     cJSON_Delete(j);
     return st;
 }
@@ -212,7 +207,9 @@ static void agent_reply(const char *thread, const char *cxone_id, const char *te
     long st = 0;
     cJSON *j = byocd_call(&b, auth, "POST", path, body, &st);
     ck_assert_int_eq(st, 200);
-    snprintf(id_out, 64, "%s", s(j, "idOnExternalPlatform") ? s(j, "idOnExternalPlatform") : "");
+    snprintf(id_out, 64, "%s",
+             byoc_json_str(j, "idOnExternalPlatform") ? byoc_json_str(j, "idOnExternalPlatform")
+                                                      : "");
     cJSON_Delete(j);
     free(token);
     free(auth);
@@ -259,7 +256,7 @@ static int count_type(const cJSON *events, const char *type)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        n += s(e, "type") && strcmp(s(e, "type"), type) == 0;
+        n += byoc_json_str(e, "type") && strcmp(byoc_json_str(e, "type"), type) == 0;
     }
     return n;
 }
@@ -270,7 +267,7 @@ static const cJSON *nth_of_type(const cJSON *events, const char *type, int n)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        if (s(e, "type") && strcmp(s(e, "type"), type) == 0 && n-- == 0)
+        if (byoc_json_str(e, "type") && strcmp(byoc_json_str(e, "type"), type) == 0 && n-- == 0)
             return e;
     }
     return NULL;
@@ -284,7 +281,7 @@ static void type_list(const cJSON *events, const char *skip, char *out, size_t c
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        const char *t = s(e, "type") ? s(e, "type") : "?";
+        const char *t = byoc_json_str(e, "type") ? byoc_json_str(e, "type") : "?";
         if (skip && starts(t, skip))
             continue;
         int w = snprintf(out + used, cap - used, "%s%s", used ? "," : "", t);
@@ -315,12 +312,14 @@ static void check_envelopes(const cJSON *events, const char *conv)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        ck_assert_msg(starts(s(e, "id"), "evt_"), "event id %s", s(e, "id"));
-        ck_assert_ptr_nonnull(s(e, "type"));
-        ck_assert_msg(iso_ms(s(e, "created_at")), "created_at %s", s(e, "created_at"));
-        ck_assert_str_eq(s(e, "provider_id"), p.id);
-        ck_assert_str_eq(s(e, "conversation_id"), conv);
-        ck_assert_msg(num(e, "seq") == want, "%s has seq %ld, want %ld", s(e, "type"),
+        ck_assert_msg(starts(byoc_json_str(e, "id"), "evt_"), "event id %s",
+                      byoc_json_str(e, "id"));
+        ck_assert_ptr_nonnull(byoc_json_str(e, "type"));
+        ck_assert_msg(iso_ms(byoc_json_str(e, "created_at")), "created_at %s",
+                      byoc_json_str(e, "created_at"));
+        ck_assert_str_eq(byoc_json_str(e, "provider_id"), p.id);
+        ck_assert_str_eq(byoc_json_str(e, "conversation_id"), conv);
+        ck_assert_msg(num(e, "seq") == want, "%s has seq %ld, want %ld", byoc_json_str(e, "type"),
                       num(e, "seq"), want);
         ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(e, "data")));
         want++;
@@ -338,8 +337,8 @@ static const cJSON *message_event(const cJSON *events, const char *type, const c
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        const char *mid = s(data(e), "message_id");
-        if (strcmp(s(e, "type"), type) == 0 && mid && strcmp(mid, id) == 0)
+        const char *mid = byoc_json_str(data(e), "message_id");
+        if (strcmp(byoc_json_str(e, "type"), type) == 0 && mid && strcmp(mid, id) == 0)
             return e;
     }
     return NULL;
@@ -385,12 +384,12 @@ START_TEST(webhook_created_listed_deleted)
         "{\"url\":\"http://127.0.0.1:9/a\",\"events\":[\"agent.message\",\"conversation.ended\"]}",
         &st);
     ck_assert_int_eq(st, 201);
-    ck_assert(starts(s(a, "id"), "wh_"));
-    ck_assert_str_eq(s(a, "url"), "http://127.0.0.1:9/a");
-    ck_assert_str_eq(s(a, "state"), "enabled");
-    ck_assert(starts(s(a, "secret"), "whsec_"));
-    ck_assert_str_ne(s(a, "secret"), p.webhook_secret);
-    ck_assert(iso_ms(s(a, "created_at")));
+    ck_assert(starts(byoc_json_str(a, "id"), "wh_"));
+    ck_assert_str_eq(byoc_json_str(a, "url"), "http://127.0.0.1:9/a");
+    ck_assert_str_eq(byoc_json_str(a, "state"), "enabled");
+    ck_assert(starts(byoc_json_str(a, "secret"), "whsec_"));
+    ck_assert_str_ne(byoc_json_str(a, "secret"), p.webhook_secret);
+    ck_assert(iso_ms(byoc_json_str(a, "created_at")));
     const cJSON *evs = cJSON_GetObjectItemCaseSensitive(a, "events");
     ck_assert_int_eq(cJSON_GetArraySize(evs), 2);
     ck_assert_str_eq(cJSON_GetArrayItem(evs, 0)->valuestring, "agent.message");
@@ -398,11 +397,12 @@ START_TEST(webhook_created_listed_deleted)
     cJSON *all = create_webhook("{\"url\":\"http://127.0.0.1:9/b\"}", &st);
     ck_assert_int_eq(st, 201);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(all, "events")));
-    ck_assert_str_ne(s(all, "secret"), s(a, "secret"));
+    ck_assert_str_ne(byoc_json_str(all, "secret"), byoc_json_str(a, "secret"));
 
     char *raw = bot_raw("/v1/webhooks", &st);
     ck_assert_int_eq(st, 200);
-    ck_assert_msg(!strstr(raw, s(a, "secret")) && !strstr(raw, s(all, "secret")) &&
+    ck_assert_msg(!strstr(raw, byoc_json_str(a, "secret")) &&
+                      !strstr(raw, byoc_json_str(all, "secret")) &&
                       !strstr(raw, p.webhook_secret) && !strstr(raw, "whsec_"),
                   "a secret is listed: %s", raw);
     free(raw);
@@ -410,22 +410,22 @@ START_TEST(webhook_created_listed_deleted)
     const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(list, "webhooks");
     ck_assert_int_eq(cJSON_GetArraySize(hooks), 3);
     const cJSON *first = cJSON_GetArrayItem(hooks, 0);
-    ck_assert_str_eq(s(first, "url"), CREATION_HOOK); /* the provider's own, first */
-    ck_assert(starts(s(first, "id"), "wh_"));
+    ck_assert_str_eq(byoc_json_str(first, "url"), CREATION_HOOK); /* the provider's own, first */
+    ck_assert(starts(byoc_json_str(first, "id"), "wh_"));
     ck_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(first, "events")));
-    ck_assert_str_eq(s(first, "state"), "enabled");
-    ck_assert_str_eq(s(cJSON_GetArrayItem(hooks, 1), "id"), s(a, "id"));
-    ck_assert_str_eq(s(cJSON_GetArrayItem(hooks, 2), "id"), s(all, "id"));
+    ck_assert_str_eq(byoc_json_str(first, "state"), "enabled");
+    ck_assert_str_eq(byoc_json_str(cJSON_GetArrayItem(hooks, 1), "id"), byoc_json_str(a, "id"));
+    ck_assert_str_eq(byoc_json_str(cJSON_GetArrayItem(hooks, 2), "id"), byoc_json_str(all, "id"));
     const cJSON *h;
     cJSON_ArrayForEach(h, hooks)
     {
         ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(h, "secret"));
-        ck_assert(iso_ms(s(h, "created_at")));
+        ck_assert(iso_ms(byoc_json_str(h, "created_at")));
     }
     cJSON_Delete(list);
 
     char path[128];
-    snprintf(path, sizeof path, "/v1/webhooks/%s", s(a, "id"));
+    snprintf(path, sizeof path, "/v1/webhooks/%s", byoc_json_str(a, "id"));
     cJSON_Delete(bot("DELETE", path, NULL, &st));
     ck_assert_int_eq(st, 204);
     ck_assert_int_eq(webhook_count(), 2);
@@ -450,7 +450,8 @@ START_TEST(admin_lists_webhooks_without_secrets)
     ck_assert(http_json("GET", url, b.admin_auth, NULL, &r));
     free(url);
     ck_assert_int_eq(r.status, 200);
-    ck_assert_msg(!strstr(r.body, "whsec_") && !strstr(r.body, s(a, "secret")), "%s", r.body);
+    ck_assert_msg(!strstr(r.body, "whsec_") && !strstr(r.body, byoc_json_str(a, "secret")), "%s",
+                  r.body);
     cJSON *j = test_resp_json(&r);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "webhooks")), 2);
     cJSON_Delete(j);
@@ -496,12 +497,12 @@ START_TEST(other_providers_webhooks_invisible)
     cJSON *list = list_webhooks();
     const cJSON *hooks = cJSON_GetObjectItemCaseSensitive(list, "webhooks");
     ck_assert_int_eq(cJSON_GetArraySize(hooks), 1);
-    ck_assert_str_ne(s(cJSON_GetArrayItem(hooks, 0), "id"), s(a, "id"));
+    ck_assert_str_ne(byoc_json_str(cJSON_GetArrayItem(hooks, 0), "id"), byoc_json_str(a, "id"));
     cJSON_Delete(list);
-    snprintf(path, sizeof path, "/v1/webhooks/%s", s(a, "id"));
+    snprintf(path, sizeof path, "/v1/webhooks/%s", byoc_json_str(a, "id"));
     cJSON_Delete(bot("DELETE", path, NULL, &st));
     ck_assert_int_eq(st, 404);
-    snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", s(a, "id"));
+    snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", byoc_json_str(a, "id"));
     cJSON_Delete(bot("POST", path, NULL, &st));
     ck_assert_int_eq(st, 404);
     snprintf(bot_auth, sizeof bot_auth, "%s", saved);
@@ -561,7 +562,7 @@ START_TEST(private_targets_refused)
     long st = 0;
     cJSON *j = create_webhook("{\"url\":\"https://bot.example.com/hook\"}", &st);
     ck_assert_int_eq(st, 201);
-    ck_assert_str_eq(s(j, "url"), "https://bot.example.com/hook");
+    ck_assert_str_eq(byoc_json_str(j, "url"), "https://bot.example.com/hook");
     cJSON_Delete(j);
     ck_assert_int_eq(webhook_count(), 2);
 }
@@ -597,7 +598,7 @@ START_TEST(guarded_provider_creation_refuses_loopback_hook)
     cJSON_Delete(j);
     cJSON *list = list_webhooks();
     const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(list, "webhooks"), 0);
-    ck_assert_str_eq(s(first, "url"), PUBLIC_HOOK);
+    ck_assert_str_eq(byoc_json_str(first, "url"), PUBLIC_HOOK);
     cJSON_Delete(list);
 }
 END_TEST
@@ -612,30 +613,30 @@ END_TEST
 
 static void assert_agent(const cJSON *agent)
 {
-    ck_assert_str_eq(s(agent, "name"), "Ada Agent");
-    ck_assert_str_eq(s(agent, "avatar_url"), AVATAR);
+    ck_assert_str_eq(byoc_json_str(agent, "name"), "Ada Agent");
+    ck_assert_str_eq(byoc_json_str(agent, "avatar_url"), AVATAR);
 }
 
 static void assert_escalated_by_relay(const cJSON *e, const cJSON *conv)
 {
     const cJSON *d = data(e), *cx = cJSON_GetObjectItemCaseSensitive(conv, "cxone");
-    ck_assert_str_eq(s(d, "source"), "relay");
-    ck_assert_str_eq(s(d, "contact_id"), s(cx, "contact_id"));
-    if (s(cx, "case_id"))
-        ck_assert_str_eq(s(d, "case_id"), s(cx, "case_id"));
-    if (s(cx, "interaction_id"))
-        ck_assert_str_eq(s(d, "interaction_id"), s(cx, "interaction_id"));
+    ck_assert_str_eq(byoc_json_str(d, "source"), "relay");
+    ck_assert_str_eq(byoc_json_str(d, "contact_id"), byoc_json_str(cx, "contact_id"));
+    if (byoc_json_str(cx, "case_id"))
+        ck_assert_str_eq(byoc_json_str(d, "case_id"), byoc_json_str(cx, "case_id"));
+    if (byoc_json_str(cx, "interaction_id"))
+        ck_assert_str_eq(byoc_json_str(d, "interaction_id"), byoc_json_str(cx, "interaction_id"));
 }
 
 static void assert_agent_message(const cJSON *e, const char *id, const char *cxone_id,
                                  const char *text, int attachments)
 {
     const cJSON *d = data(e);
-    ck_assert_str_eq(s(d, "message_id"), id);
-    if (s(d, "cxone_message_id"))
-        ck_assert_str_eq(s(d, "cxone_message_id"), cxone_id);
-    ck_assert_str_eq(s(d, "kind"), "reply");
-    ck_assert_str_eq(s(d, "text"), text);
+    ck_assert_str_eq(byoc_json_str(d, "message_id"), id);
+    if (byoc_json_str(d, "cxone_message_id"))
+        ck_assert_str_eq(byoc_json_str(d, "cxone_message_id"), cxone_id);
+    ck_assert_str_eq(byoc_json_str(d, "kind"), "reply");
+    ck_assert_str_eq(byoc_json_str(d, "text"), text);
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(d, "attachments");
     ck_assert(cJSON_IsArray(att));
     ck_assert_int_eq(cJSON_GetArraySize(att), attachments);
@@ -647,8 +648,8 @@ static cJSON *conversation_with_replies(char id[64], char r1[64], char r2[64])
 {
     open_conversation(NULL, id);
     cJSON *c = wait_state(id, "escalated");
-    agent_reply(s(c, "thread_id"), "agent-1", "Hi, Ada here", false, r1);
-    agent_reply(s(c, "thread_id"), "agent-2", "Here is your invoice", true, r2);
+    agent_reply(byoc_json_str(c, "thread_id"), "agent-1", "Hi, Ada here", false, r1);
+    agent_reply(byoc_json_str(c, "thread_id"), "agent-2", "Here is your invoice", true, r2);
     return c;
 }
 
@@ -670,12 +671,12 @@ START_TEST(conversation_events_in_order)
     assert_agent_message(m2, r2, "agent-2", "Here is your invoice", 1);
     const cJSON *att =
         cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(data(m2), "attachments"), 0);
-    ck_assert_str_eq(s(att, "name"), "invoice.pdf");
-    ck_assert_str_eq(s(att, "url"), INVOICE);
-    ck_assert_str_eq(s(att, "mime_type"), "application/pdf");
+    ck_assert_str_eq(byoc_json_str(att, "name"), "invoice.pdf");
+    ck_assert_str_eq(byoc_json_str(att, "url"), INVOICE);
+    ck_assert_str_eq(byoc_json_str(att, "mime_type"), "application/pdf");
     /* The opening transcript is a bot text message: one message.delivered for it. */
     const char *opening =
-        s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "messages"), 0), "id");
+        byoc_json_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(c, "messages"), 0), "id");
     ck_assert_int_eq(count_type(all, "message.delivered"), 1);
     ck_assert_ptr_nonnull(message_event(all, "message.delivered", opening));
     ck_assert_int_eq(count_type(all, "message.failed"), 0);
@@ -696,14 +697,16 @@ START_TEST(conversation_events_page_with_after)
     ck_assert_int_eq(st, 200);
     const cJSON *evs = cJSON_GetObjectItemCaseSensitive(j, "events");
     ck_assert_int_eq(cJSON_GetArraySize(evs), 2);
-    ck_assert_str_eq(s(cJSON_GetArrayItem(evs, 0), "id"), s(cJSON_GetArrayItem(all, 0), "id"));
+    ck_assert_str_eq(byoc_json_str(cJSON_GetArrayItem(evs, 0), "id"),
+                     byoc_json_str(cJSON_GetArrayItem(all, 0), "id"));
     ck_assert_int_eq(num(j, "next_after"), 2);
     cJSON_Delete(j);
     j = events_page(id, 2, 100, &st);
     evs = cJSON_GetObjectItemCaseSensitive(j, "events");
     ck_assert_int_eq(cJSON_GetArraySize(evs), total - 2);
     ck_assert_int_eq(num(cJSON_GetArrayItem(evs, 0), "seq"), 3);
-    ck_assert_str_eq(s(cJSON_GetArrayItem(evs, 0), "id"), s(cJSON_GetArrayItem(all, 2), "id"));
+    ck_assert_str_eq(byoc_json_str(cJSON_GetArrayItem(evs, 0), "id"),
+                     byoc_json_str(cJSON_GetArrayItem(all, 2), "id"));
     ck_assert_int_eq(num(j, "next_after"), total);
     cJSON_Delete(j);
     j = events_page(id, total, 100, &st);
@@ -786,8 +789,8 @@ static void read_feed(const char *cursor, int limit, cJSON *out, char cursor_out
         const cJSON *evs = cJSON_GetObjectItemCaseSensitive(j, "events"), *e;
         ck_assert(cJSON_IsArray(evs));
         ck_assert_int_le(cJSON_GetArraySize(evs), limit);
-        ck_assert_msg(s(j, "next_cursor"), "next_cursor missing");
-        snprintf(cur, sizeof cur, "%s", s(j, "next_cursor"));
+        ck_assert_msg(byoc_json_str(j, "next_cursor"), "next_cursor missing");
+        snprintf(cur, sizeof cur, "%s", byoc_json_str(j, "next_cursor"));
         int n = cJSON_GetArraySize(evs);
         cJSON_ArrayForEach(e, evs)
         {
@@ -811,13 +814,14 @@ static void assert_feed_matches(const cJSON *feed, const cJSON *a, const char *i
     const cJSON *e;
     cJSON_ArrayForEach(e, feed)
     {
-        bool in_a = strcmp(s(e, "conversation_id"), ida) == 0;
-        ck_assert_msg(in_a || strcmp(s(e, "conversation_id"), idb) == 0, "foreign event");
+        bool in_a = strcmp(byoc_json_str(e, "conversation_id"), ida) == 0;
+        ck_assert_msg(in_a || strcmp(byoc_json_str(e, "conversation_id"), idb) == 0,
+                      "foreign event");
         long *last = in_a ? &last_a : &last_b;
         const cJSON *mine = cJSON_GetArrayItem(in_a ? a : bb, (int)*last);
         ck_assert_int_eq(num(e, "seq"), *last + 1);
-        ck_assert_str_eq(s(e, "id"), s(mine, "id"));
-        ck_assert_str_eq(s(e, "type"), s(mine, "type"));
+        ck_assert_str_eq(byoc_json_str(e, "id"), byoc_json_str(mine, "id"));
+        ck_assert_str_eq(byoc_json_str(e, "type"), byoc_json_str(mine, "type"));
         (*last)++;
     }
 }
@@ -829,7 +833,7 @@ START_TEST(provider_feed_pages_with_cursor)
     open_conversation(NULL, idb);
     cJSON *ca = wait_state(ida, "escalated");
     cJSON_Delete(wait_state(idb, "escalated"));
-    agent_reply(s(ca, "thread_id"), "agent-f1", "feed reply", false, r1);
+    agent_reply(byoc_json_str(ca, "thread_id"), "agent-f1", "feed reply", false, r1);
     snprintf(path, sizeof path, "/v1/conversations/%s/end", idb);
     long st = 0;
     cJSON_Delete(bot("POST", path, "{\"reason\":\"done\"}", &st));
@@ -856,7 +860,8 @@ START_TEST(provider_feed_pages_with_cursor)
     const cJSON *e;
     cJSON_ArrayForEach(e, more)
     {
-        ck_assert_str_eq(s(e, "conversation_id"), ida); /* only what came after the cursor */
+        ck_assert_str_eq(byoc_json_str(e, "conversation_id"),
+                         ida); /* only what came after the cursor */
     }
     cJSON_Delete(more);
     cJSON_Delete(a);
@@ -888,10 +893,10 @@ START_TEST(delivered_events_for_bot_messages)
     ck_assert_ptr_nonnull(d1);
     ck_assert_ptr_nonnull(d2);
     ck_assert_ptr_nonnull(d3);
-    ck_assert_str_eq(s(d1, "client_message_id"), "client-7");
+    ck_assert_str_eq(byoc_json_str(d1, "client_message_id"), "client-7");
     ck_assert_int_eq(num(d1, "attempts"), 1);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(d2, "client_message_id"));
-    ck_assert_str_eq(s(d3, "client_message_id"), "client-9");
+    ck_assert_str_eq(byoc_json_str(d3, "client_message_id"), "client-9");
     ck_assert_int_eq(num(d3, "attempts"), 2);
     ck_assert_int_eq(count_type(all, "message.delivered"), 4); /* typing has none */
     ck_assert_int_eq(count_type(all, "message.failed"), 0);
@@ -908,7 +913,7 @@ START_TEST(failed_opening_ends_conversation)
     ck_assert_int_eq(send_text(id, "client-q", "queued behind", queued), 202);
     cJSON *c = wait_state(id, "ended");
     fake_cxone_set_delay_ms(f, 0);
-    ck_assert_str_eq(s(c, "ended_by"), "failure");
+    ck_assert_str_eq(byoc_json_str(c, "ended_by"), "failure");
     cJSON *all = wait_events(id, "conversation.ended", 1);
     char types[TYPES_MAX];
     type_list(all, NULL, types, sizeof types);
@@ -917,17 +922,18 @@ START_TEST(failed_opening_ends_conversation)
     ck_assert_msg(count_type(all, "conversation.escalated") == 0, "[%s]", types);
     ck_assert_msg(count_type(all, "message.delivered") == 0, "[%s]", types);
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(c, "messages");
-    const cJSON *first = message_event(all, "message.failed", s(cJSON_GetArrayItem(msgs, 0), "id"));
+    const cJSON *first =
+        message_event(all, "message.failed", byoc_json_str(cJSON_GetArrayItem(msgs, 0), "id"));
     ck_assert_ptr_nonnull(first);
     ck_assert_int_eq(num(data(first), "attempts"), 1);
-    ck_assert_ptr_nonnull(s(data(first), "reason"));
+    ck_assert_ptr_nonnull(byoc_json_str(data(first), "reason"));
     const cJSON *behind = message_event(all, "message.failed", queued);
     ck_assert_ptr_nonnull(behind);
-    ck_assert_str_eq(s(data(behind), "client_message_id"), "client-q");
-    ck_assert_ptr_nonnull(s(data(behind), "reason"));
+    ck_assert_str_eq(byoc_json_str(data(behind), "client_message_id"), "client-q");
+    ck_assert_ptr_nonnull(byoc_json_str(data(behind), "reason"));
     const cJSON *last = cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1);
-    ck_assert_str_eq(s(last, "type"), "conversation.ended");
-    ck_assert_str_eq(s(data(last), "by"), "failure");
+    ck_assert_str_eq(byoc_json_str(last, "type"), "conversation.ended");
+    ck_assert_str_eq(byoc_json_str(data(last), "by"), "failure");
     ck_assert_uint_eq(fake_cxone_message_count(f), 0);
     cJSON_Delete(all);
     cJSON_Delete(c);
@@ -952,9 +958,9 @@ START_TEST(bot_end_is_the_last_event)
     check_envelopes(all, id);
     ck_assert_int_eq(count_type(all, "conversation.ended"), 1);
     const cJSON *last = cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1);
-    ck_assert_str_eq(s(last, "type"), "conversation.ended");
-    ck_assert_str_eq(s(data(last), "by"), "bot");
-    ck_assert_str_eq(s(data(last), "reason"), "resolved");
+    ck_assert_str_eq(byoc_json_str(last, "type"), "conversation.ended");
+    ck_assert_str_eq(byoc_json_str(data(last), "by"), "bot");
+    ck_assert_str_eq(byoc_json_str(data(last), "reason"), "resolved");
     ck_assert_int_eq(count_type(all, "message.delivered"), 1); /* the close message has none */
     cJSON_Delete(all);
 }

@@ -26,6 +26,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/json.h"
 #include "byoc/banned.h"
 
 #define CHANNEL "chat-1"
@@ -78,12 +79,6 @@ struct conv {
 };
 
 /* ---------------------------------------------------------------- small helpers */
-
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static bool eq(const char *x, const char *y)
 {
@@ -643,17 +638,19 @@ static void open_conv(struct conv *c)
                              "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
                              "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
                              201);
-    snprintf(c->id, sizeof c->id, "%s", s(j, "id"));
+    snprintf(c->id, sizeof c->id, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
     char path[128];
     snprintf(path, sizeof path, "/v1/conversations/%s", c->id);
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
          harness_sleep_ms(POLL_MS)) {
         j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
-        const char *contact = s(cJSON_GetObjectItemCaseSensitive(j, "cxone"), "contact_id");
-        bool ready = eq(s(j, "state"), "escalated") && s(j, "thread_id") && contact;
+        const char *contact =
+            byoc_json_str(cJSON_GetObjectItemCaseSensitive(j, "cxone"), "contact_id");
+        bool ready =
+            eq(byoc_json_str(j, "state"), "escalated") && byoc_json_str(j, "thread_id") && contact;
         if (ready) {
-            snprintf(c->thread, sizeof c->thread, "%s", s(j, "thread_id"));
+            snprintf(c->thread, sizeof c->thread, "%s", byoc_json_str(j, "thread_id"));
             snprintf(c->contact, sizeof c->contact, "%s", contact);
         }
         cJSON_Delete(j);
@@ -728,7 +725,7 @@ static void subscribe(const char *path, const char *events, char out[64])
     snprintf(body, sizeof body, "{\"url\":\"%s%s\",\"events\":%s}", fake_receiver_url(rx), path,
              events);
     cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
-    snprintf(out, 64, "%s", s(j, "id"));
+    snprintf(out, 64, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
 }
 
@@ -1001,8 +998,8 @@ static int dead_listed(const char *wh, char out[64])
     out[0] = '\0';
     cJSON_ArrayForEach(d, list)
     {
-        if (eq(s(d, "webhook_id"), wh))
-            snprintf(out, 64, "%s", s(d, "id"));
+        if (eq(byoc_json_str(d, "webhook_id"), wh))
+            snprintf(out, 64, "%s", byoc_json_str(d, "id"));
     }
     int n = cJSON_GetArraySize(list);
     cJSON_Delete(j);
@@ -1102,7 +1099,7 @@ static void assert_absent(const struct secrets *sec, const char *text, const cha
 
 static const char *json_str(const cJSON *o, const char *k)
 {
-    return s(o, k) ? s(o, k) : "";
+    return byoc_json_str(o, k) ? byoc_json_str(o, k) : "";
 }
 
 /* Every line a JSON object with ts, level, module and msg; returns the debug lines. */
@@ -1119,7 +1116,8 @@ static size_t assert_json_lines(const char *log, size_t *lines)
         ck_assert_msg(eq(level, "debug") || eq(level, "info") || eq(level, "warn") ||
                           eq(level, "error"),
                       "level \"%s\" in %.*s", level, (int)(nl - line), line);
-        ck_assert_msg(s(j, "ts") && s(j, "module") && s(j, "msg"),
+        ck_assert_msg(byoc_json_str(j, "ts") && byoc_json_str(j, "module") &&
+                          byoc_json_str(j, "msg"),
                       "ts, module or msg missing: %.*s", (int)(nl - line), line);
         debug += eq(level, "debug");
         (*lines)++;
@@ -1241,21 +1239,22 @@ static void webhook_secrets(struct secrets *sec)
     cJSON *j = byocd_call_ok(&b, bot_auth, "GET", "/v1/webhooks", NULL, 200);
     char wh[64], path[256], spare[64];
     snprintf(wh, sizeof wh, "%s",
-             s(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "webhooks"), 0), "id"));
+             byoc_json_str(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "webhooks"), 0),
+                           "id"));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", wh);
     j = byocd_call_ok(&b, bot_auth, "POST", path, NULL, 200);
-    secret_add_whsec(sec, "rotated webhook secret", s(j, "secret"));
+    secret_add_whsec(sec, "rotated webhook secret", byoc_json_str(j, "secret"));
     cJSON_Delete(j);
     snprintf(path, sizeof path, "/admin/v1/providers/%s/webhooks/%s/rotate-secret", p.id, wh);
     j = byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 200);
-    secret_add_whsec(sec, "webhook secret rotated by the admin", s(j, "secret"));
+    secret_add_whsec(sec, "webhook secret rotated by the admin", byoc_json_str(j, "secret"));
     cJSON_Delete(j);
     char body[256];
     snprintf(body, sizeof body, "{\"url\":\"%s/spare\"}", fake_receiver_url(rx));
     j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
-    secret_add_whsec(sec, "new subscription's secret", s(j, "secret"));
-    snprintf(spare, sizeof spare, "%s", s(j, "id"));
+    secret_add_whsec(sec, "new subscription's secret", byoc_json_str(j, "secret"));
+    snprintf(spare, sizeof spare, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
     ck_assert(spare[0]);
 }
@@ -1268,8 +1267,8 @@ static void voice_flow(struct secrets *sec)
                              "\"my bill\"}]}",
                              201);
     char path[160];
-    snprintf(path, sizeof path, "/transcripts/%s", s(j, "key"));
-    secret_add(sec, "transcript key", s(j, "key"));
+    snprintf(path, sizeof path, "/transcripts/%s", byoc_json_str(j, "key"));
+    secret_add(sec, "transcript key", byoc_json_str(j, "key"));
     cJSON_Delete(j);
     char *url = byocd_url(&b, path);
     struct test_resp r;

@@ -18,6 +18,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/json.h"
 
 #define QUEUE 16                      /* BYOCD_WRITE_QUEUE_MAX of the byocd under test */
 #define BURST (10 * QUEUE)            /* requests at once, each on its own connection */
@@ -36,25 +37,19 @@ static struct fake_receiver *rx;
 static struct provider p;
 static char bot_auth[256], conv_id[64], thread_id[128], *cx_auth;
 
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void open_conversation(void)
 {
     cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/conversations",
                              "{\"end_user\":{\"id\":\"user-9\"},"
                              "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
                              201);
-    snprintf(conv_id, sizeof conv_id, "%s", s(j, "id"));
+    snprintf(conv_id, sizeof conv_id, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
     char path[128];
     snprintf(path, sizeof path, "/v1/conversations/%s", conv_id);
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;) {
         j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
-        const char *state = s(j, "state"), *thread = s(j, "thread_id");
+        const char *state = byoc_json_str(j, "state"), *thread = byoc_json_str(j, "thread_id");
         bool ready = state && strcmp(state, "escalated") == 0 && thread;
         if (ready)
             snprintf(thread_id, sizeof thread_id, "%s", thread);
@@ -225,8 +220,8 @@ static int stored_bursts(int *out, int cap)
         const cJSON *ev;
         cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(j, "events"))
         {
-            const char *type = s(ev, "type");
-            const char *text = s(cJSON_GetObjectItemCaseSensitive(ev, "data"), "text");
+            const char *type = byoc_json_str(ev, "type");
+            const char *text = byoc_json_str(cJSON_GetObjectItemCaseSensitive(ev, "data"), "text");
             if (type && strcmp(type, "agent.message") == 0 && text &&
                 strncmp(text, "burst-", 6) == 0 && n < cap)
                 out[n++] = (int)strtol(text + 6, NULL, 10);
@@ -350,7 +345,8 @@ START_TEST(locked_database_gives_503_then_background_work_resumes)
     ck_assert_ptr_nonnull(ra);
     free(ra);
     cJSON *j = test_resp_json(&r);
-    ck_assert_str_eq(s(cJSON_GetObjectItemCaseSensitive(j, "error"), "code"), "storage_busy");
+    ck_assert_str_eq(byoc_json_str(cJSON_GetObjectItemCaseSensitive(j, "error"), "code"),
+                     "storage_busy");
     cJSON_Delete(j);
     test_resp_release(&r);
     unlock_database(db);

@@ -11,6 +11,7 @@
 
 #include "fake_cxone.h"
 #include "harness.h"
+#include "byoc/json.h"
 #include "byoc/banned.h"
 
 #define CHANNEL "chat-1"
@@ -35,12 +36,6 @@ static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_L
 
 /* ---- small helpers ---- */
 
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static long num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -54,7 +49,7 @@ static const cJSON *data(const cJSON *e)
 
 static const char *err_code(const cJSON *j)
 {
-    return s(cJSON_GetObjectItemCaseSensitive(j, "error"), "code");
+    return byoc_json_str(cJSON_GetObjectItemCaseSensitive(j, "error"), "code");
 }
 
 /* POST with the given header lines (NULL-terminated); the parsed answer (or NULL). */
@@ -101,9 +96,9 @@ static void assert_answer(const cJSON *j, long status, const char *conv, const c
                           const char *state, bool changed)
 {
     ck_assert_msg(status == 200, "studio %s answered %ld", event, status);
-    ck_assert_str_eq(s(j, "conversation_id"), conv);
-    ck_assert_str_eq(s(j, "event"), event);
-    ck_assert_str_eq(s(j, "state"), state);
+    ck_assert_str_eq(byoc_json_str(j, "conversation_id"), conv);
+    ck_assert_str_eq(byoc_json_str(j, "event"), event);
+    ck_assert_str_eq(byoc_json_str(j, "state"), state);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "changed");
     ck_assert_msg(cJSON_IsBool(c) && cJSON_IsTrue(c) == changed, "%s: changed should be %d", event,
                   changed);
@@ -153,7 +148,7 @@ static void open_conversation(char out[64])
                    "\"text\":\"I want a human\"}]}",
                    &st);
     ck_assert_int_eq(st, 201);
-    snprintf(out, 64, "%s", s(j, "id"));
+    snprintf(out, 64, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
 }
 
@@ -171,7 +166,7 @@ static cJSON *wait_state(const char *id, const char *state)
 {
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end; usleep(POLL_US)) {
         cJSON *c = get_conversation(id);
-        if (s(c, "state") && strcmp(s(c, "state"), state) == 0)
+        if (byoc_json_str(c, "state") && strcmp(byoc_json_str(c, "state"), state) == 0)
             return c;
         cJSON_Delete(c);
     }
@@ -182,7 +177,7 @@ static cJSON *wait_state(const char *id, const char *state)
 static void assert_state(const char *id, const char *state)
 {
     cJSON *c = get_conversation(id);
-    ck_assert_str_eq(s(c, "state"), state);
+    ck_assert_str_eq(byoc_json_str(c, "state"), state);
     cJSON_Delete(c);
 }
 
@@ -191,7 +186,7 @@ static void escalated_conversation(char id[64], char contact[64])
 {
     open_conversation(id);
     cJSON *c = wait_state(id, "escalated");
-    const char *cid = s(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
+    const char *cid = byoc_json_str(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
     ck_assert_ptr_nonnull(cid);
     for (const char *d = cid; *d; d++)
         ck_assert_msg(isdigit((unsigned char)*d), "contact id %s is not a number", cid);
@@ -231,7 +226,7 @@ static int count_type(const cJSON *events, const char *type)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        n += s(e, "type") && strcmp(s(e, "type"), type) == 0;
+        n += byoc_json_str(e, "type") && strcmp(byoc_json_str(e, "type"), type) == 0;
     }
     return n;
 }
@@ -241,7 +236,7 @@ static const cJSON *nth_of_type(const cJSON *events, const char *type, int n)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        if (s(e, "type") && strcmp(s(e, "type"), type) == 0 && n-- == 0)
+        if (byoc_json_str(e, "type") && strcmp(byoc_json_str(e, "type"), type) == 0 && n-- == 0)
             return e;
     }
     return NULL;
@@ -255,7 +250,7 @@ static void studio_types(const cJSON *events, char *out, size_t cap)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        const char *t = s(e, "type") ? s(e, "type") : "?";
+        const char *t = byoc_json_str(e, "type") ? byoc_json_str(e, "type") : "?";
         if (strncmp(t, "message.", 8) == 0)
             continue;
         int w = snprintf(out + used, cap - used, "%s%s", used ? "," : "", t);
@@ -271,10 +266,10 @@ static void assert_seq(const cJSON *events, const char *conv)
     const cJSON *e;
     cJSON_ArrayForEach(e, events)
     {
-        ck_assert_str_eq(s(e, "conversation_id"), conv);
-        ck_assert_str_eq(s(e, "provider_id"), p.id);
-        ck_assert_msg(num(e, "seq") == want, "%s: seq %ld, want %ld", s(e, "type"), num(e, "seq"),
-                      want);
+        ck_assert_str_eq(byoc_json_str(e, "conversation_id"), conv);
+        ck_assert_str_eq(byoc_json_str(e, "provider_id"), p.id);
+        ck_assert_msg(num(e, "seq") == want, "%s: seq %ld, want %ld", byoc_json_str(e, "type"),
+                      num(e, "seq"), want);
         want++;
     }
 }
@@ -293,7 +288,7 @@ static void assert_types(const char *conv, const char *want)
 static const char *agent_name(const cJSON *d)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "agent");
-    return cJSON_IsString(a) ? a->valuestring : s(a, "name");
+    return cJSON_IsString(a) ? a->valuestring : byoc_json_str(a, "name");
 }
 
 static cJSON *unmatched(void)
@@ -341,11 +336,14 @@ START_TEST(event_names_and_body_shapes)
                      "conversation.escalated,conversation.escalation_ended,"
                      "conversation.escalated");
     cJSON *all = all_events(id);
-    ck_assert_str_eq(s(data(nth_of_type(all, "conversation.escalated", 0)), "source"), "relay");
-    ck_assert_str_eq(s(data(nth_of_type(all, "conversation.escalated", 1)), "source"), "studio");
-    ck_assert_str_eq(s(data(nth_of_type(all, "conversation.escalated", 2)), "source"), "studio");
-    ck_assert_str_eq(s(data(nth_of_type(all, "conversation.escalation_ended", 0)), "contact_id"),
-                     c);
+    ck_assert_str_eq(byoc_json_str(data(nth_of_type(all, "conversation.escalated", 0)), "source"),
+                     "relay");
+    ck_assert_str_eq(byoc_json_str(data(nth_of_type(all, "conversation.escalated", 1)), "source"),
+                     "studio");
+    ck_assert_str_eq(byoc_json_str(data(nth_of_type(all, "conversation.escalated", 2)), "source"),
+                     "studio");
+    ck_assert_str_eq(
+        byoc_json_str(data(nth_of_type(all, "conversation.escalation_ended", 0)), "contact_id"), c);
     cJSON_Delete(all);
 }
 END_TEST
@@ -374,14 +372,15 @@ START_TEST(agent_skill_and_reason_reflected)
     const cJSON *esc1 = data(nth_of_type(all, "conversation.escalated", 1));
     const cJSON *ended2 = data(nth_of_type(all, "conversation.escalation_ended", 1));
     const cJSON *esc2 = data(nth_of_type(all, "conversation.escalated", 2));
-    ck_assert_str_eq(s(ended1, "reason"), "agent busy");
-    ck_assert_str_eq(s(esc1, "source"), "studio");
-    ck_assert_str_eq(s(esc1, "skill"), "sk-7");
-    ck_assert_str_eq(s(esc1, "reason"), "needs billing");
+    ck_assert_str_eq(byoc_json_str(ended1, "reason"), "agent busy");
+    ck_assert_str_eq(byoc_json_str(esc1, "source"), "studio");
+    ck_assert_str_eq(byoc_json_str(esc1, "skill"), "sk-7");
+    ck_assert_str_eq(byoc_json_str(esc1, "reason"), "needs billing");
     ck_assert_str_eq(agent_name(esc1), "Ada Lovelace");
-    ck_assert_str_eq(s(ended2, "reason"), "back to bot"); /* form decoding: %20 and + */
+    ck_assert_str_eq(byoc_json_str(ended2, "reason"), "back to bot"); /* form decoding: %20 and + */
     ck_assert_str_eq(agent_name(esc2), "Bob Builder");
-    ck_assert_str_eq(s(cJSON_GetObjectItemCaseSensitive(esc2, "agent"), "avatar_url"), BOB_AVATAR);
+    ck_assert_str_eq(byoc_json_str(cJSON_GetObjectItemCaseSensitive(esc2, "agent"), "avatar_url"),
+                     BOB_AVATAR);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(esc2, "skill")); /* omitted, not null */
     cJSON_Delete(all);
 }
@@ -414,10 +413,10 @@ START_TEST(found_by_thread_id_while_queued)
     char id[64], other[64], body[512];
     open_conversation(id);
     cJSON *c = get_conversation(id);
-    ck_assert_str_eq(s(c, "state"), "queued");
+    ck_assert_str_eq(byoc_json_str(c, "state"), "queued");
     snprintf(body, sizeof body,
              "{\"event\":\"ESCALATE\",\"contactId\":\"" UNKNOWN_CONTACT "\",\"threadId\":\"%s\"}",
-             s(c, "thread_id"));
+             byoc_json_str(c, "thread_id"));
     studio_expect(false, body, id, "ESCALATE", "escalated", true);
     cJSON_Delete(c);
     open_conversation(other); /* threadId may also be byocd's conversation id */
@@ -430,18 +429,19 @@ START_TEST(found_by_thread_id_while_queued)
         usleep(POLL_US);
     cJSON_Delete(wait_state(id, "escalated")); /* CXone's later acceptance: no second event */
     c = get_conversation(id);
-    const char *contact = s(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
+    const char *contact = byoc_json_str(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
     for (long long end = harness_now_ms() + WAIT_MS; !contact && harness_now_ms() < end;
          usleep(POLL_US)) {
         cJSON_Delete(c);
         c = get_conversation(id);
-        contact = s(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
+        contact = byoc_json_str(cJSON_GetObjectItemCaseSensitive(c, "cxone"), "contact_id");
     }
     ck_assert_ptr_nonnull(contact);
     cJSON_Delete(c);
     cJSON *all = all_events(id);
     ck_assert_int_eq(count_type(all, "conversation.escalated"), 1);
-    ck_assert_str_eq(s(data(nth_of_type(all, "conversation.escalated", 0)), "source"), "studio");
+    ck_assert_str_eq(byoc_json_str(data(nth_of_type(all, "conversation.escalated", 0)), "source"),
+                     "studio");
     cJSON_Delete(all);
     ck_assert_int_eq(unmatched_count(), 0);
 }
@@ -455,7 +455,7 @@ START_TEST(unknown_contact_is_404_and_kept)
                            &st);
     ck_assert_int_eq(st, 404);
     ck_assert_str_eq(err_code(j), "not_found");
-    ck_assert_ptr_nonnull(s(j, "request_id"));
+    ck_assert_ptr_nonnull(byoc_json_str(j, "request_id"));
     cJSON_Delete(j);
     j = studio_form("event=ONRELEASE&contactId=424242", &st);
     ck_assert_int_eq(st, 404);
@@ -464,14 +464,14 @@ START_TEST(unknown_contact_is_404_and_kept)
     const cJSON *evs = cJSON_GetObjectItemCaseSensitive(list, "studio_events");
     ck_assert_int_eq(cJSON_GetArraySize(evs), 2);
     const cJSON *first = cJSON_GetArrayItem(evs, 0), *second = cJSON_GetArrayItem(evs, 1);
-    ck_assert_ptr_nonnull(s(first, "id"));
-    ck_assert_str_eq(s(first, "event"), "ESCALATE");
-    ck_assert_str_eq(s(first, "contact_id"), UNKNOWN_CONTACT);
-    ck_assert_str_eq(s(first, "thread_id"), "thread-nobody");
-    ck_assert_ptr_null(s(first, "conversation_id"));
-    ck_assert_ptr_nonnull(s(first, "received_at"));
-    ck_assert_str_eq(s(second, "event"), "ONRELEASE");
-    ck_assert_str_eq(s(second, "contact_id"), "424242");
+    ck_assert_ptr_nonnull(byoc_json_str(first, "id"));
+    ck_assert_str_eq(byoc_json_str(first, "event"), "ESCALATE");
+    ck_assert_str_eq(byoc_json_str(first, "contact_id"), UNKNOWN_CONTACT);
+    ck_assert_str_eq(byoc_json_str(first, "thread_id"), "thread-nobody");
+    ck_assert_ptr_null(byoc_json_str(first, "conversation_id"));
+    ck_assert_ptr_nonnull(byoc_json_str(first, "received_at"));
+    ck_assert_str_eq(byoc_json_str(second, "event"), "ONRELEASE");
+    ck_assert_str_eq(byoc_json_str(second, "contact_id"), "424242");
     cJSON_Delete(list);
 }
 END_TEST
@@ -570,8 +570,8 @@ START_TEST(onrelease_ends_the_conversation)
              "{\"event\":\"ONRELEASE\",\"contactId\":\"%s\",\"reason\":\"agent closed\"}", c);
     studio_expect(false, body, id, "ONRELEASE", "ended", true);
     cJSON *conv = get_conversation(id);
-    ck_assert_str_eq(s(conv, "state"), "ended");
-    ck_assert_str_eq(s(conv, "ended_by"), "agent");
+    ck_assert_str_eq(byoc_json_str(conv, "state"), "ended");
+    ck_assert_str_eq(byoc_json_str(conv, "ended_by"), "agent");
     cJSON_Delete(conv);
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", id);
     long st = 0;
@@ -587,11 +587,11 @@ START_TEST(onrelease_ends_the_conversation)
     cJSON *all = all_events(id);
     const cJSON *released = nth_of_type(all, "conversation.released", 0);
     const cJSON *ended = cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1);
-    ck_assert_str_eq(s(data(released), "contact_id"), c);
-    ck_assert_str_eq(s(data(released), "reason"), "agent closed");
-    ck_assert_str_eq(s(ended, "type"), "conversation.ended");
+    ck_assert_str_eq(byoc_json_str(data(released), "contact_id"), c);
+    ck_assert_str_eq(byoc_json_str(data(released), "reason"), "agent closed");
+    ck_assert_str_eq(byoc_json_str(ended, "type"), "conversation.ended");
     ck_assert_int_eq(num(ended, "seq"), num(released, "seq") + 1);
-    ck_assert_str_eq(s(data(ended), "by"), "agent");
+    ck_assert_str_eq(byoc_json_str(data(ended), "by"), "agent");
     int total = cJSON_GetArraySize(all);
     cJSON_Delete(all);
     snprintf(body, sizeof body, "event=ONRELEASE&contactId=%s", c); /* after the end: no-ops */

@@ -29,6 +29,7 @@
 #include "fake_cxone.h"
 #include "fake_receiver.h"
 #include "harness.h"
+#include "byoc/json.h"
 #include "sw_verify.h"
 
 #include "byoc/banned.h"
@@ -76,12 +77,6 @@ struct sub {
     char id[64];
     char secret[128];
 };
-
-static const char *s(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 static bool starts_with(const char *str, const char *prefix)
 {
@@ -150,16 +145,16 @@ static void open_conv(struct conv *c)
                              "{\"end_user\":{\"id\":\"user-42\",\"first_name\":\"Grace\"},"
                              "\"transcript\":[{\"role\":\"user\",\"text\":\"hi\"}]}",
                              201);
-    snprintf(c->id, sizeof c->id, "%s", s(j, "id"));
+    snprintf(c->id, sizeof c->id, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
     char path[128];
     snprintf(path, sizeof path, "/v1/conversations/%s", c->id);
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
          usleep(POLL_MS * 1000)) {
         j = byocd_call_ok(&b, bot_auth, "GET", path, NULL, 200);
-        bool ready = eq(s(j, "state"), "escalated") && s(j, "thread_id");
+        bool ready = eq(byoc_json_str(j, "state"), "escalated") && byoc_json_str(j, "thread_id");
         if (ready)
-            snprintf(c->thread, sizeof c->thread, "%s", s(j, "thread_id"));
+            snprintf(c->thread, sizeof c->thread, "%s", byoc_json_str(j, "thread_id"));
         cJSON_Delete(j);
         if (ready)
             return;
@@ -181,13 +176,13 @@ static void sub_create(const char *path, const char *events_json, struct sub *ou
     snprintf(body, sizeof body, "{\"url\":\"%s\"%s%s}", url, events_json ? ",\"events\":" : "",
              events_json ? events_json : "");
     cJSON *j = byocd_call_ok(&b, bot_auth, "POST", "/v1/webhooks", body, 201);
-    ck_assert(starts_with(s(j, "id"), "wh_"));
-    ck_assert_str_eq(s(j, "url"), url);
-    ck_assert_str_eq(s(j, "state"), "enabled");
-    ck_assert(starts_with(s(j, "secret"), "whsec_"));
-    ck_assert_ptr_nonnull(s(j, "created_at"));
-    snprintf(out->id, sizeof out->id, "%s", s(j, "id"));
-    snprintf(out->secret, sizeof out->secret, "%s", s(j, "secret"));
+    ck_assert(starts_with(byoc_json_str(j, "id"), "wh_"));
+    ck_assert_str_eq(byoc_json_str(j, "url"), url);
+    ck_assert_str_eq(byoc_json_str(j, "state"), "enabled");
+    ck_assert(starts_with(byoc_json_str(j, "secret"), "whsec_"));
+    ck_assert_ptr_nonnull(byoc_json_str(j, "created_at"));
+    snprintf(out->id, sizeof out->id, "%s", byoc_json_str(j, "id"));
+    snprintf(out->secret, sizeof out->secret, "%s", byoc_json_str(j, "secret"));
     cJSON_Delete(j);
 }
 
@@ -202,7 +197,7 @@ static cJSON *sub_get(const char *id)
     cJSON_ArrayForEach(w, list)
     {
         ck_assert_msg(!cJSON_GetObjectItemCaseSensitive(w, "secret"), "a secret is listed");
-        if (!found && (!id || eq(s(w, "id"), id)))
+        if (!found && (!id || eq(byoc_json_str(w, "id"), id)))
             found = cJSON_Duplicate(w, true);
     }
     cJSON_Delete(j);
@@ -269,9 +264,9 @@ static bool is_event(const struct seen *x, int status, const char *type, const c
 {
     if (status != ANY_STATUS && x->req.status != status)
         return false;
-    if (!x->env || !eq(s(x->env, "type"), type))
+    if (!x->env || !eq(byoc_json_str(x->env, "type"), type))
         return false;
-    return !key || eq(s(data_of(x->env), key), value);
+    return !key || eq(byoc_json_str(data_of(x->env), key), value);
 }
 
 static size_t count_events(const char *path, int status, const char *type, const char *key,
@@ -334,9 +329,9 @@ static long check_stream(const char *path, const char *conv)
     for (size_t i = 0; i < l.n; i++) {
         const struct seen *x = &l.v[i];
         ck_assert_msg(x->env, "%s: request %zu is not JSON: %s", path, i, x->req.body);
-        if (!eq(s(x->env, "conversation_id"), conv))
+        if (!eq(byoc_json_str(x->env, "conversation_id"), conv))
             continue;
-        ck_assert_str_eq(x->req.webhook_id, s(x->env, "id"));
+        ck_assert_str_eq(x->req.webhook_id, byoc_json_str(x->env, "id"));
         long seq = seq_of(x->env);
         ck_assert_msg(seq >= 1 && seq <= MAX_SEQ, "%s: bad seq %ld", path, seq);
         if (!by_seq[seq])
@@ -368,7 +363,8 @@ static cJSON *find_delivery(const char *query, const char *text)
     cJSON_ArrayForEach(d, list)
     {
         const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
-        if (!found && eq(s(ev, "type"), "agent.message") && eq(s(data_of(ev), "text"), text))
+        if (!found && eq(byoc_json_str(ev, "type"), "agent.message") &&
+            eq(byoc_json_str(data_of(ev), "text"), text))
             found = cJSON_Duplicate(d, true);
     }
     cJSON_Delete(j);
@@ -441,11 +437,13 @@ static void check_envelope(const cJSON *e, const char *conv)
             known = known || eq(m->string, keys[i]);
         ck_assert_msg(known, "unexpected envelope member %s", m->string);
     }
-    ck_assert(starts_with(s(e, "id"), "evt_"));
-    ck_assert_msg(known_type(s(e, "type")), "unknown type %s", s(e, "type"));
-    ck_assert_msg(iso_ms(s(e, "created_at")), "created_at %s", s(e, "created_at"));
-    ck_assert_str_eq(s(e, "provider_id"), p.id);
-    ck_assert_str_eq(s(e, "conversation_id"), conv);
+    ck_assert(starts_with(byoc_json_str(e, "id"), "evt_"));
+    ck_assert_msg(known_type(byoc_json_str(e, "type")), "unknown type %s",
+                  byoc_json_str(e, "type"));
+    ck_assert_msg(iso_ms(byoc_json_str(e, "created_at")), "created_at %s",
+                  byoc_json_str(e, "created_at"));
+    ck_assert_str_eq(byoc_json_str(e, "provider_id"), p.id);
+    ck_assert_str_eq(byoc_json_str(e, "conversation_id"), conv);
     ck_assert_int_ge(seq_of(e), 1);
     ck_assert(cJSON_IsObject(data_of(e)));
 }
@@ -506,7 +504,7 @@ static void bot_says(const struct conv *c, const char *text, char out[64])
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", c->id);
     snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
     cJSON *j = byocd_call_ok(&b, bot_auth, "POST", path, body, 202);
-    snprintf(out, 64, "%s", s(j, "id"));
+    snprintf(out, 64, "%s", byoc_json_str(j, "id"));
     cJSON_Delete(j);
 }
 
@@ -518,13 +516,15 @@ static void check_event_data(const struct seen_list *l, const char *bot_msg)
     ck_assert(joined >= 0 && first >= 0 && esc >= 0);
     ck_assert_int_eq(seq_of(l->v[joined].env) + 1, seq_of(l->v[first].env));
     ck_assert_int_lt(seq_of(l->v[esc].env), seq_of(l->v[joined].env));
-    ck_assert_str_eq(s(data_of(l->v[esc].env), "source"), "relay");
+    ck_assert_str_eq(byoc_json_str(data_of(l->v[esc].env), "source"), "relay");
     const cJSON *agent = cJSON_GetObjectItemCaseSensitive(data_of(l->v[joined].env), "agent");
-    ck_assert_str_eq(s(agent, "name"), "Ada Agent");
+    ck_assert_str_eq(byoc_json_str(agent, "name"), "Ada Agent");
     const cJSON *msg = data_of(l->v[first].env);
-    ck_assert_str_eq(s(msg, "kind"), "reply");
-    ck_assert_msg(s(msg, "message_id") && s(msg, "message_id")[0], "no message_id");
-    ck_assert_str_eq(s(cJSON_GetObjectItemCaseSensitive(msg, "agent"), "name"), "Ada Agent");
+    ck_assert_str_eq(byoc_json_str(msg, "kind"), "reply");
+    ck_assert_msg(byoc_json_str(msg, "message_id") && byoc_json_str(msg, "message_id")[0],
+                  "no message_id");
+    ck_assert_str_eq(byoc_json_str(cJSON_GetObjectItemCaseSensitive(msg, "agent"), "name"),
+                     "Ada Agent");
     for (size_t i = 0; i < l->n; i++) {
         if (!is_event(&l->v[i], 200, "message.delivered", "message_id", bot_msg))
             continue;
@@ -619,7 +619,7 @@ START_TEST(server_error_retried_with_the_same_id)
     snprintf(query, sizeof query, "state=delivered&provider_id=%s", p.id);
     cJSON *d = wait_delivery(query, "[r1]", WAIT_MS);
     ck_assert_int_eq(num(d, "attempts"), 3);
-    ck_assert_str_eq(s(d, "state"), "delivered");
+    ck_assert_str_eq(byoc_json_str(d, "state"), "delivered");
     cJSON_Delete(d);
 }
 END_TEST
@@ -668,8 +668,8 @@ static void replay(const char *dlv)
     char path[256];
     snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", dlv);
     cJSON *j = byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 202);
-    ck_assert_str_eq(s(j, "id"), dlv);
-    ck_assert_str_eq(s(j, "state"), "pending");
+    ck_assert_str_eq(byoc_json_str(j, "id"), dlv);
+    ck_assert_str_eq(byoc_json_str(j, "state"), "pending");
     cJSON_Delete(j);
 }
 
@@ -697,11 +697,13 @@ static int dead_with(const char *wh, int want_status)
     const cJSON *d;
     cJSON_ArrayForEach(d, cJSON_GetObjectItemCaseSensitive(j, "deliveries"))
     {
-        ck_assert_str_eq(s(d, "webhook_id"), wh);
-        ck_assert_msg(!eq(s(d, "state"), "delivered") && !eq(s(d, "state"), "sending"),
-                      "a delivery of %s is %s", wh, s(d, "state"));
+        ck_assert_str_eq(byoc_json_str(d, "webhook_id"), wh);
+        ck_assert_msg(!eq(byoc_json_str(d, "state"), "delivered") &&
+                          !eq(byoc_json_str(d, "state"), "sending"),
+                      "a delivery of %s is %s", wh, byoc_json_str(d, "state"));
         const cJSON *last = cJSON_GetObjectItemCaseSensitive(d, "last_status");
-        n += eq(s(d, "state"), "dead") && cJSON_IsNumber(last) && last->valueint == want_status;
+        n += eq(byoc_json_str(d, "state"), "dead") && cJSON_IsNumber(last) &&
+             last->valueint == want_status;
     }
     cJSON_Delete(j);
     return n;
@@ -712,7 +714,7 @@ static void wait_state(const char *wh, const char *state)
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
          usleep(POLL_MS * 4 * 1000)) {
         cJSON *w = sub_get(wh);
-        bool there = eq(s(w, "state"), state);
+        bool there = eq(byoc_json_str(w, "state"), state);
         cJSON_Delete(w);
         if (there)
             return;
@@ -739,7 +741,7 @@ START_TEST(gone_disables_the_subscription)
     ck_assert_uint_eq(fake_receiver_count(rx, "/gone"), 1);
     ck_assert_int_eq(dead_with(g.id, 410), 1);
     w = sub_get(NULL);
-    ck_assert_str_eq(s(w, "state"), "enabled"); /* the provider's own is untouched */
+    ck_assert_str_eq(byoc_json_str(w, "state"), "enabled"); /* the provider's own is untouched */
     cJSON_Delete(w);
     check_stream(HOOK, c.id);
     /* replaying its dead letter enables it again and delivers the event, same webhook-id */
@@ -747,13 +749,14 @@ START_TEST(gone_disables_the_subscription)
     char query[256];
     snprintf(query, sizeof query, "state=dead&webhook_id=%s", g.id);
     cJSON *dead = find_first(query);
-    replay(s(dead, "id"));
+    replay(byoc_json_str(dead, "id"));
     wait_state(g.id, "enabled");
     ck_assert(fake_receiver_wait(rx, "/gone", 2, WAIT_MS));
     struct fake_receiver_request again;
     ck_assert(fake_receiver_get(rx, "/gone", 1, &again));
     ck_assert_int_eq(again.status, 200);
-    ck_assert_str_eq(again.webhook_id, s(cJSON_GetObjectItemCaseSensitive(dead, "event"), "id"));
+    ck_assert_str_eq(again.webhook_id,
+                     byoc_json_str(cJSON_GetObjectItemCaseSensitive(dead, "event"), "id"));
     fake_receiver_request_release(&again);
     cJSON_Delete(dead);
 }
@@ -801,11 +804,11 @@ static cJSON *dead_letter(const char *text)
     char query[256];
     snprintf(query, sizeof query, "state=dead&provider_id=%s", p.id);
     cJSON *d = wait_delivery(query, text, WAIT_MS);
-    ck_assert(starts_with(s(d, "id"), "dlv_"));
-    ck_assert_str_eq(s(d, "provider_id"), p.id);
-    ck_assert_str_eq(s(d, "state"), "dead");
+    ck_assert(starts_with(byoc_json_str(d, "id"), "dlv_"));
+    ck_assert_str_eq(byoc_json_str(d, "provider_id"), p.id);
+    ck_assert_str_eq(byoc_json_str(d, "state"), "dead");
     cJSON *hook = sub_get(NULL);
-    ck_assert_str_eq(s(d, "webhook_id"), s(hook, "id"));
+    ck_assert_str_eq(byoc_json_str(d, "webhook_id"), byoc_json_str(hook, "id"));
     cJSON_Delete(hook);
     struct seen_list l = load(HOOK);
     long first = text_index(&l, text, ANY_STATUS, 0);
@@ -828,15 +831,15 @@ START_TEST(dead_letter_replayed)
     cJSON *d = dead_letter("[d1]");
     fake_receiver_clear_rules(rx, NULL);
     size_t before = count_text(HOOK, ANY_STATUS, "[d1]");
-    replay(s(d, "id"));
+    replay(byoc_json_str(d, "id"));
     wait_text(HOOK, "[d1]", WAIT_MS);
     ck_assert_uint_eq(count_text(HOOK, ANY_STATUS, "[d1]"), before + 1);
     const cJSON *ev = cJSON_GetObjectItemCaseSensitive(d, "event");
     struct seen_list l = load(HOOK);
-    ck_assert_str_eq(l.v[text_index(&l, "[d1]", 200, 0)].req.webhook_id, s(ev, "id"));
+    ck_assert_str_eq(l.v[text_index(&l, "[d1]", 200, 0)].req.webhook_id, byoc_json_str(ev, "id"));
     seen_free(&l);
     char path[256];
-    snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", s(d, "id"));
+    snprintf(path, sizeof path, "/admin/v1/deliveries/%s/replay", byoc_json_str(d, "id"));
     cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path, NULL, 409)); /* only dead ones */
     cJSON_Delete(
         byocd_call_ok(&b, b.admin_auth, "POST", "/admin/v1/deliveries/dlv_nope/replay", NULL, 404));
@@ -866,8 +869,10 @@ START_TEST(dead_letters_of_a_provider_replayed_in_order)
     struct seen_list l = load(HOOK);
     long ok1 = text_index(&l, "[e-1]", 200, 0), ok2 = text_index(&l, "[e-2]", 200, 0);
     ck_assert(ok1 >= 0 && ok2 > ok1); /* original order */
-    ck_assert_str_eq(l.v[ok1].req.webhook_id, s(cJSON_GetObjectItem(d1, "event"), "id"));
-    ck_assert_str_eq(l.v[ok2].req.webhook_id, s(cJSON_GetObjectItem(d2, "event"), "id"));
+    ck_assert_str_eq(l.v[ok1].req.webhook_id,
+                     byoc_json_str(cJSON_GetObjectItem(d1, "event"), "id"));
+    ck_assert_str_eq(l.v[ok2].req.webhook_id,
+                     byoc_json_str(cJSON_GetObjectItem(d2, "event"), "id"));
     seen_free(&l);
     cJSON *left = find_delivery(query, "[e-1]");
     ck_assert_ptr_null(left);
@@ -935,11 +940,11 @@ static struct fake_receiver_request delivered(const char *text)
 static char *rotate(const char *path, const char *auth, const char *wh)
 {
     cJSON *j = byocd_call_ok(&b, auth, "POST", path, NULL, 200);
-    ck_assert_str_eq(s(j, "id"), wh);
-    ck_assert(starts_with(s(j, "secret"), "whsec_"));
-    ck_assert_msg(iso_ms(s(j, "previous_secret_expires_at")), "previous_secret_expires_at %s",
-                  s(j, "previous_secret_expires_at"));
-    char *secret = strdup(s(j, "secret"));
+    ck_assert_str_eq(byoc_json_str(j, "id"), wh);
+    ck_assert(starts_with(byoc_json_str(j, "secret"), "whsec_"));
+    ck_assert_msg(iso_ms(byoc_json_str(j, "previous_secret_expires_at")),
+                  "previous_secret_expires_at %s", byoc_json_str(j, "previous_secret_expires_at"));
+    char *secret = strdup(byoc_json_str(j, "secret"));
     cJSON_Delete(j);
     return secret;
 }
@@ -956,7 +961,7 @@ START_TEST(rotated_secret_signs_with_both)
     fake_receiver_request_release(&pre);
     cJSON *hook = sub_get(NULL);
     char wh[64], path[256];
-    snprintf(wh, sizeof wh, "%s", s(hook, "id"));
+    snprintf(wh, sizeof wh, "%s", byoc_json_str(hook, "id"));
     cJSON_Delete(hook);
     snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", wh);
     char *fresh = rotate(path, bot_auth, wh);
@@ -974,7 +979,7 @@ START_TEST(rotated_secret_signs_with_both)
     ck_assert_int_eq(verify_one(&second, p.webhook_secret), 1); /* then old */
     fake_receiver_request_release(&post);
     hook = sub_get(wh);
-    ck_assert_msg(iso_ms(s(hook, "secret_rotated_at")), "secret_rotated_at");
+    ck_assert_msg(iso_ms(byoc_json_str(hook, "secret_rotated_at")), "secret_rotated_at");
     cJSON_Delete(hook);
     snprintf(path, sizeof path, "/admin/v1/providers/%s/webhooks/%s/rotate-secret", p.id, wh);
     char *third = rotate(path, b.admin_auth, wh);
@@ -1040,7 +1045,8 @@ START_TEST(breaker_bounds_attempts_to_a_dead_endpoint)
         check_stream("/live", c[i].id);
     }
     cJSON *w = sub_get(dead.id);
-    ck_assert_str_eq(s(w, "state"), "enabled"); /* an open breaker is not a disabled hook */
+    ck_assert_str_eq(byoc_json_str(w, "state"),
+                     "enabled"); /* an open breaker is not a disabled hook */
     cJSON_Delete(w);
     ck_assert_int_eq(verified("/live", live.secret), (int)fake_receiver_count(rx, "/live"));
 }
@@ -1110,7 +1116,7 @@ START_TEST(filtered_and_deleted_subscriptions)
     struct seen_list l = load("/only");
     ck_assert_uint_eq(l.n, 2); /* escalated, joined, delivered... filtered out */
     for (size_t i = 0; i < l.n; i++)
-        ck_assert_str_eq(s(l.v[i].env, "type"), "agent.message");
+        ck_assert_str_eq(byoc_json_str(l.v[i].env, "type"), "agent.message");
     ck_assert_int_lt(seq_of(l.v[0].env), seq_of(l.v[1].env));
     seen_free(&l);
     ck_assert_int_eq(verified("/only", only.secret), 2);
