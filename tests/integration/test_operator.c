@@ -588,14 +588,11 @@ static void up(const char *const *env)
     byocd_env = env;
     test_started = time(NULL);
     byocd_start(&b, NULL, env);
-    char hook[256], path[160];
+    char hook[256];
     snprintf(hook, sizeof hook, "%s%s", fake_receiver_url(rx), HOOK);
     provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
-                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
+    byocd_channel_register(&b, f, p.id, CHANNEL);
     cx_token = cxone_token(&b, &p);
     cx_auth = bearer_line(cx_token);
 }

@@ -67,14 +67,11 @@ static void setup(void)
     f = fake_cxone_start();
     rx = fake_receiver_start();
     byocd_start(&b, NULL, env);
-    char hook[256], path[128];
+    char hook[256];
     snprintf(hook, sizeof hook, "%s" HOOK, fake_receiver_url(rx));
     provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
-    snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
-    cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path,
-                               "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", 201));
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
+    byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
     cx_auth = bearer_line(token);
     free(token);
