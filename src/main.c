@@ -13,6 +13,7 @@
 #include "byoc/metrics.h"
 #include "byoc/outbound.h"
 #include "byoc/provider.h"
+#include "byoc/sandbox.h"
 #include "byoc/banned.h"
 
 #define WHY_MAX 512
@@ -22,6 +23,7 @@ struct options {
     const char *command;
     const char *config_file;
     bool demo;
+    struct byoc_sandbox_options sandbox;
 };
 
 static void usage(FILE *out)
@@ -30,6 +32,11 @@ static void usage(FILE *out)
             "usage: byocd [COMMAND] [--config FILE]\n\n"
             "  serve [--demo]  run the server (default); --demo creates a demo provider on first\n"
             "                  start and an admin token for this run\n"
+            "  sandbox [--port N] [--cxone-port N] [--bot-port N]\n"
+            "                  byocd with a CXone simulator (agent console) and a demo bot\n"
+            "                  (customer chat) on loopback, on a fresh temporary database: try a\n"
+            "                  handover without a CXone tenant (ports: BYOCD_LISTEN's, 8081,\n"
+            "                  8082; 0 takes any free port)\n"
             "  migrate         create or upgrade the database, then exit\n"
             "  help            this text (also --help after any command)\n"
             "  --config FILE   KEY=VALUE file with the settings below (environment wins)\n\n");
@@ -42,11 +49,38 @@ static void usage(FILE *out)
                  "check failed.\n");
 }
 
+/* --port/--cxone-port/--bot-port N (sandbox): 1 when argv[*i] was one (*i then moves past its
+ * value), 0 when it is something else, -1 when the value is missing or not a port. */
+static int port_option(int argc, char **argv, int *i, struct options *o)
+{
+    int *slot = strcmp(argv[*i], "--port") == 0         ? &o->sandbox.port
+                : strcmp(argv[*i], "--cxone-port") == 0 ? &o->sandbox.cxone_port
+                : strcmp(argv[*i], "--bot-port") == 0   ? &o->sandbox.bot_port
+                                                        : NULL;
+    if (!slot)
+        return 0;
+    int64_t port = 0;
+    if (*i + 1 >= argc || !byoc_parse_i64(argv[*i + 1], 0, 65535, &port))
+        return -1;
+    *slot = (int)port;
+    *i += 1;
+    return 1;
+}
+
 static bool parse_args(int argc, char **argv, struct options *o)
 {
-    *o = (struct options){.command = "serve", .config_file = getenv("BYOCD_CONFIG")};
+    *o = (struct options){.command = "serve",
+                          .config_file = getenv("BYOCD_CONFIG"),
+                          .sandbox = {.port = -1,
+                                      .cxone_port = BYOC_SANDBOX_CXONE_PORT,
+                                      .bot_port = BYOC_SANDBOX_BOT_PORT}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int ported = port_option(argc, argv, &i, o);
+        if (ported < 0)
+            return false;
+        if (ported > 0)
+            continue;
         if (strcmp(a, "--demo") == 0)
             o->demo = true;
         else if (strcmp(a, "--config") == 0 && i + 1 < argc)
@@ -58,7 +92,11 @@ static bool parse_args(int argc, char **argv, struct options *o)
         else
             return false;
     }
-    return strcmp(o->command, "serve") == 0 || strcmp(o->command, "migrate") == 0 ||
+    bool sandbox = strcmp(o->command, "sandbox") == 0;
+    if (!sandbox && (o->sandbox.port != -1 || o->sandbox.cxone_port != BYOC_SANDBOX_CXONE_PORT ||
+                     o->sandbox.bot_port != BYOC_SANDBOX_BOT_PORT))
+        return false; /* the port options belong to sandbox */
+    return sandbox || strcmp(o->command, "serve") == 0 || strcmp(o->command, "migrate") == 0 ||
            strcmp(o->command, "help") == 0;
 }
 
@@ -134,6 +172,7 @@ struct runtime {
     struct byoc_http *http;
     bool app_ready;
     char demo_admin_token[DEMO_ADMIN_TOKEN_CHARS + 1];
+    struct byoc_sandbox *sandbox; /* `byocd sandbox` only */
 };
 
 static void runtime_release(struct runtime *rt)
@@ -155,6 +194,7 @@ static void runtime_release(struct runtime *rt)
     if (rt->app_ready)
         byoc_app_release(&rt->app);
     byoc_cxone_tokens_free(rt->tokens);
+    byoc_sandbox_stop(rt->sandbox); /* after byocd, whose last calls may still reach them */
     byoc_config_release(&rt->cfg);
     byoc_wipe(rt->demo_admin_token, sizeof rt->demo_admin_token);
 }
@@ -243,11 +283,37 @@ static bool demo_admin_token(struct runtime *rt)
     return rt->cfg.admin_token != NULL;
 }
 
+static int start_sandbox(struct runtime *rt, const struct options *o)
+{
+    char why[WHY_MAX] = "";
+    enum byoc_err e = byoc_sandbox_start(&o->sandbox, &rt->cfg, &rt->sandbox, why, sizeof why);
+    if (e)
+        log_fatal("cannot start the sandbox", e, why);
+    return e ? 1 : 0;
+}
+
+/* What a person starting byocd needs to see once it listens. */
+static int announce(struct runtime *rt, const struct options *o)
+{
+    int port = byoc_http_port(rt->http);
+    if (!rt->sandbox)
+        return print_setup(&rt->app, o->demo, port) == BYOC_ERR_OK ? 0 : 1;
+    char why[WHY_MAX] = "";
+    enum byoc_err e =
+        byoc_sandbox_connect(rt->sandbox, &rt->app, &rt->cfg, port, stdout, why, sizeof why);
+    if (e)
+        log_fatal("cannot start the sandbox", e, why);
+    return e ? 1 : 0;
+}
+
 static int serve(struct runtime *rt, const struct options *o, const sigset_t *stop_signals)
 {
-    if (o->demo && !demo_admin_token(rt))
+    bool sandbox = strcmp(o->command, "sandbox") == 0;
+    if ((o->demo || sandbox) && !demo_admin_token(rt))
         return 1;
-    int rc = open_state(rt);
+    int rc = sandbox ? start_sandbox(rt, o) : 0;
+    if (rc == 0)
+        rc = open_state(rt);
     if (rc == 0 && strcmp(o->command, "migrate") == 0) {
         int applied = 0, known = 0;
         byoc_store_schema(rt->store, &applied, &known);
@@ -256,8 +322,8 @@ static int serve(struct runtime *rt, const struct options *o, const sigset_t *st
     }
     if (rc == 0)
         rc = start_http(rt);
-    if (rc == 0 && print_setup(&rt->app, o->demo, byoc_http_port(rt->http)) != BYOC_ERR_OK)
-        rc = 1;
+    if (rc == 0)
+        rc = announce(rt, o);
     if (rc == 0 && rt->demo_admin_token[0])
         printf("\nAdmin API token for this run: %s\n", rt->demo_admin_token);
     fflush(stdout);

@@ -58,6 +58,9 @@ struct byoc_http_config {
     /* Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (BYOCD_TRUSTED_PROXIES
      * syntax); NULL or empty: none. */
     const char *trusted_proxies;
+    const char *log_module; /* the access log's module; NULL: "http" */
+    bool no_metrics;        /* another server in byocd's process (the sandbox): not in /metrics */
+    bool access_log_debug;  /* access lines at debug level, not info (the sandbox's helpers) */
 };
 
 BYOC_MUST_USE enum byoc_err byoc_http_start(const struct byoc_http_config *cfg,
@@ -79,6 +82,10 @@ void *byoc_req_app(const struct byoc_req *r);
 /* {name} from the route pattern, percent-decoded; NULL if none. */
 const char *byoc_req_param(const struct byoc_req *r, const char *name);
 const char *byoc_req_query(const struct byoc_req *r, const char *name);
+/* The whole query string without '?', names and values percent-encoded again (RFC 3986
+ * unreserved characters stay as they are), in the order received; "" when none.
+ * Errors: TOO_LARGE when it does not fit in cap (dst is then ""). */
+BYOC_MUST_USE enum byoc_err byoc_req_query_string(const struct byoc_req *r, char *dst, size_t cap);
 const char *byoc_req_header(const struct byoc_req *r, const char *name);
 /* Raw body (NUL-terminated) and its length; "" when none. */
 const char *byoc_req_body(const struct byoc_req *r, size_t *len);

@@ -1,4 +1,5 @@
 /* Request accessors, form decoding, replies and the one error renderer. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,66 @@ const char *byoc_req_param(const struct byoc_req *r, const char *name)
 const char *byoc_req_query(const struct byoc_req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+struct query_text {
+    char *dst;
+    size_t cap, len;
+    bool overflow;
+};
+
+static void query_put(struct query_text *q, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; s && *s && !q->overflow; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+        size_t need = plain ? 1 : 3;
+        if (q->len + need >= q->cap) {
+            q->overflow = true;
+            return;
+        }
+        if (plain) {
+            q->dst[q->len++] = (char)c;
+            continue;
+        }
+        q->dst[q->len++] = '%';
+        q->dst[q->len++] = hex[c >> 4];
+        q->dst[q->len++] = hex[c & 15];
+    }
+}
+
+static void query_raw(struct query_text *q, char c)
+{
+    if (q->len + 1 >= q->cap)
+        q->overflow = true;
+    else
+        q->dst[q->len++] = c;
+}
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    struct query_text *q = cls;
+    if (q->len > 0)
+        query_raw(q, '&');
+    query_put(q, key);
+    if (value) {
+        query_raw(q, '=');
+        query_put(q, value);
+    }
+    return q->overflow ? MHD_NO : MHD_YES;
+}
+
+enum byoc_err byoc_req_query_string(const struct byoc_req *r, char *dst, size_t cap)
+{
+    if (cap == 0)
+        return BYOC_ERR_TOO_LARGE;
+    struct query_text q = {.dst = dst, .cap = cap};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+    dst[q.overflow ? 0 : q.len] = '\0';
+    return q.overflow ? BYOC_ERR_TOO_LARGE : BYOC_ERR_OK;
 }
 
 const char *byoc_req_header(const struct byoc_req *r, const char *name)

@@ -337,8 +337,9 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
 {
     struct byoc_log_line l;
     byoc_log_set_request_id(r->id);
-    byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? BYOC_LOG_INFO : BYOC_LOG_WARN,
-                   "http", "request");
+    enum byoc_log_level ok_level = r->h->cfg.access_log_debug ? BYOC_LOG_DEBUG : BYOC_LOG_INFO;
+    byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ok_level : BYOC_LOG_WARN,
+                   r->h->cfg.log_module ? r->h->cfg.log_module : "http", "request");
     byoc_log_str(&l, "method", r->method);
     /* MHD keeps the query apart; it never reaches the log. A secret path is not logged. */
     byoc_log_str(&l, "path", loggable_path(r));
@@ -355,8 +356,9 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
         byoc_log_int(&l, "termination", (long long)toe);
     byoc_log_end(&l);
     byoc_log_set_request_id(NULL);
-    byoc_metrics_http(r->route ? (int)(r->route - r->h->cfg.routes) : -1, r->queued ? r->status : 0,
-                      dur_us);
+    if (!r->h->cfg.no_metrics)
+        byoc_metrics_http(r->route ? (int)(r->route - r->h->cfg.routes) : -1,
+                          r->queued ? r->status : 0, dur_us);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

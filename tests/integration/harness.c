@@ -405,14 +405,14 @@ cJSON *byocd_call_ok(const struct byocd *b, const char *auth, const char *method
     return j;
 }
 
-void byocd_channel_register(const struct byocd *b, struct fake_cxone *f, const char *provider_id,
+void byocd_channel_register(const struct byocd *b, struct byoc_cxsim *f, const char *provider_id,
                             const char *channel_id)
 {
     char path[160], body[256];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", provider_id);
     snprintf(body, sizeof body, "{\"channel_id\":\"%s\",\"name\":\"Chat\"}", channel_id);
     cJSON_Delete(byocd_call_ok(b, b->admin_auth, "POST", path, body, 201));
-    fake_cxone_add_channel(f, channel_id, "Chat", "int-1");
+    byoc_cxsim_add_channel(f, channel_id, "Chat", "int-1");
 }
 
 bool byocd_sanitizer_report(const struct byocd *b)

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <cjson/cJSON.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "testhttp.h"
 
 #define HARNESS_ADMIN_TOKEN "test-admin-token-0123456789abcdef"
@@ -52,7 +52,7 @@ cJSON *byocd_call_ok(const struct byocd *b, const char *auth, const char *method
                      const char *body, long want);
 /* Registers channel_id (named "Chat") with the provider in byocd (admin API, asserts 201) and at
  * the fake CXone, so that conversations can open on it. */
-void byocd_channel_register(const struct byocd *b, struct fake_cxone *f, const char *provider_id,
+void byocd_channel_register(const struct byocd *b, struct byoc_cxsim *f, const char *provider_id,
                             const char *channel_id);
 /* True when b's log so far holds a sanitizer report (ASan, LSan or UBSan). */
 bool byocd_sanitizer_report(const struct byocd *b);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 #include "byoc/banned.h"
 
@@ -21,9 +21,9 @@
 
 /* One byocd per TCase (runner process); a fake CXone and a provider per test (test process). */
 static struct byocd B;
-static struct fake_cxone *F;
+static struct byoc_cxsim *F;
 static struct provider P;
-static char BACK[128]; /* fake_cxone_url(F) + "/back": http to the provider's CXone host */
+static char BACK[128]; /* byoc_cxsim_url(F) + "/back": http to the provider's CXone host */
 
 /* ---- fixtures ---- */
 
@@ -40,15 +40,15 @@ static void server_down(void)
 
 static void cxone_up(void)
 {
-    F = fake_cxone_start();
-    provider_create(&B, fake_cxone_url(F), INTEGRATION, &P);
-    snprintf(BACK, sizeof BACK, "%s/back", fake_cxone_url(F));
+    F = test_cxsim_start();
+    provider_create(&B, byoc_cxsim_url(F), INTEGRATION, &P);
+    snprintf(BACK, sizeof BACK, "%s/back", byoc_cxsim_url(F));
 }
 
 static void cxone_down(void)
 {
     provider_release(&P);
-    fake_cxone_stop(F);
+    byoc_cxsim_stop(F);
     F = NULL;
 }
 
@@ -138,7 +138,7 @@ static void page_session(const char *html, char *out, size_t cap)
 static void open_add_session(const char *provider_id, const char *ott, const char *back,
                              char *session, size_t cap)
 {
-    fake_cxone_add_one_time_token(F, ott, BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, ott, BRAND, USER);
     struct test_resp r;
     open_action(provider_id, "add", ott, NULL, back, &r);
     assert_html(&r, 200);
@@ -157,12 +157,12 @@ static void submit_add(const char *provider_id, const char *session, const char 
 /* The body of the n-th recorded call, parsed. */
 static cJSON *call_json(const char *method, const char *path, size_t n)
 {
-    struct fake_cxone_call c;
-    ck_assert_msg(fake_cxone_get_call(F, method, path, n, &c), "no call %s %s #%zu", method, path,
+    struct byoc_cxsim_call c;
+    ck_assert_msg(byoc_cxsim_get_call(F, method, path, n, &c), "no call %s %s #%zu", method, path,
                   n);
     cJSON *j = cJSON_ParseWithLength(c.body, c.body_len);
     ck_assert_msg(cJSON_IsObject(j), "call body: %s", c.body);
-    fake_cxone_call_release(&c);
+    byoc_cxsim_call_release(&c);
     return j;
 }
 
@@ -255,9 +255,9 @@ static void assert_self_contained(const char *html)
 
 START_TEST(test_add_page_lists_channels)
 {
-    fake_cxone_add_channel(F, "ch-a", "Alpha channel", INTEGRATION);
-    fake_cxone_add_channel(F, "ch-x", "Mal<b>&\"x", NULL);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_channel(F, "ch-a", "Alpha channel", INTEGRATION);
+    byoc_cxsim_add_channel(F, "ch-x", "Mal<b>&\"x", NULL);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "add", "ott-1", NULL, BACK, &r);
     assert_html(&r, 200);
@@ -288,7 +288,7 @@ END_TEST
  * browser never gets back to CXone after the channel is created. */
 START_TEST(test_add_page_csp_allows_redirect_to_back_url)
 {
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "add", "ott-1", NULL, BACK, &r);
     assert_html(&r, 200);
@@ -298,7 +298,7 @@ START_TEST(test_add_page_csp_allows_redirect_to_back_url)
     char *fa = strstr(csp, "form-action");
     if (fa) {
         fa[strcspn(fa, ";")] = '\0';
-        ck_assert_msg(strstr(fa, fake_cxone_url(F)) || strstr(fa, "http:"),
+        ck_assert_msg(strstr(fa, byoc_cxsim_url(F)) || strstr(fa, "http:"),
                       "\"%s\" blocks the 303 to backUrl %s after the form is posted", fa, BACK);
     }
     free(csp);
@@ -309,7 +309,7 @@ START_TEST(test_add_page_verifies_token)
 {
     char session[64];
     open_add_session(P.id, "ott-1", BACK, session, sizeof session);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "POST", VERIFY_PATH), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "POST", VERIFY_PATH), 1);
     cJSON *j = call_json("POST", VERIFY_PATH, 0);
     const cJSON *brand = cJSON_GetObjectItemCaseSensitive(j, "brandId");
     const cJSON *user = cJSON_GetObjectItemCaseSensitive(j, "userId");
@@ -319,10 +319,10 @@ START_TEST(test_add_page_verifies_token)
     ck_assert_str_eq(jstr(j, "token"), "ott-1");
     cJSON_Delete(j);
     /* The channel list was read with the access token the verification gave. */
-    struct fake_cxone_call c;
-    ck_assert(fake_cxone_get_call(F, "GET", CHANNELS_PATH, 0, &c));
+    struct byoc_cxsim_call c;
+    ck_assert(byoc_cxsim_get_call(F, "GET", CHANNELS_PATH, 0, &c));
     ck_assert_str_eq(c.authorization, "Bearer ott-at-1");
-    fake_cxone_call_release(&c);
+    byoc_cxsim_call_release(&c);
 }
 END_TEST
 
@@ -335,13 +335,13 @@ START_TEST(test_add_submit_redirects_to_back_url)
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);
     assert_header_eq(&r, "Location", BACK);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 1);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 1);
     cJSON *body = call_json("POST", CHANNELS_PATH, 0);
     ck_assert_str_eq(jstr(body, "name"), "My channel");
     ck_assert_str_eq(jstr(body, "channelIntegrationId"), INTEGRATION);
     ck_assert_str_eq(jstr(body, "realExternalPlatformId"), "custom");
     ck_assert_str_eq(jstr(body, "idOnExternalPlatform"), jstr(body, "id"));
-    ck_assert(fake_cxone_has_channel(F, jstr(body, "id")));
+    ck_assert(byoc_cxsim_has_channel(F, jstr(body, "id")));
     assert_action_channel(P.id, jstr(body, "id"), "My channel");
     cJSON_Delete(body);
 }
@@ -357,7 +357,7 @@ START_TEST(test_add_submit_https_back_url)
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);
     assert_header_eq(&r, "Location", back);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 1);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 1);
 }
 END_TEST
 
@@ -372,8 +372,8 @@ START_TEST(test_add_session_single_use)
     submit_add(P.id, session, NULL, &r);
     assert_error_page(&r, 401, "already used");
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 1);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "POST", CHANNELS_PATH), 1);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "POST", CHANNELS_PATH), 1);
 }
 END_TEST
 
@@ -386,21 +386,21 @@ START_TEST(test_add_unknown_session_401)
     post_form(P.id, "name=x", &r);
     assert_html(&r, 401);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, NULL, NULL), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, NULL, NULL), 0);
 }
 END_TEST
 
 START_TEST(test_add_session_bound_to_provider)
 {
     struct provider other;
-    provider_create(&B, fake_cxone_url(F), "int-2", &other);
+    provider_create(&B, byoc_cxsim_url(F), "int-2", &other);
     char session[64];
     open_add_session(P.id, "ott-1", BACK, session, sizeof session);
     struct test_resp r;
     submit_add(other.id, session, NULL, &r);
     assert_html(&r, 401);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 0);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 0);
     submit_add(P.id, session, NULL, &r); /* still good for its own provider */
     ck_assert_int_eq(r.status, 303);
     test_resp_release(&r);
@@ -411,8 +411,8 @@ END_TEST
 START_TEST(test_add_without_integration_id)
 {
     struct provider bare;
-    provider_create(&B, fake_cxone_url(F), NULL, &bare);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    provider_create(&B, byoc_cxsim_url(F), NULL, &bare);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(bare.id, "add", "ott-1", NULL, BACK, &r);
     assert_html(&r, 200);
@@ -423,7 +423,7 @@ START_TEST(test_add_without_integration_id)
     submit_add(bare.id, session, NULL, &r);
     assert_error_page(&r, 400, "Integration ID");
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "POST", CHANNELS_PATH), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "POST", CHANNELS_PATH), 0);
     submit_add(bare.id, session, "&integration_id=int-77", &r);
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);
     test_resp_release(&r);
@@ -450,7 +450,7 @@ START_TEST(test_add_invalid_name_400)
     post_form(P.id, form, &r);
     assert_error_page(&r, 400, "name");
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "POST", CHANNELS_PATH), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "POST", CHANNELS_PATH), 0);
 }
 END_TEST
 
@@ -458,19 +458,19 @@ START_TEST(test_add_cxone_failure_keeps_session)
 {
     char session[64];
     open_add_session(P.id, "ott-1", BACK, session, sizeof session);
-    fake_cxone_fail_next(F, CHANNELS_PATH, 500, 1, 0);
+    byoc_cxsim_fail_next(F, CHANNELS_PATH, 500, 1, 0);
     struct test_resp r;
     submit_add(P.id, session, NULL, &r);
     assert_error_page(&r, 502, "CXone");
     ck_assert_msg(strstr(r.body, "refused") || strstr(r.body, "did not create"), "page: %s",
                   r.body);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 0);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 0);
     submit_add(P.id, session, NULL, &r);
     ck_assert_msg(r.status == 303, "retry: %ld %s", r.status, r.body);
     assert_header_eq(&r, "Location", BACK);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 1);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 1);
     char *id = created_channel_id(1);
     assert_action_channel(P.id, id, "My channel");
     free(id);
@@ -479,8 +479,8 @@ END_TEST
 
 START_TEST(test_add_cxone_list_failure_page)
 {
-    fake_cxone_fail_next(F, CHANNELS_PATH, 503, 1, 0);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_fail_next(F, CHANNELS_PATH, 503, 1, 0);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "add", "ott-1", NULL, BACK, &r);
     assert_error_page(&r, 502, "could not list");
@@ -498,7 +498,7 @@ START_TEST(test_add_page_escapes_provider_name)
              "\"client_id\":\"client-id\",\"client_secret\":\"client-secret\","
              "\"access_key_id\":\"key-id\",\"access_key_secret\":\"key-secret\","
              "\"integration_id\":\"int-9\"}}",
-             fake_cxone_url(F), fake_cxone_url(F));
+             byoc_cxsim_url(F), byoc_cxsim_url(F));
     char *url = byocd_url(&B, "/admin/v1/providers");
     struct test_resp r;
     ck_assert(http_json("POST", url, B.admin_auth, body, &r));
@@ -509,7 +509,7 @@ START_TEST(test_add_page_escapes_provider_name)
     snprintf(id, sizeof id, "%s", jstr(created, "id"));
     cJSON_Delete(created);
     test_resp_release(&r);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     open_action(id, "add", "ott-1", NULL, NULL, &r);
     assert_html(&r, 200);
     ck_assert_msg(strstr(r.body, "&lt;i&gt;Bot&lt;/i&gt; &amp; &#39;co&#39;"), "page: %s", r.body);
@@ -558,20 +558,20 @@ START_TEST(test_add_concurrent_submits_create_one_channel)
 {
     char session[64];
     open_add_session(P.id, "ott-1", BACK, session, sizeof session);
-    fake_cxone_set_delay_ms(F, 400);
+    byoc_cxsim_set_delay_ms(F, 400);
     struct submit_job jobs[2] = {{.session = session}, {.session = session}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&t[i], NULL, submit_thread, &jobs[i]), 0);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    fake_cxone_set_delay_ms(F, 0);
+    byoc_cxsim_set_delay_ms(F, 0);
     long a = jobs[0].r.status, b = jobs[1].r.status;
     test_resp_release(&jobs[0].r);
     test_resp_release(&jobs[1].r);
-    ck_assert_msg(fake_cxone_channel_count(F) == 1,
+    ck_assert_msg(byoc_cxsim_channel_count(F) == 1,
                   "one Add session created %zu channels in CXone (answers %ld and %ld)",
-                  fake_cxone_channel_count(F), a, b);
+                  byoc_cxsim_channel_count(F), a, b);
     ck_assert_msg((a == 303 && b == 401) || (a == 401 && b == 303), "answers %ld and %ld", a, b);
 }
 END_TEST
@@ -595,13 +595,13 @@ START_TEST(test_add_refuses_foreign_http_back_url)
     assert_done_page(&r, "The channel was created.");
     ck_assert_ptr_null(strstr(r.body, "evil.example"));
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_channel_count(F), 1);
+    ck_assert_uint_eq(byoc_cxsim_channel_count(F), 1);
 }
 END_TEST
 
 START_TEST(test_add_refuses_javascript_back_url)
 {
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "add", "ott-1", NULL, "javascript:alert(1)", &r);
     assert_html(&r, 200);
@@ -618,17 +618,17 @@ END_TEST
 START_TEST(test_reconnect_refuses_tricky_back_urls)
 {
     char ott[32], tricky[6][160];
-    int port = fake_cxone_port(F);
+    int port = byoc_cxsim_port(F);
     snprintf(tricky[0], sizeof tricky[0], "http://127.0.0.1:%d@evil.example/x", port);
     snprintf(tricky[1], sizeof tricky[1], "//evil.example/x");
     snprintf(tricky[2], sizeof tricky[2], "http://evil.example/?u=http://127.0.0.1:%d/", port);
     snprintf(tricky[3], sizeof tricky[3], "https://evil.example/\"><script>x</script>");
     snprintf(tricky[4], sizeof tricky[4], "https://evil.example/x\r\nSet-Cookie: a=b");
     snprintf(tricky[5], sizeof tricky[5], "data:text/html,<b>x</b>");
-    fake_cxone_add_channel(F, "ch-1", "One", INTEGRATION);
+    byoc_cxsim_add_channel(F, "ch-1", "One", INTEGRATION);
     for (size_t i = 0; i < 6; i++) {
         snprintf(ott, sizeof ott, "ott-%zu", i);
-        fake_cxone_add_one_time_token(F, ott, BRAND, USER);
+        byoc_cxsim_add_one_time_token(F, ott, BRAND, USER);
         struct test_resp r;
         open_action(P.id, "reconnect", ott, "&channelId=ch-1", tricky[i], &r);
         ck_assert_msg(r.status == 200, "%s: %ld", tricky[i], r.status);
@@ -648,8 +648,8 @@ START_TEST(test_open_bad_token_401)
     assert_error_page(&r, 401, "one-time token");
     ck_assert_ptr_null(strstr(r.body, "name=\"session\""));
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "POST", VERIFY_PATH), 1);
-    ck_assert_uint_eq(fake_cxone_call_count(F, "GET", CHANNELS_PATH), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "POST", VERIFY_PATH), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "GET", CHANNELS_PATH), 0);
 }
 END_TEST
 
@@ -700,7 +700,7 @@ START_TEST(test_open_missing_token_401)
     assert_html(&r, 401);
     test_resp_release(&r);
     free(long_token);
-    ck_assert_uint_eq(fake_cxone_call_count(F, NULL, NULL), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, NULL, NULL), 0);
 }
 END_TEST
 
@@ -709,7 +709,7 @@ START_TEST(test_open_missing_brand_400)
     static const char *const queries[] = {
         "userId=2002&token=ott-1", "userId=2002&brandId=abc&token=ott-1",
         "brandId=1001&token=ott-1", "userId=2002&brandId=-5&token=ott-1", NULL};
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     for (size_t i = 0; queries[i]; i++) {
         char path[256];
         snprintf(path, sizeof path, "/cxone/%s/actions/add?%s", P.id, queries[i]);
@@ -719,13 +719,13 @@ START_TEST(test_open_missing_brand_400)
         assert_error_page(&r, 400, "brandId");
         test_resp_release(&r);
     }
-    ck_assert_uint_eq(fake_cxone_call_count(F, NULL, NULL), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, NULL, NULL), 0);
 }
 END_TEST
 
 START_TEST(test_open_unknown_provider_404)
 {
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action("prv_doesnotexist0000000", "add", "ott-1", NULL, BACK, &r);
     assert_error_page(&r, 404, "no such provider");
@@ -736,7 +736,7 @@ START_TEST(test_open_unknown_provider_404)
     open_action(P.id, "frobnicate", "ott-1", NULL, BACK, &r);
     assert_html(&r, 404);
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, NULL, NULL), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, NULL, NULL), 0);
 }
 END_TEST
 
@@ -756,21 +756,21 @@ END_TEST
 
 START_TEST(test_reconnect_stores_mapping)
 {
-    fake_cxone_add_channel(F, "ch-r1", "Reconnected one", INTEGRATION);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_channel(F, "ch-r1", "Reconnected one", INTEGRATION);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "reconnect", "ott-1", "&channelId=ch-r1", BACK, &r);
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);
     assert_header_eq(&r, "Location", BACK);
     test_resp_release(&r);
     assert_action_channel(P.id, "ch-r1", "Reconnected one");
-    ck_assert_uint_eq(fake_cxone_call_count(F, "GET", CHANNELS_PATH "/ch-r1"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "GET", CHANNELS_PATH "/ch-r1"), 1);
 }
 END_TEST
 
 START_TEST(test_reconnect_missing_channel_404)
 {
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "reconnect", "ott-1", "&channelId=ch-gone", BACK, &r);
     assert_error_page(&r, 404, "CXone has no channel with this id");
@@ -789,8 +789,8 @@ START_TEST(test_reconnect_channel_param_aliases)
         snprintf(ott, sizeof ott, "ott-%zu", i);
         snprintf(ch, sizeof ch, "ch-alias-%zu", i);
         snprintf(extra, sizeof extra, "&%s=%s", keys[i], ch);
-        fake_cxone_add_channel(F, ch, keys[i], INTEGRATION);
-        fake_cxone_add_one_time_token(F, ott, BRAND, USER);
+        byoc_cxsim_add_channel(F, ch, keys[i], INTEGRATION);
+        byoc_cxsim_add_one_time_token(F, ott, BRAND, USER);
         struct test_resp r;
         open_action(P.id, "reconnect", ott, extra, BACK, &r);
         ck_assert_msg(r.status == 303, "%s: %ld %s", keys[i], r.status, r.body);
@@ -802,12 +802,12 @@ END_TEST
 
 START_TEST(test_reconnect_without_channel_400)
 {
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "reconnect", "ott-1", NULL, BACK, &r);
     assert_error_page(&r, 400, "does not name a channel");
     test_resp_release(&r);
-    ck_assert_uint_eq(fake_cxone_call_count(F, NULL, NULL), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, NULL, NULL), 0);
 }
 END_TEST
 
@@ -816,15 +816,15 @@ END_TEST
 START_TEST(test_remove_deletes_both_sides)
 {
     admin_add_channel("ch-1", "One");
-    fake_cxone_add_channel(F, "ch-1", "One", INTEGRATION);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_channel(F, "ch-1", "One", INTEGRATION);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "remove", "ott-1", "&channelId=ch-1", BACK, &r);
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);
     assert_header_eq(&r, "Location", BACK);
     test_resp_release(&r);
-    ck_assert(!fake_cxone_has_channel(F, "ch-1"));
-    ck_assert_uint_eq(fake_cxone_call_count(F, "DELETE", CHANNELS_PATH "/ch-1"), 1);
+    ck_assert(!byoc_cxsim_has_channel(F, "ch-1"));
+    ck_assert_uint_eq(byoc_cxsim_call_count(F, "DELETE", CHANNELS_PATH "/ch-1"), 1);
     ck_assert_ptr_null(admin_channel(P.id, "ch-1"));
 }
 END_TEST
@@ -832,7 +832,7 @@ END_TEST
 START_TEST(test_remove_gone_in_cxone_forgets_locally)
 {
     admin_add_channel("ch-2", "Two");
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(P.id, "remove", "ott-1", "&channelId=ch-2", NULL, &r);
     assert_done_page(&r, "The channel was removed.");
@@ -844,15 +844,15 @@ END_TEST
 START_TEST(test_remove_cxone_failure_keeps_mapping)
 {
     admin_add_channel("ch-3", "Three");
-    fake_cxone_add_channel(F, "ch-3", "Three", INTEGRATION);
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
-    fake_cxone_fail_next(F, CHANNELS_PATH "/ch-3", 500, 1, 0);
+    byoc_cxsim_add_channel(F, "ch-3", "Three", INTEGRATION);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_fail_next(F, CHANNELS_PATH "/ch-3", 500, 1, 0);
     struct test_resp r;
     open_action(P.id, "remove", "ott-1", "&channelId=ch-3", BACK, &r);
     assert_error_page(&r, 502, "CXone");
     assert_no_header(&r, "Location");
     test_resp_release(&r);
-    ck_assert(fake_cxone_has_channel(F, "ch-3"));
+    ck_assert(byoc_cxsim_has_channel(F, "ch-3"));
     cJSON *ch = admin_channel(P.id, "ch-3");
     ck_assert_ptr_nonnull(ch);
     cJSON_Delete(ch);
@@ -862,9 +862,9 @@ END_TEST
 START_TEST(test_remove_other_providers_channel_untouched)
 {
     struct provider other;
-    provider_create(&B, fake_cxone_url(F), "int-2", &other);
+    provider_create(&B, byoc_cxsim_url(F), "int-2", &other);
     admin_add_channel("ch-4", "Four");
-    fake_cxone_add_one_time_token(F, "ott-1", BRAND, USER);
+    byoc_cxsim_add_one_time_token(F, "ott-1", BRAND, USER);
     struct test_resp r;
     open_action(other.id, "remove", "ott-1", "&channelId=ch-4", BACK, &r);
     ck_assert_msg(r.status == 303, "status %ld: %s", r.status, r.body);

@@ -51,7 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/crypto.h"
@@ -82,7 +82,7 @@
 static struct byocd B;
 static struct provider P;
 static char cxone_auth[TOKEN_CAP], bot_auth[256], studio_auth[256];
-static struct fake_cxone *F;
+static struct byoc_cxsim *F;
 static struct fake_receiver *RX;
 
 /* ---------------------------------------------------------------- fixtures */
@@ -1065,7 +1065,7 @@ static void delivery_down(void)
     int status = byocd_stop(&B);
     bool sanitizer = byocd_sanitizer_report(&B);
     fake_receiver_stop(RX);
-    fake_cxone_stop(F);
+    byoc_cxsim_stop(F);
     RX = NULL;
     F = NULL;
     ck_assert_msg(status == 0 && !sanitizer, "byocd exited with %d%s; its log is in %s", status,
@@ -1077,14 +1077,14 @@ static char rebind_host[256];
 
 static void rebinding_up(void)
 {
-    F = fake_cxone_start();
+    F = test_cxsim_start();
     RX = fake_receiver_start();
     rebinding_name(rebind_host, sizeof rebind_host);
     byocd_start(&B, NULL, env_guarded);
     char hook[512];
     snprintf(hook, sizeof hook, "http://%s:%d" HOOK_PATH_OWN, rebind_host, fake_receiver_port(RX));
     /* accepted when saved: a name, not an address */
-    provider_create_hook(&B, fake_cxone_url(F), "int-1", NULL, hook, &P);
+    provider_create_hook(&B, byoc_cxsim_url(F), "int-1", NULL, hook, &P);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", P.bot_api_key);
     byocd_channel_register(&B, F, P.id, CHANNEL);
 }
@@ -1148,7 +1148,7 @@ END_TEST
 
 static void redirect_up(void)
 {
-    F = fake_cxone_start();
+    F = test_cxsim_start();
     RX = fake_receiver_start();
     byocd_start(&B, NULL, env_redirect);
     char hook[512], internal[512];
@@ -1160,7 +1160,7 @@ static void redirect_up(void)
                                          .location = "http://169.254.169.254/latest/meta-data/"});
     fake_receiver_add_rule(RX, &(struct fake_receiver_rule){
                                    .path = HOOK_PATH_SUB, .status = 307, .location = internal});
-    provider_create_hook(&B, fake_cxone_url(F), "int-1", NULL, hook, &P);
+    provider_create_hook(&B, byoc_cxsim_url(F), "int-1", NULL, hook, &P);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", P.bot_api_key);
     byocd_channel_register(&B, F, P.id, CHANNEL);
 }

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 #include "byoc/banned.h"
 
@@ -110,13 +110,13 @@ static int run_node(const char *arg)
 }
 
 /* The id of the channel the browser created: the one POST /dfo/3.0/channels call. */
-static char *created_channel(struct fake_cxone *f)
+static char *created_channel(struct byoc_cxsim *f)
 {
-    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", CHANNELS_PATH), 1);
-    struct fake_cxone_call call;
-    ck_assert(fake_cxone_get_call(f, "POST", CHANNELS_PATH, 0, &call));
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "POST", CHANNELS_PATH), 1);
+    struct byoc_cxsim_call call;
+    ck_assert(byoc_cxsim_get_call(f, "POST", CHANNELS_PATH, 0, &call));
     cJSON *body = cJSON_ParseWithLength(call.body, call.body_len);
-    fake_cxone_call_release(&call);
+    byoc_cxsim_call_release(&call);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
     const cJSON *integration = cJSON_GetObjectItemCaseSensitive(body, "channelIntegrationId");
@@ -168,18 +168,18 @@ static void server_down(void)
 START_TEST(test_add_page_in_chromium)
 {
     const struct byocd *b = &B;
-    struct fake_cxone *f = fake_cxone_start();
+    struct byoc_cxsim *f = test_cxsim_start();
     struct provider p;
-    provider_create(b, fake_cxone_url(f), INTEGRATION, &p);
+    provider_create(b, byoc_cxsim_url(f), INTEGRATION, &p);
     /* One channel of each state the page tells apart. */
-    fake_cxone_add_channel(f, "ch-support", "Support chat", INTEGRATION);
+    byoc_cxsim_add_channel(f, "ch-support", "Support chat", INTEGRATION);
     admin_register_channel(b, &p, "ch-support", "Support chat");
-    fake_cxone_add_channel(f, "ch-sales", "Sales <chat> & co", INTEGRATION);
-    fake_cxone_add_channel(f, "ch-mail", "Email inbox", "int-other");
-    fake_cxone_add_one_time_token(f, OTT, BRAND, USER);
+    byoc_cxsim_add_channel(f, "ch-sales", "Sales <chat> & co", INTEGRATION);
+    byoc_cxsim_add_channel(f, "ch-mail", "Email inbox", "int-other");
+    byoc_cxsim_add_one_time_token(f, OTT, BRAND, USER);
 
     char back[256], page[2048], expired[2048], dir[1024];
-    snprintf(back, sizeof back, "%s/back/poc?tab=digital", fake_cxone_url(f));
+    snprintf(back, sizeof back, "%s/back/poc?tab=digital", byoc_cxsim_url(f));
     add_url(b, &p, OTT, back, page, sizeof page);
     add_url(b, &p, "ott-expired", back, expired, sizeof expired);
     artifact_dir(dir, sizeof dir);
@@ -190,7 +190,7 @@ START_TEST(test_add_page_in_chromium)
     cJSON_AddStringToObject(arg, "expiredUrl", expired);
     cJSON_AddStringToObject(arg, "backUrl", back);
     cJSON_AddItemToArray(origins, cJSON_CreateString(b->base));
-    cJSON_AddItemToArray(origins, cJSON_CreateString(fake_cxone_url(f)));
+    cJSON_AddItemToArray(origins, cJSON_CreateString(byoc_cxsim_url(f)));
     cJSON_AddItemToObject(arg, "origins", origins);
     cJSON_AddStringToObject(arg, "provider", "Test bot");
     cJSON_AddStringToObject(arg, "brand", "1001");
@@ -211,15 +211,15 @@ START_TEST(test_add_page_in_chromium)
 
     /* What the browser did reached CXone and byocd. */
     char *id = created_channel(f);
-    ck_assert(fake_cxone_has_channel(f, id));
-    ck_assert_uint_eq(fake_cxone_channel_count(f), 4);
+    ck_assert(byoc_cxsim_has_channel(f, id));
+    ck_assert_uint_eq(byoc_cxsim_channel_count(f), 4);
     assert_admin_lists(b, &p, id);
     free(id);
-    ck_assert_uint_eq(fake_cxone_call_count(f, "GET", "/back/poc"), 1);
-    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/dfo/3.0/one-time-token/verification"), 2);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "GET", "/back/poc"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "POST", "/dfo/3.0/one-time-token/verification"), 2);
 
     provider_release(&p);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 END_TEST
 

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/banned.h"
@@ -23,7 +23,7 @@
 #define WAIT_MS 15000
 
 static struct byocd B;
-static struct fake_cxone *F;
+static struct byoc_cxsim *F;
 static struct fake_receiver *R;
 static const char *db_override; /* another BYOCD_DATABASE for the next commands, or NULL */
 
@@ -134,7 +134,7 @@ static void create_provider(struct created *c)
              "\"%s/auth/token\",\"api_base_url\":\"%s\",\"client_id\":\"client-id\","
              "\"client_secret\":\"client-secret\",\"access_key_id\":\"key-id\","
              "\"access_key_secret\":\"key-secret\"}}",
-             fake_receiver_url(R), fake_cxone_url(F), fake_cxone_url(F));
+             fake_receiver_url(R), byoc_cxsim_url(F), byoc_cxsim_url(F));
     snprintf(path, sizeof path, "%s/provider.json", B.dir);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
@@ -154,7 +154,7 @@ static void create_provider(struct created *c)
 
 static void setup(void)
 {
-    F = fake_cxone_start();
+    F = test_cxsim_start();
     R = fake_receiver_start();
     byocd_start(&B, NULL, NULL);
 }
@@ -163,7 +163,7 @@ static void teardown(void)
 {
     ck_assert_int_eq(byocd_stop(&B), 0);
     fake_receiver_stop(R);
-    fake_cxone_stop(F);
+    byoc_cxsim_stop(F);
 }
 
 START_TEST(provider_create_list_show_delete)
@@ -362,7 +362,7 @@ static void open_conversation(const struct created *c)
     static struct run r;
     CLI(&r, "channel", "add", c->id, CHANNEL, "--name", "Chat");
     ck_assert_int_eq(r.code, 0);
-    fake_cxone_add_channel(F, CHANNEL, "Chat", NULL);
+    byoc_cxsim_add_channel(F, CHANNEL, "Chat", NULL);
     char auth[256];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->bot_key);
     ck_assert_int_eq(status_of("POST", "/v1/conversations", auth,
@@ -451,7 +451,7 @@ START_TEST(doctor_passes_then_names_the_fix)
     ck_assert_uint_ge(fake_receiver_count(R, "/hook"), 1); /* the signed ping */
     /* a webhook that fails and credentials CXone refuses: FAIL lines with a fix, exit 4 */
     fake_receiver_fail_next(R, "/hook", 1, 500);
-    fake_cxone_fail_next(F, "/auth/token", 401, 1, 0);
+    byoc_cxsim_fail_next(F, "/auth/token", 401, 1, 0);
     CLI(&r, "doctor", c.id);
     ck_assert_msg(r.code == 4, "exit %d:\n%s", r.code, r.out);
     ck_assert_msg(strstr(r.out, "FAIL  CXone token") && strstr(r.out, "FAIL  webhook") &&

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/json.h"
@@ -27,7 +27,7 @@
 #define STEP_AHEAD "+3600" /* */
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct fake_receiver *rx;
 static char dir[64], offset_file[128];
 
@@ -73,7 +73,7 @@ static void start(const char *const *env)
     all[n++] = "FAKETIME_CACHE_DURATION=1"; /* the offset file is read again every second */
     all[n++] = asan;
     all[n] = NULL;
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     rx = fake_receiver_start();
     byocd_start(&b, dir, all);
 }
@@ -82,13 +82,13 @@ static void bot_create(struct bot *bot, const char *channel, const char *hook_pa
 {
     char hook[256], path[128], body[160];
     snprintf(hook, sizeof hook, "%s%s", fake_receiver_url(rx), hook_path);
-    provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &bot->p);
+    provider_create_hook(&b, byoc_cxsim_url(f), "int-1", NULL, hook, &bot->p);
     snprintf(bot->auth, sizeof bot->auth, "Authorization: Bearer %s", bot->p.bot_api_key);
     bot->channel = channel;
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", bot->p.id);
     snprintf(body, sizeof body, "{\"channel_id\":\"%s\",\"name\":\"Chat\"}", channel);
     cJSON_Delete(byocd_call_ok(&b, b.admin_auth, "POST", path, body, 201));
-    fake_cxone_add_channel(f, channel, "Chat", "int-1");
+    byoc_cxsim_add_channel(f, channel, "Chat", "int-1");
 }
 
 static void teardown(void)
@@ -98,7 +98,7 @@ static void teardown(void)
     if (status == 0 && !sanitizer)
         byocd_remove_dir(dir);
     fake_receiver_stop(rx);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
     ck_assert_msg(status == 0 && !sanitizer, "byocd exited with %d%s; its log is in %s", status,
                   sanitizer ? " after a sanitizer report" : "", dir);
 }
@@ -136,7 +136,7 @@ static size_t cxone_posts(const char *channel)
 {
     char prefix[128];
     snprintf(prefix, sizeof prefix, "/dfo/3.0/channels/%s/messages", channel);
-    return fake_cxone_call_count(f, "POST", prefix);
+    return byoc_cxsim_call_count(f, "POST", prefix);
 }
 
 /* Waits until CXone got at least n message posts on channel. */
@@ -188,7 +188,7 @@ START_TEST(step_back_keeps_cxone_retries_going)
     bot_create(&bot, "chat_relay", "/ok");
     char prefix[128];
     snprintf(prefix, sizeof prefix, "/dfo/3.0/channels/%s/messages", bot.channel);
-    fake_cxone_fail_next(f, prefix, 500, 1000, 0);
+    byoc_cxsim_fail_next(f, prefix, 500, 1000, 0);
     char conv[64];
     open_conv(&bot, conv, sizeof conv);
     ck_assert_msg(cxone_wait(bot.channel, RETRIES_SEEN), "no retries to CXone at all");
@@ -199,7 +199,7 @@ START_TEST(step_back_keeps_cxone_retries_going)
                   "messages to CXone stalled after the clock went back: %zu posts, then %zu",
                   before, cxone_posts(bot.channel));
     /* CXone recovers: the conversation escalates and its event reaches the bot */
-    fake_cxone_clear_failures(f);
+    byoc_cxsim_clear_failures(f);
     ck_assert_msg(fake_receiver_wait(rx, "/ok", 1, WAIT_MS), "the escalation never arrived");
     provider_release(&bot.p);
 }

@@ -41,7 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/json.h"
@@ -119,7 +119,7 @@ static long rng_below(uint64_t *state, long n)
 /* ---------------------------------------------------------------- the epoch's world */
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct fake_receiver *rx;
 static struct provider p;
 static char base_url[64]; /* the clients' copy of b.base: the port stays across restarts */
@@ -386,7 +386,7 @@ static void open_conversations(void)
 
 static void epoch_start(void)
 {
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     rx = fake_receiver_start();
     receiver_rules(0);
     byocd_start(&b, NULL, env_first);
@@ -394,14 +394,14 @@ static void epoch_start(void)
     snprintf(listen_env, sizeof listen_env, "BYOCD_LISTEN=127.0.0.1:%d", b.port);
     char hook[256];
     snprintf(hook, sizeof hook, "%s%s", fake_receiver_url(rx), HOOK);
-    provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
+    provider_create_hook(&b, byoc_cxsim_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
     cx_auth = bearer_line(token);
     free(token);
     open_conversations();
-    fake_cxone_set_delay_ms(f, CXONE_DELAY_MS);
+    byoc_cxsim_set_delay_ms(f, CXONE_DELAY_MS);
 }
 
 static void epoch_end(void)
@@ -415,7 +415,7 @@ static void epoch_end(void)
     cx_auth = NULL;
     byocd_stop_and_clean(&b);
     fake_receiver_stop(rx);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 
 /* ---------------------------------------------------------------- the crash rounds */
@@ -453,7 +453,7 @@ static void crash_rounds(int rounds, uint64_t *rng)
     for (int r = 0; r < rounds; r++) {
         /* Retries in flight, backoffs scheduled: state the crash must keep as well. */
         receiver_rules((int)rng_below(rng, INJECTED_MAX + 1));
-        fake_cxone_fail_next(f, CXONE_MESSAGES, INJECTED_CXONE_STATUS,
+        byoc_cxsim_fail_next(f, CXONE_MESSAGES, INJECTED_CXONE_STATUS,
                              (int)rng_below(rng, INJECTED_MAX + 1), 0);
         harness_sleep_ms(kill_delay(r, rng));
         if (rng_below(rng, TERM_FIRST_ONE_IN) == 0) { /* the kill comes during a clean stop */
@@ -746,12 +746,12 @@ struct posts {
 /* Every message post the fake CXone received, in arrival order. */
 static struct posts load_posts(void)
 {
-    size_t total = fake_cxone_call_count(f, "POST", CXONE_MESSAGES);
+    size_t total = byoc_cxsim_call_count(f, "POST", CXONE_MESSAGES);
     struct posts all = {.v = calloc(total + 1, sizeof *all.v)};
     ck_assert_ptr_nonnull(all.v);
     for (; all.n < total; all.n++) {
-        struct fake_cxone_call call;
-        ck_assert(fake_cxone_get_call(f, "POST", CXONE_MESSAGES, all.n, &call));
+        struct byoc_cxsim_call call;
+        ck_assert(byoc_cxsim_get_call(f, "POST", CXONE_MESSAGES, all.n, &call));
         cJSON *j = cJSON_Parse(call.body);
         const cJSON *payload = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(j, "messageContent"), "payload");
@@ -766,7 +766,7 @@ static struct posts load_posts(void)
         snprintf(x->text, sizeof x->text, "%s", text ? text : "");
         call.body = NULL; /* kept in all */
         cJSON_Delete(j);
-        fake_cxone_call_release(&call);
+        byoc_cxsim_call_release(&call);
     }
     return all;
 }

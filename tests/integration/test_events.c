@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 #include "byoc/json.h"
 #include "byoc/banned.h"
@@ -28,7 +28,7 @@
 #define PUBLIC_HOOK "https://bot.example.com/byocd"
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct provider p;
 static char bot_auth[256];
 static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5",
@@ -94,9 +94,9 @@ static const char *err_code(const cJSON *j)
 
 static void setup(void)
 {
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     byocd_start(&b, NULL, fast_env);
-    provider_create(&b, fake_cxone_url(f), "int-1", &p);
+    provider_create(&b, byoc_cxsim_url(f), "int-1", &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
 }
@@ -105,7 +105,7 @@ static void teardown(void)
 {
     provider_release(&p);
     ck_assert_int_eq(byocd_stop(&b), 0);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
     f = NULL;
 }
 
@@ -490,7 +490,7 @@ START_TEST(other_providers_webhooks_invisible)
     cJSON *a = create_webhook("{\"url\":\"http://127.0.0.1:9/mine\"}", &st);
     ck_assert_int_eq(st, 201);
     struct provider q;
-    provider_create(&b, fake_cxone_url(f), NULL, &q);
+    provider_create(&b, byoc_cxsim_url(f), NULL, &q);
     char saved[256], path[160];
     snprintf(saved, sizeof saved, "%s", bot_auth);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", q.bot_api_key);
@@ -745,7 +745,7 @@ START_TEST(pull_limits_and_other_providers)
     cJSON_Delete(events_page("cnv_doesnotexist", 0, 10, &st));
     ck_assert_int_eq(st, 404);
     struct provider q;
-    provider_create(&b, fake_cxone_url(f), NULL, &q);
+    provider_create(&b, byoc_cxsim_url(f), NULL, &q);
     char saved[256];
     snprintf(saved, sizeof saved, "%s", bot_auth);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", q.bot_api_key);
@@ -882,7 +882,7 @@ START_TEST(delivered_events_for_bot_messages)
     cJSON_Delete(bot("POST", path, "{\"typing\":true}", &st));
     ck_assert_int_eq(st, 202);
     cJSON *all = wait_events(id, "message.delivered", 3);
-    fake_cxone_fail_next(f, MESSAGES_PATH, 500, 1, 0);
+    byoc_cxsim_fail_next(f, MESSAGES_PATH, 500, 1, 0);
     ck_assert_int_eq(send_text(id, "client-9", "after one failure", m3), 202);
     cJSON_Delete(all);
     all = wait_events(id, "message.delivered", 4);
@@ -906,13 +906,13 @@ END_TEST
 
 START_TEST(failed_opening_ends_conversation)
 {
-    fake_cxone_fail_next(f, MESSAGES_PATH, 400, 1, 0);
-    fake_cxone_set_delay_ms(f, 800); /* room to queue one more behind the opening */
+    byoc_cxsim_fail_next(f, MESSAGES_PATH, 400, 1, 0);
+    byoc_cxsim_set_delay_ms(f, 800); /* room to queue one more behind the opening */
     char id[64], queued[64];
     open_conversation(",\"reason\":\"asked for a human\"", id);
     ck_assert_int_eq(send_text(id, "client-q", "queued behind", queued), 202);
     cJSON *c = wait_state(id, "ended");
-    fake_cxone_set_delay_ms(f, 0);
+    byoc_cxsim_set_delay_ms(f, 0);
     ck_assert_str_eq(byoc_json_str(c, "ended_by"), "failure");
     cJSON *all = wait_events(id, "conversation.ended", 1);
     char types[TYPES_MAX];
@@ -934,7 +934,7 @@ START_TEST(failed_opening_ends_conversation)
     const cJSON *last = cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1);
     ck_assert_str_eq(byoc_json_str(last, "type"), "conversation.ended");
     ck_assert_str_eq(byoc_json_str(data(last), "by"), "failure");
-    ck_assert_uint_eq(fake_cxone_message_count(f), 0);
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), 0);
     cJSON_Delete(all);
     cJSON_Delete(c);
 }
@@ -951,9 +951,9 @@ START_TEST(bot_end_is_the_last_event)
     cJSON_Delete(bot("POST", path, NULL, &st));
     ck_assert_int_eq(st, 202);
     for (long long end = harness_now_ms() + WAIT_MS;
-         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
+         byoc_cxsim_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
         usleep(POLL_US); /* the thread close is the last thing the relay does */
-    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", THREADS_PATH), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "PUT", THREADS_PATH), 1);
     cJSON *all = wait_events(id, "conversation.ended", 1);
     check_envelopes(all, id);
     ck_assert_int_eq(count_type(all, "conversation.ended"), 1);

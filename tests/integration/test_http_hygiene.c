@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 #include "byoc/banned.h"
 
@@ -717,9 +717,9 @@ END_TEST
 
 START_TEST(test_log_has_no_action_query)
 {
-    struct fake_cxone *f = fake_cxone_start();
+    struct byoc_cxsim *f = test_cxsim_start();
     struct provider p;
-    provider_create(&B, fake_cxone_url(f), "int-1", &p);
+    provider_create(&B, byoc_cxsim_url(f), "int-1", &p);
     char path[256];
     snprintf(path, sizeof path, "/cxone/%s/actions/add?token=" SECRET_OTT "&brandId=1&userId=2",
              p.id);
@@ -728,10 +728,10 @@ START_TEST(test_log_has_no_action_query)
     ck_assert_msg(r.status == 401, "status %ld: %s", r.status, r.body);
     test_resp_release(&r);
     /* The token did reach CXone's verification, so byocd held it. */
-    struct fake_cxone_call c;
-    ck_assert(fake_cxone_get_call(f, "POST", "/dfo/3.0/one-time-token/verification", 0, &c));
+    struct byoc_cxsim_call c;
+    ck_assert(byoc_cxsim_get_call(f, "POST", "/dfo/3.0/one-time-token/verification", 0, &c));
     ck_assert_ptr_nonnull(strstr(c.body, SECRET_OTT));
-    fake_cxone_call_release(&c);
+    byoc_cxsim_call_release(&c);
     assert_healthy();
     char *log = byocd_log(&B);
     assert_log_json_lines(log);
@@ -739,7 +739,7 @@ START_TEST(test_log_has_no_action_query)
     ck_assert_ptr_nonnull(strstr(log, "/actions/add"));
     free(log);
     provider_release(&p);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 END_TEST
 

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/json.h"
@@ -62,7 +62,7 @@ static const char *const env_dead[] = {ENV_FAST, "BYOCD_WEBHOOK_TIMEOUT=2",
                                        "BYOCD_WEBHOOK_DEADLINE=2", NULL};
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct fake_receiver *rx;
 static struct provider p;
 static const char *const *byocd_env;
@@ -590,7 +590,7 @@ static void up(const char *const *env)
     byocd_start(&b, NULL, env);
     char hook[256];
     snprintf(hook, sizeof hook, "%s%s", fake_receiver_url(rx), HOOK);
-    provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
+    provider_create_hook(&b, byoc_cxsim_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
     cx_token = cxone_token(&b, &p);
@@ -600,7 +600,7 @@ static void up(const char *const *env)
 static void setup(void)
 {
     agent_msgs = 0;
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     rx = fake_receiver_start();
 }
 
@@ -621,7 +621,7 @@ static void teardown(void)
     if (b.pid > 0)
         ck_assert_int_eq(byocd_stop(&b), 0);
     fake_receiver_stop(rx);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
     if (b.dir[0]) {
         assert_no_sanitizer_report();
         byocd_remove_dir(b.dir);
@@ -666,14 +666,14 @@ static void agent_says(const struct conv *c, const char *text)
 /* A bot message relayed to CXone; waits until the fake CXone accepted it. */
 static void bot_says(const struct conv *c, const char *text)
 {
-    size_t before = fake_cxone_message_count(f);
+    size_t before = byoc_cxsim_message_count(f);
     char body[256], path[128];
     snprintf(body, sizeof body, "{\"text\":\"%s\"}", text);
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", c->id);
     cJSON_Delete(byocd_call_ok(&b, bot_auth, "POST", path, body, 202));
     for (long long end = harness_now_ms() + WAIT_MS; harness_now_ms() < end;
          harness_sleep_ms(POLL_MS)) {
-        if (fake_cxone_message_count(f) > before)
+        if (byoc_cxsim_message_count(f) > before)
             return;
     }
     ck_abort_msg("the bot message \"%s\" did not reach CXone", text);
@@ -707,10 +707,10 @@ static void wait_rx(const char *path, const char *text, int status, size_t n)
 static size_t cx_calls(const char *method, const char *prefix, int status)
 {
     size_t n = 0;
-    struct fake_cxone_call c;
-    for (size_t i = 0; fake_cxone_get_call(f, method, prefix, i, &c); i++) {
+    struct byoc_cxsim_call c;
+    for (size_t i = 0; byoc_cxsim_get_call(f, method, prefix, i, &c); i++) {
         n += c.status == status;
-        fake_cxone_call_release(&c);
+        byoc_cxsim_call_release(&c);
     }
     return n;
 }
@@ -795,11 +795,11 @@ static void assert_cxone_series(const struct scrape *sc)
     assert_cxone_endpoint(sc, "token", TOKEN_PATH, token_statuses,
                           sizeof token_statuses / sizeof *token_statuses);
     ck_assert_double_eq(val(sc, "byocd_cxone_token_refreshes_total", "result", "ok", END),
-                        (double)fake_cxone_token_grants(f));
+                        (double)byoc_cxsim_token_grants(f));
     ck_assert_double_eq(val(sc, "byocd_cxone_token_refreshes_total", "result", "error", END), 1);
     ck_assert_double_ge(
         val(sc, "byocd_cxone_request_duration_seconds_count", "endpoint", "messages", END),
-        (double)fake_cxone_call_count(f, "POST", MESSAGES_PATH));
+        (double)byoc_cxsim_call_count(f, "POST", MESSAGES_PATH));
 }
 
 /* Webhook series against what the receiver answered. */
@@ -862,7 +862,7 @@ static void assert_db_size(const struct scrape *sc)
 START_TEST(metrics_after_a_full_flow)
 {
     up(env_flow);
-    fake_cxone_fail_next(f, MESSAGES_PATH, 500, 1, 0); /* the opening post is retried once */
+    byoc_cxsim_fail_next(f, MESSAGES_PATH, 500, 1, 0); /* the opening post is retried once */
     fake_receiver_add_rule(rx,
                            &(struct fake_receiver_rule){
                                .path = HOOK, .body_contains = "[a1]", .status = 500, .count = 1});
@@ -872,8 +872,8 @@ START_TEST(metrics_after_a_full_flow)
     wait_rx(HOOK, "[a1]", 200, 1);
     /* CXone forgets its tokens and refuses the next grant once: a 401, a failed refresh, then
      * a good one */
-    fake_cxone_expire_tokens(f);
-    fake_cxone_fail_next(f, TOKEN_PATH, 503, 1, 0);
+    byoc_cxsim_expire_tokens(f);
+    byoc_cxsim_fail_next(f, TOKEN_PATH, 503, 1, 0);
     bot_says(&c, "after the expiry");
     struct test_resp r;
     char *url = byocd_url(&b, "/no/such/route");
@@ -1132,7 +1132,7 @@ static void collect_cxone_side(struct secrets *sec)
     char *basic = test_basic_auth("client-id", "client-secret");
     secret_add(sec, "CXone Basic credentials", strstr(basic, "Basic ") + 6);
     free(basic);
-    size_t grants = fake_cxone_token_grants(f);
+    size_t grants = byoc_cxsim_token_grants(f);
     ck_assert_uint_ge(grants, 3); /* first, after the expiry, after the restart */
     for (size_t i = 1; i <= grants; i++) {
         static const char *const kinds[] = {"cx-at-%zu", "cx-rt-%zu", "cx-id-%zu"};
@@ -1162,7 +1162,7 @@ static void collect_master_key(struct secrets *sec)
 static void add_page_flow(struct secrets *sec)
 {
     static const char ott[] = "ott-operator-7f3a9c21e5b8d4";
-    fake_cxone_add_one_time_token(f, ott, BRAND, USER);
+    byoc_cxsim_add_one_time_token(f, ott, BRAND, USER);
     secret_add(sec, "one-time token", ott);
     char path[256];
     snprintf(path, sizeof path, "/cxone/%s/actions/add?userId=%d&brandId=%d&token=%s", p.id, USER,
@@ -1332,7 +1332,7 @@ START_TEST(log_shows_no_secret)
     studio_flow(&c);
     wrong_credentials(&sec);
     webhook_secrets(&sec);
-    fake_cxone_expire_tokens(f);
+    byoc_cxsim_expire_tokens(f);
     bot_says(&c, "after the expiry");
     agent_says(&c, "[s2]");
     wait_rx(HOOK, "[s2]", 200, 1);

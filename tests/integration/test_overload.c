@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/json.h"
@@ -32,7 +32,7 @@
 #define HOOK "/hook"
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct fake_receiver *rx;
 static struct provider p;
 static char bot_auth[256], conv_id[64], thread_id[128], *cx_auth;
@@ -64,12 +64,12 @@ static void open_conversation(void)
 static void setup(void)
 {
     static const char *const env[] = {"BYOCD_WRITE_QUEUE_MAX=16", NULL};
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     rx = fake_receiver_start();
     byocd_start(&b, NULL, env);
     char hook[256];
     snprintf(hook, sizeof hook, "%s" HOOK, fake_receiver_url(rx));
-    provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
+    provider_create_hook(&b, byoc_cxsim_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
@@ -89,7 +89,7 @@ static void teardown(void)
     provider_release(&p);
     free(cx_auth);
     fake_receiver_stop(rx);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
     ck_assert_msg(status == 0 && !sanitizer, "byocd exited with %d%s; its log is in %s", status,
                   sanitizer ? " after a sanitizer report" : "", dir);
 }
@@ -348,7 +348,7 @@ START_TEST(locked_database_gives_503_then_background_work_resumes)
     test_resp_release(&r);
     unlock_database(db);
     /* the retry is taken once, and the relay sends it to CXone by itself */
-    size_t posts = fake_cxone_message_count(f);
+    size_t posts = byoc_cxsim_message_count(f);
     ck_assert(test_http("POST", url, h, body, strlen(body), &r));
     ck_assert_int_eq(r.status, 202);
     test_resp_release(&r);
@@ -357,9 +357,9 @@ START_TEST(locked_database_gives_503_then_background_work_resumes)
     test_resp_release(&r);
     free(url);
     for (long long end = harness_now_ms() + WAIT_MS;
-         fake_cxone_message_count(f) < posts + 1 && harness_now_ms() < end;)
+         byoc_cxsim_message_count(f) < posts + 1 && harness_now_ms() < end;)
         harness_sleep_ms(POLL_MS);
-    ck_assert_uint_eq(fake_cxone_message_count(f), posts + 1);
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), posts + 1);
     /* the delivery worker, whose claims were refused while locked too, goes on by itself */
     size_t hooks = fake_receiver_count(rx, HOOK);
     byocd_agent_reply(&b, &p, cx_auth, thread_id, 1, "after the lock");

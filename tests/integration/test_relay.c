@@ -6,23 +6,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 
 #define CHANNEL "chat-1"
 #define WAIT_MS 15000
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct provider p;
 static char bot_auth[256];
 static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5", NULL};
 
 static void start_with(const char *settings)
 {
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     byocd_start(&b, NULL, fast_env);
-    provider_create_with(&b, fake_cxone_url(f), "int-1", settings, &p);
+    provider_create_with(&b, byoc_cxsim_url(f), "int-1", settings, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
 }
@@ -36,7 +36,7 @@ static void teardown(void)
 {
     provider_release(&p);
     ck_assert_int_eq(byocd_stop(&b), 0);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 
 /* A bot API call; returns the parsed body (caller frees) and the status. */
@@ -127,11 +127,11 @@ static long send_text(const char *conv, const char *client_id, const char *text,
 /* The n-th message post the fake received, parsed. */
 static cJSON *posted(size_t n)
 {
-    struct fake_cxone_call call;
-    if (!fake_cxone_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/messages", n, &call))
+    struct byoc_cxsim_call call;
+    if (!byoc_cxsim_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/messages", n, &call))
         return NULL;
     cJSON *j = cJSON_Parse(call.body);
-    fake_cxone_call_release(&call);
+    byoc_cxsim_call_release(&call);
     return j;
 }
 
@@ -165,7 +165,7 @@ START_TEST(handover_reaches_cxone)
     ck_assert_ptr_null(cJSON_GetObjectItem(second, "contact"));
     const cJSON *msgs = cJSON_GetObjectItem(c, "messages");
     ck_assert_str_eq(s(first, "idOnExternalPlatform"), s(cJSON_GetArrayItem(msgs, 0), "id"));
-    ck_assert_uint_eq(fake_cxone_token_grants(f), 1);
+    ck_assert_uint_eq(byoc_cxsim_token_grants(f), 1);
     cJSON_Delete(first);
     cJSON_Delete(second);
     cJSON_Delete(c);
@@ -193,7 +193,7 @@ START_TEST(messages_keep_their_order)
         ck_assert_str_eq(s(j, "idOnExternalPlatform"), ids[i]);
         cJSON_Delete(j);
     }
-    ck_assert_uint_eq(fake_cxone_message_count(f), N + 1);
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), N + 1);
 }
 END_TEST
 
@@ -264,12 +264,12 @@ START_TEST(server_errors_retried_without_duplicates)
     char id[64];
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
-    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 500, 2, 0);
+    byoc_cxsim_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 500, 2, 0);
     ck_assert_int_eq(send_text(id, NULL, "after two failures", NULL), 202);
     cJSON *m = last_message_settled(id, 2);
     ck_assert_str_eq(s(m, "status"), "delivered");
     ck_assert_int_eq(cJSON_GetObjectItem(m, "attempts")->valueint, 3);
-    ck_assert_uint_eq(fake_cxone_message_count(f), 2);
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), 2);
     cJSON_Delete(m);
 }
 END_TEST
@@ -279,7 +279,7 @@ START_TEST(retry_after_honoured)
     char id[64];
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
-    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 429, 1, 2);
+    byoc_cxsim_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 429, 1, 2);
     long long t0 = harness_now_ms();
     ck_assert_int_eq(send_text(id, NULL, "rate limited once", NULL), 202);
     cJSON *m = last_message_settled(id, 2);
@@ -294,7 +294,7 @@ START_TEST(client_error_fails_at_once_and_queue_moves_on)
     char id[64];
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
-    fake_cxone_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 400, 1, 0);
+    byoc_cxsim_fail_next(f, "/dfo/3.0/channels/" CHANNEL "/messages", 400, 1, 0);
     ck_assert_int_eq(send_text(id, NULL, "rejected", NULL), 202);
     ck_assert_int_eq(send_text(id, NULL, "accepted", NULL), 202);
     cJSON *m2 = last_message_settled(id, 2), *m3 = last_message_settled(id, 3);
@@ -312,12 +312,12 @@ START_TEST(expired_token_refreshed_once)
     char id[64];
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
-    ck_assert_uint_eq(fake_cxone_token_grants(f), 1);
-    fake_cxone_expire_tokens(f);
+    ck_assert_uint_eq(byoc_cxsim_token_grants(f), 1);
+    byoc_cxsim_expire_tokens(f);
     ck_assert_int_eq(send_text(id, NULL, "after expiry", NULL), 202);
     ck_assert_int_eq(send_text(id, NULL, "and another", NULL), 202);
     cJSON_Delete(wait_settled(id, 3));
-    ck_assert_uint_eq(fake_cxone_token_grants(f), 2);
+    ck_assert_uint_eq(byoc_cxsim_token_grants(f), 2);
 }
 END_TEST
 
@@ -368,7 +368,7 @@ START_TEST(end_closes_thread_and_refuses_more)
     cJSON *c = wait_settled(id, 2);
     ck_assert_str_eq(s(c, "state"), "ended");
     ck_assert_str_eq(s(c, "ended_by"), "bot");
-    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
     cJSON_Delete(c);
 }
 END_TEST
@@ -378,7 +378,7 @@ START_TEST(other_providers_see_nothing)
     char id[64], path[128];
     open_conversation(NULL, id);
     struct provider q;
-    provider_create(&b, fake_cxone_url(f), NULL, &q);
+    provider_create(&b, byoc_cxsim_url(f), NULL, &q);
     char saved[256];
     snprintf(saved, sizeof saved, "%s", bot_auth);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", q.bot_api_key);
@@ -439,11 +439,11 @@ START_TEST(typing_becomes_sender_action)
     cJSON_Delete(bot("POST", path, "{\"typing\":\"yes\"}", NULL, &st));
     ck_assert_int_eq(st, 400);
     cJSON_Delete(wait_settled(id, 2));
-    struct fake_cxone_call call;
-    ck_assert(fake_cxone_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/threads/", 0, &call));
+    struct byoc_cxsim_call call;
+    ck_assert(byoc_cxsim_get_call(f, "POST", "/dfo/3.0/channels/" CHANNEL "/threads/", 0, &call));
     ck_assert_ptr_nonnull(strstr(call.path, "/sender-actions"));
     ck_assert_ptr_nonnull(strstr(call.body, "isTypingOn"));
-    fake_cxone_call_release(&call);
+    byoc_cxsim_call_release(&call);
 }
 END_TEST
 
@@ -475,20 +475,20 @@ START_TEST(crash_mid_send_no_duplicate)
     char id[64];
     open_conversation(NULL, id);
     cJSON_Delete(wait_settled(id, 1));
-    fake_cxone_set_delay_ms(f, 2000);
+    byoc_cxsim_set_delay_ms(f, 2000);
     ck_assert_int_eq(send_text(id, NULL, "in flight during the crash", NULL), 202);
     for (long long end = harness_now_ms() + WAIT_MS;
-         fake_cxone_message_count(f) < 2 && harness_now_ms() < end;)
+         byoc_cxsim_message_count(f) < 2 && harness_now_ms() < end;)
         usleep(20 * 1000);
-    ck_assert_uint_eq(fake_cxone_message_count(f), 2); /* CXone has it, byocd does not know */
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), 2); /* CXone has it, byocd does not know */
     byocd_kill(&b);
-    fake_cxone_set_delay_ms(f, 0);
+    byoc_cxsim_set_delay_ms(f, 0);
     char dir[256];
     snprintf(dir, sizeof dir, "%s", b.dir);
     byocd_start(&b, dir, fast_env);
     cJSON *m = last_message_settled(id, 2); /* resent after the lease: CXone says 409 */
     ck_assert_str_eq(s(m, "status"), "delivered");
-    ck_assert_uint_eq(fake_cxone_message_count(f), 2);
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), 2);
     cJSON_Delete(m);
 }
 END_TEST
@@ -506,14 +506,14 @@ START_TEST(inactivity_closes_even_across_restart)
     cJSON *c = wait_settled(id, 2);
     ck_assert_str_eq(s(c, "state"), "ended");
     ck_assert_str_eq(s(c, "ended_by"), "inactivity");
-    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "PUT", "/dfo/3.0/channels/" CHANNEL "/threads/"), 1);
     cJSON_Delete(c);
 }
 END_TEST
 
 START_TEST(availability_from_cxone_cached)
 {
-    fake_cxone_set_skill(f, "sk-1", 2, 5, 3);
+    byoc_cxsim_set_skill(f, "sk-1", 2, 5, 3);
     long st = 0;
     cJSON *a = bot("GET", "/v1/availability?skill_id=sk-1", NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
@@ -523,8 +523,8 @@ START_TEST(availability_from_cxone_cached)
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(a, "cached")));
     cJSON *again = bot("GET", "/v1/availability?skill_id=sk-1", NULL, NULL, &st);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(again, "cached")));
-    ck_assert_uint_eq(fake_cxone_call_count(f, "GET", "/incontactapi/services/"), 1);
-    fake_cxone_set_skill(f, "sk-busy", 0, 4, 9);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "GET", "/incontactapi/services/"), 1);
+    byoc_cxsim_set_skill(f, "sk-busy", 0, 4, 9);
     cJSON *busy = bot("GET", "/v1/availability?skill_id=sk-busy", NULL, NULL, &st);
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(busy, "available")));
     cJSON *unknown = bot("GET", "/v1/availability?skill_id=nope", NULL, NULL, &st);
@@ -551,7 +551,7 @@ START_TEST(availability_uses_the_channels_skill)
     ck_assert_int_eq(r.status, 200);
     test_resp_release(&r);
     free(url);
-    fake_cxone_set_skill(f, "sk-9", 1, 1, 0);
+    byoc_cxsim_set_skill(f, "sk-9", 1, 1, 0);
     long st = 0;
     cJSON *a = bot("GET", "/v1/availability?channel_id=" CHANNEL, NULL, NULL, &st);
     ck_assert_int_eq(st, 200);
@@ -578,12 +578,12 @@ START_TEST(voice_handoff_signals_and_serves_transcript)
     char want[256];
     snprintf(want, sizeof want, HARNESS_PUBLIC_URL "/transcripts/%s", key);
     ck_assert_str_eq(s(h, "transcript_url"), want);
-    struct fake_cxone_call call;
-    ck_assert(fake_cxone_get_call(f, "POST", "/incontactapi/services/", 0, &call));
+    struct byoc_cxsim_call call;
+    ck_assert(byoc_cxsim_get_call(f, "POST", "/incontactapi/services/", 0, &call));
     ck_assert_ptr_nonnull(strstr(call.path, "/interactions/12345/signal"));
     snprintf(want, sizeof want, "p1=%s&p2=intent%%3Dbilling&p3=en", key);
     ck_assert_str_eq(call.query, want);
-    fake_cxone_call_release(&call);
+    byoc_cxsim_call_release(&call);
     char path[128];
     snprintf(path, sizeof path, "/transcripts/%s", key);
     char *url = byocd_url(&b, path);
@@ -632,7 +632,7 @@ START_TEST(voice_handoff_idempotent)
     ck_assert_int_eq(st2, 201);
     ck_assert_int_eq(st3, 422);
     ck_assert_str_eq(s(a, "key"), s(again, "key"));
-    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "POST", "/incontactapi/services/"), 1);
     cJSON_Delete(a);
     cJSON_Delete(again);
     cJSON_Delete(other);
@@ -655,7 +655,7 @@ static void *voice_in_thread(void *arg)
 
 START_TEST(voice_retry_while_first_runs_signals_once)
 {
-    fake_cxone_set_delay_ms(f, 1500);
+    byoc_cxsim_set_delay_ms(f, 1500);
     struct voice_call first = {0};
     pthread_t t;
     pthread_create(&t, NULL, voice_in_thread, &first);
@@ -667,13 +667,13 @@ START_TEST(voice_retry_while_first_runs_signals_once)
     ck_assert_int_eq(st, 409);
     cJSON_Delete(j);
     pthread_join(t, NULL);
-    fake_cxone_set_delay_ms(f, 0);
+    byoc_cxsim_set_delay_ms(f, 0);
     ck_assert_int_eq(first.status, 201);
     struct voice_call again = {0};
     voice_in_thread(&again);
     ck_assert_int_eq(again.status, 201);
     ck_assert_str_eq(s(again.answer, "key"), s(first.answer, "key"));
-    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "POST", "/incontactapi/services/"), 1);
     cJSON_Delete(first.answer);
     cJSON_Delete(again.answer);
 }
@@ -681,7 +681,7 @@ END_TEST
 
 START_TEST(sigterm_waits_for_work_in_flight)
 {
-    fake_cxone_set_delay_ms(f, 1500);
+    byoc_cxsim_set_delay_ms(f, 1500);
     struct voice_call slow = {0};
     pthread_t t;
     pthread_create(&t, NULL, voice_in_thread, &slow);
@@ -690,7 +690,7 @@ START_TEST(sigterm_waits_for_work_in_flight)
     pthread_join(t, NULL);
     ck_assert_int_eq(slow.status, 201);
     cJSON_Delete(slow.answer);
-    fake_cxone_set_delay_ms(f, 0);
+    byoc_cxsim_set_delay_ms(f, 0);
     char dir[256];
     snprintf(dir, sizeof dir, "%s", b.dir);
     byocd_start(&b, dir, fast_env); /* for the fixture's own stop */
@@ -699,13 +699,13 @@ END_TEST
 
 START_TEST(voice_failed_signal_frees_the_key)
 {
-    fake_cxone_fail_next(f, "/incontactapi/services/", 500, 1, 0);
+    byoc_cxsim_fail_next(f, "/incontactapi/services/", 500, 1, 0);
     struct voice_call a = {0}, b2 = {0};
     voice_in_thread(&a);
     ck_assert_int_eq(a.status, 502);
     voice_in_thread(&b2); /* same key: tries again, and this time CXone takes it */
     ck_assert_int_eq(b2.status, 201);
-    ck_assert_uint_eq(fake_cxone_call_count(f, "POST", "/incontactapi/services/"), 2);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "POST", "/incontactapi/services/"), 2);
     cJSON_Delete(a.answer);
     cJSON_Delete(b2.answer);
 }
@@ -722,7 +722,7 @@ START_TEST(voice_handoff_errors)
                      "\"params\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
                      NULL, &st));
     ck_assert_int_eq(st, 400);
-    fake_cxone_fail_next(f, "/incontactapi/services/", 500, 1, 0);
+    byoc_cxsim_fail_next(f, "/incontactapi/services/", 500, 1, 0);
     cJSON *j = bot("POST", "/v1/voice/handoffs",
                    "{\"contact_id\":\"77\",\"transcript\":[{\"role\":\"user\",\"text\":\"x\"}]}",
                    NULL, &st);
@@ -736,30 +736,30 @@ START_TEST(private_attachment_uploaded_public_passed_through)
 {
     char id[64], path[128], body[768];
     open_conversation(NULL, id);
-    fake_cxone_add_file(f, "doc.pdf", "secret-pdf-bytes");
+    byoc_cxsim_add_file(f, "doc.pdf", "secret-pdf-bytes");
     snprintf(path, sizeof path, "/v1/conversations/%s/messages", id);
     snprintf(body, sizeof body,
              "{\"text\":\"see files\",\"attachments\":[{\"url\":\"%s/files/doc.pdf\","
              "\"name\":\"doc.pdf\",\"mime_type\":\"application/pdf\",\"private\":true},"
              "{\"url\":\"https://cdn.example/pic.png\",\"name\":\"pic.png\"}]}",
-             fake_cxone_url(f));
+             byoc_cxsim_url(f));
     long st = 0;
     cJSON_Delete(bot("POST", path, body, NULL, &st));
     ck_assert_int_eq(st, 202);
     cJSON *m = last_message_settled(id, 2);
     ck_assert_str_eq(s(m, "status"), "delivered");
     cJSON_Delete(m);
-    struct fake_cxone_call up;
-    ck_assert(fake_cxone_get_call(f, "POST", "/dfo/3.0/attachments/temporary", 0, &up));
+    struct byoc_cxsim_call up;
+    ck_assert(byoc_cxsim_get_call(f, "POST", "/dfo/3.0/attachments/temporary", 0, &up));
     cJSON *u = cJSON_Parse(up.body);
     ck_assert_str_eq(s(u, "mimeType"), "application/pdf");
     ck_assert_str_eq(s(u, "content"), "InNlY3JldC1wZGYtYnl0ZXMi"); /* base64 of the file */
     cJSON_Delete(u);
-    fake_cxone_call_release(&up);
+    byoc_cxsim_call_release(&up);
     cJSON *msg = posted(1);
     const cJSON *att = cJSON_GetObjectItem(msg, "attachments");
     char want[160];
-    snprintf(want, sizeof want, "%s/uploaded/att-1", fake_cxone_url(f));
+    snprintf(want, sizeof want, "%s/uploaded/att-1", byoc_cxsim_url(f));
     ck_assert_str_eq(s(cJSON_GetArrayItem(att, 0), "url"), want);
     ck_assert_str_eq(s(cJSON_GetArrayItem(att, 0), "friendlyName"), "doc.pdf");
     ck_assert_str_eq(s(cJSON_GetArrayItem(att, 1), "url"), "https://cdn.example/pic.png");
@@ -767,18 +767,18 @@ START_TEST(private_attachment_uploaded_public_passed_through)
     snprintf(body, sizeof body,
              "{\"text\":\"gone\",\"attachments\":[{\"url\":\"%s/files/missing\",\"name\":"
              "\"x\",\"private\":true}]}",
-             fake_cxone_url(f));
+             byoc_cxsim_url(f));
     cJSON_Delete(bot("POST", path, body, NULL, &st));
     m = last_message_settled(id, 3);
     ck_assert_str_eq(s(m, "status"), "failed");
     ck_assert_ptr_nonnull(strstr(s(m, "last_error"), "404"));
     cJSON_Delete(m);
     /* The file host's 409 is not CXone's "already delivered". */
-    fake_cxone_fail_next(f, "/files/", 409, 1, 0);
+    byoc_cxsim_fail_next(f, "/files/", 409, 1, 0);
     snprintf(body, sizeof body,
              "{\"text\":\"conflict\",\"attachments\":[{\"url\":\"%s/files/doc.pdf\",\"name\":"
              "\"x\",\"private\":true}]}",
-             fake_cxone_url(f));
+             byoc_cxsim_url(f));
     cJSON_Delete(bot("POST", path, body, NULL, &st));
     m = last_message_settled(id, 4);
     ck_assert_str_eq(s(m, "status"), "failed");
@@ -792,7 +792,7 @@ START_TEST(private_attachment_uploaded_public_passed_through)
     ck_assert_str_eq(s(m, "status"), "failed");
     ck_assert_ptr_nonnull(strstr(s(m, "last_error"), "link-local"));
     cJSON_Delete(m);
-    ck_assert_uint_eq(fake_cxone_message_count(f), 2); /* only the first two texts were posted */
+    ck_assert_uint_eq(byoc_cxsim_message_count(f), 2); /* only the first two texts were posted */
 }
 END_TEST
 
@@ -803,7 +803,7 @@ static long create_with_tenant(cJSON **out)
              "{\"name\":\"Discovered\",\"webhook_url\":\"http://127.0.0.1:9/hook\",\"cxone\":"
              "{\"auth_url\":\"%s/auth/token\",\"tenant_id\":\"tenant-1\",\"client_id\":\"c\","
              "\"client_secret\":\"s\",\"access_key_id\":\"k\",\"access_key_secret\":\"ks\"}}",
-             fake_cxone_url(f));
+             byoc_cxsim_url(f));
     char *url = byocd_url(&b, "/admin/v1/providers");
     struct test_resp r;
     ck_assert(http_json("POST", url, b.admin_auth, body, &r));
@@ -818,13 +818,13 @@ START_TEST(api_host_discovered_from_tenant)
 {
     cJSON *j = NULL;
     ck_assert_int_eq(create_with_tenant(&j), 201);
-    ck_assert_str_eq(s(cJSON_GetObjectItem(j, "cxone"), "api_base_url"), fake_cxone_url(f));
+    ck_assert_str_eq(s(cJSON_GetObjectItem(j, "cxone"), "api_base_url"), byoc_cxsim_url(f));
     cJSON_Delete(j);
-    struct fake_cxone_call call;
-    ck_assert(fake_cxone_get_call(f, "GET", "/.well-known/cxone-configuration", 0, &call));
+    struct byoc_cxsim_call call;
+    ck_assert(byoc_cxsim_get_call(f, "GET", "/.well-known/cxone-configuration", 0, &call));
     ck_assert_str_eq(call.query, "tenantId=tenant-1");
-    fake_cxone_call_release(&call);
-    fake_cxone_fail_next(f, "/.well-known/", 500, 1, 0);
+    byoc_cxsim_call_release(&call);
+    byoc_cxsim_fail_next(f, "/.well-known/", 500, 1, 0);
     ck_assert_int_eq(create_with_tenant(&j), 502);
     ck_assert_ptr_nonnull(strstr(s(cJSON_GetObjectItem(j, "error"), "message"), "tenant_id"));
     cJSON_Delete(j);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "harness.h"
 #include "byoc/json.h"
 #include "byoc/banned.h"
@@ -28,7 +28,7 @@
 #define BOB_AVATAR "https://img.example.com/bob.png"
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct provider p;
 static char bot_auth[256];
 static const char *const fast_env[] = {"BYOCD_RELAY_RETRY_CAP=1", "BYOCD_RELAY_LEASE=5",
@@ -118,9 +118,9 @@ static void studio_expect(bool form, const char *body, const char *conv, const c
 
 static void setup(void)
 {
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     byocd_start(&b, NULL, fast_env);
-    provider_create(&b, fake_cxone_url(f), "int-1", &p);
+    provider_create(&b, byoc_cxsim_url(f), "int-1", &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     char path[128];
     snprintf(path, sizeof path, "/admin/v1/providers/%s/channels", p.id);
@@ -128,14 +128,14 @@ static void setup(void)
     cJSON_Delete(byocd_call(&b, b.admin_auth, "POST", path,
                             "{\"channel_id\":\"" CHANNEL "\",\"name\":\"Chat\"}", &st));
     ck_assert_int_eq(st, 201);
-    fake_cxone_add_channel(f, CHANNEL, "Chat", "int-1");
+    byoc_cxsim_add_channel(f, CHANNEL, "Chat", "int-1");
 }
 
 static void teardown(void)
 {
     provider_release(&p);
     ck_assert_int_eq(byocd_stop(&b), 0);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 
 /* ---- conversations and their events ---- */
@@ -409,7 +409,7 @@ END_TEST
 
 START_TEST(found_by_thread_id_while_queued)
 {
-    fake_cxone_set_delay_ms(f, SLOW_CXONE_MS); /* CXone has not told byocd its contact id yet */
+    byoc_cxsim_set_delay_ms(f, SLOW_CXONE_MS); /* CXone has not told byocd its contact id yet */
     char id[64], other[64], body[512];
     open_conversation(id);
     cJSON *c = get_conversation(id);
@@ -423,9 +423,9 @@ START_TEST(found_by_thread_id_while_queued)
     snprintf(body, sizeof body, "event=END_ESCALATION&contactId=" UNKNOWN_CONTACT "&threadId=%s",
              other);
     studio_expect(true, body, other, "END_ESCALATION", "bot", true);
-    fake_cxone_set_delay_ms(f, 0);
+    byoc_cxsim_set_delay_ms(f, 0);
     for (long long end = harness_now_ms() + WAIT_MS;
-         fake_cxone_message_count(f) < 2 && harness_now_ms() < end;)
+         byoc_cxsim_message_count(f) < 2 && harness_now_ms() < end;)
         usleep(POLL_US);
     cJSON_Delete(wait_state(id, "escalated")); /* CXone's later acceptance: no second event */
     c = get_conversation(id);
@@ -482,7 +482,7 @@ START_TEST(bad_or_missing_secret_is_401)
     escalated_conversation(id, c);
     cJSON *before = all_events(id);
     struct provider q;
-    provider_create(&b, fake_cxone_url(f), NULL, &q);
+    provider_create(&b, byoc_cxsim_url(f), NULL, &q);
     snprintf(body, sizeof body, "{\"event\":\"ONRELEASE\",\"contactId\":\"%s\"}", c);
     const char *nobody = "{\"event\":\"ESCALATE\",\"contactId\":\"" UNKNOWN_CONTACT "\"}";
     long st = 0;
@@ -507,7 +507,7 @@ START_TEST(bad_or_missing_secret_is_401)
     cJSON *after = all_events(id);
     ck_assert_int_eq(cJSON_GetArraySize(after), cJSON_GetArraySize(before));
     ck_assert_int_eq(unmatched_count(), 0);
-    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", THREADS_PATH), 0);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "PUT", THREADS_PATH), 0);
     cJSON_Delete(after);
     cJSON_Delete(before);
     provider_release(&q);
@@ -580,9 +580,9 @@ START_TEST(onrelease_ends_the_conversation)
     ck_assert_str_eq(err_code(j), "conversation_closed");
     cJSON_Delete(j);
     for (long long end = harness_now_ms() + WAIT_MS;
-         fake_cxone_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
+         byoc_cxsim_call_count(f, "PUT", THREADS_PATH) < 1 && harness_now_ms() < end;)
         usleep(POLL_US); /* byocd closes the thread in CXone too */
-    ck_assert_uint_eq(fake_cxone_call_count(f, "PUT", THREADS_PATH), 1);
+    ck_assert_uint_eq(byoc_cxsim_call_count(f, "PUT", THREADS_PATH), 1);
     assert_types(id, "conversation.escalated,conversation.released,conversation.ended");
     cJSON *all = all_events(id);
     const cJSON *released = nth_of_type(all, "conversation.released", 0);

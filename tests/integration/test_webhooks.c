@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fake_cxone.h"
+#include "cxsim_test.h"
 #include "fake_receiver.h"
 #include "harness.h"
 #include "byoc/json.h"
@@ -60,7 +60,7 @@ static const char *const env_breaker[] = {ENV_COMMON, "BYOCD_WEBHOOK_DEADLINE=60
                                           "BYOCD_WEBHOOK_BREAKER_COOLDOWN=2", NULL};
 
 static struct byocd b;
-static struct fake_cxone *f;
+static struct byoc_cxsim *f;
 static struct fake_receiver *rx;
 static struct provider p;
 static const char *const *byocd_env; /* the running byocd's extra environment */
@@ -100,12 +100,12 @@ static void start(const char *const *with_env)
 {
     byocd_env = with_env;
     agent_msgs = 0;
-    f = fake_cxone_start();
+    f = test_cxsim_start();
     rx = fake_receiver_start();
     byocd_start(&b, NULL, byocd_env);
     char hook[256];
     rx_url(HOOK, hook, sizeof hook);
-    provider_create_hook(&b, fake_cxone_url(f), "int-1", NULL, hook, &p);
+    provider_create_hook(&b, byoc_cxsim_url(f), "int-1", NULL, hook, &p);
     snprintf(bot_auth, sizeof bot_auth, "Authorization: Bearer %s", p.bot_api_key);
     byocd_channel_register(&b, f, p.id, CHANNEL);
     char *token = cxone_token(&b, &p);
@@ -135,7 +135,7 @@ static void teardown(void)
     cx_auth = NULL;
     ck_assert_int_eq(byocd_stop(&b), 0);
     fake_receiver_stop(rx);
-    fake_cxone_stop(f);
+    byoc_cxsim_stop(f);
 }
 
 /* Opens a conversation and waits until CXone took it (state escalated, thread known). */

@@ -1,129 +1,41 @@
 /*
- * fake_cxone — see fake_cxone.h for the contract.
+ * cxsim — the CXone simulator's CXone API; see include/byoc/cxsim.h for the contract and
+ * cxsim_console.c for the agent console.
  *
- * Layout: state + small helpers, then one function per endpoint, then the libmicrohttpd glue
- * (per-request context created in the URI-log callback, filled by the access handler, freed in
- * the request-completed callback), then the public API.
- *
- * Out-of-memory aborts: this is test support, and a fake that limps on after a failed
- * allocation would only produce confusing test failures.
+ * Layout: small helpers, then one function per endpoint (lock held), then the HTTP glue (a route
+ * table for byocd's HTTP layer; delayed answers are parked and resumed by a waker thread), then
+ * the public API.
  */
-/* POSIX 2008 for strnlen, clock_gettime, pthread_condattr_setclock when the build does not
- * already ask for more (the project builds with -D_GNU_SOURCE). */
-#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
-#define _POSIX_C_SOURCE 200809L
-#endif
-#include "fake_cxone.h"
-
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 
-#define FC_THREADS 4           /* MHD worker threads, so a delayed answer does not block all */
-#define FC_CONN_TIMEOUT_S 30   /* idle keep-alive connections are closed after this */
-#define FC_FORM_VALUE_MAX 1024 /* longest form value / credential we compare */
-#define FC_ID_MAX 256          /* longest channel id taken from a path */
+#include "byoc/crypto.h"
+#include "byoc/cxsim.h"
+#include "sandbox/cxsim-internal.h"
+#include "byoc/banned.h"
+
 #define FC_MAX_DELAY_MS 600000 /* 10 minutes: anything longer is a test bug */
+#define FC_FORM_VALUE_MAX 1024 /* longest form value / credential we compare */
+#define FC_QUERY_MAX 1024      /* recorded query string */
 #define FC_DFO "/dfo/3.0"
-
-struct fc_ott {
-    char *token;
-    long brand_id;
-    long user_id;
-    bool used;
-};
-
-struct fc_fail {
-    char *prefix;
-    int status;
-    int count;
-    int retry_after_s;
-};
-
-struct fake_cxone {
-    struct MHD_Daemon *daemon;
-    int port;
-    char url[64];
-    pthread_mutex_t mu;
-    pthread_cond_t wake; /* broadcast on stop, cuts delays short */
-    bool stopping;
-    char *client_id;
-    char *client_secret;
-    char *key_id;
-    char *key_secret;
-    struct fc_ott *otts;
-    size_t n_otts, cap_otts;
-    struct fc_fail *fails;
-    size_t n_fails, cap_fails;
-    char **tokens; /* issued access tokens (cx-at-*, ott-at-*) */
-    size_t n_tokens, cap_tokens;
-    struct fake_cxone_call *calls;
-    size_t n_calls, cap_calls;
-    cJSON *channels; /* array of channel objects */
-    cJSON *contacts; /* object: "<channel>\x1f<thread>" -> contact number */
-    cJSON *seen;     /* object: idOnExternalPlatform of accepted messages -> 1 */
-    cJSON *skills;   /* object: skill id -> skill summary object */
-    cJSON *files; /* object: name -> content served at GET /files/{name} (a bot's private host) */
-    unsigned long n_uploads;
-    unsigned long n_messages;
-    unsigned long n_grants;
-    unsigned long n_ott_grants;
-    unsigned long n_contacts;
-    int delay_ms;
-};
-
-/* Per-request state; one owner (MHD's request context), freed in fc_completed(). */
-struct fc_req {
-    char query[1024];
-    char *body;
-    size_t len;
-    size_t cap;
-    bool too_big;
-    bool started;
-};
-
-/* What a request carries, gathered once. */
-struct fc_in {
-    const char *method;
-    const char *path;
-    const char *query;
-    const char *authorization;
-    const char *content_type;
-    const char *body;
-    size_t len;
-    bool too_big;
-};
-
-/* What the fake answers. */
-struct fc_reply {
-    int status;
-    char *body;               /* malloc'd JSON text, or NULL for an empty body */
-    const char *content_type; /* NULL: application/json */
-    int retry_after_s;
-    const char *www_authenticate;
-    bool no_store;
-};
 
 /* ---------------------------------------------------------------- small helpers */
 
 static void fc_die(const char *what)
 {
-    fprintf(stderr, "fake_cxone: %s\n", what);
+    fprintf(stderr, "byocd cxsim: %s\n", what);
     abort();
 }
 
-static void *fc_xrealloc(void *p, size_t n)
+void *cxsim_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q)
@@ -131,16 +43,16 @@ static void *fc_xrealloc(void *p, size_t n)
     return q;
 }
 
-static char *fc_xstrdup(const char *s)
+char *cxsim_xstrdup(const char *s)
 {
     size_t n = strlen(s) + 1;
-    char *d = fc_xrealloc(NULL, n);
+    char *d = cxsim_xrealloc(NULL, n);
     memcpy(d, s, n);
     return d;
 }
 
 /* Makes room for one more element in a growable array. */
-static void *fc_grow(void *arr, size_t n, size_t *cap, size_t elem)
+void *cxsim_grow(void *arr, size_t n, size_t *cap, size_t elem)
 {
     if (n < *cap)
         return arr;
@@ -148,7 +60,7 @@ static void *fc_grow(void *arr, size_t n, size_t *cap, size_t elem)
     if (ncap > SIZE_MAX / elem)
         fc_die("array too large");
     *cap = ncap;
-    return fc_xrealloc(arr, ncap * elem);
+    return cxsim_xrealloc(arr, ncap * elem);
 }
 
 static bool fc_starts_with(const char *s, const char *prefix)
@@ -172,7 +84,7 @@ static void fc_replace(char **slot, const char *value)
     if (!value)
         return;
     free(*slot);
-    *slot = fc_xstrdup(value);
+    *slot = cxsim_xstrdup(value);
 }
 
 static char *fc_print(cJSON *json)
@@ -184,14 +96,14 @@ static char *fc_print(cJSON *json)
     return text;
 }
 
-static void fc_reply_json(struct fc_reply *r, int status, cJSON *json)
+void cxsim_reply_json(struct fc_reply *r, int status, cJSON *json)
 {
     r->status = status;
     r->body = fc_print(json);
 }
 
 /* {"errors":[{"message":m,"errorCode":code?}]} */
-static void fc_reply_errors(struct fc_reply *r, int status, const char *message, const char *code)
+void cxsim_reply_errors(struct fc_reply *r, int status, const char *message, const char *code)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "errors");
@@ -200,7 +112,7 @@ static void fc_reply_errors(struct fc_reply *r, int status, const char *message,
     if (code)
         cJSON_AddStringToObject(err, "errorCode", code);
     cJSON_AddItemToArray(list, err);
-    fc_reply_json(r, status, root);
+    cxsim_reply_json(r, status, root);
 }
 
 /* {"error":code} as RFC 6749 §5.2 */
@@ -208,12 +120,12 @@ static void fc_reply_oauth_error(struct fc_reply *r, int status, const char *cod
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "error", code);
-    fc_reply_json(r, status, root);
+    cxsim_reply_json(r, status, root);
 }
 
 static void fc_reply_not_found(struct fc_reply *r)
 {
-    fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "not found", NULL);
+    cxsim_reply_errors(r, 404, "not found", NULL);
 }
 
 /* Parses a whole base-10 long; false on garbage, overflow or empty input. */
@@ -243,7 +155,7 @@ static bool fc_json_long(const cJSON *obj, const char *name, long *out)
     return true;
 }
 
-static const char *fc_json_string(const cJSON *obj, const char *name)
+const char *cxsim_json_string(const cJSON *obj, const char *name)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
     return cJSON_IsString(item) ? item->valuestring : NULL;
@@ -306,45 +218,6 @@ static bool fc_form_get(const char *body, size_t len, const char *name, char *ds
     return false;
 }
 
-static int fc_b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 (padding optional) into dst, NUL-terminated. False on bad input or overflow. */
-static bool fc_b64_decode(const char *s, char *dst, size_t cap)
-{
-    unsigned long acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (; *s && *s != '='; s++) {
-        int v = fc_b64_value((unsigned char)*s);
-        if (v < 0)
-            return false;
-        acc = ((acc << 6) | (unsigned long)v) & 0xFFFFFFUL;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= cap)
-                return false;
-            dst[o++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    dst[o] = '\0';
-    return true;
-}
-
-/* True if header is "Basic base64(id:secret)" with exactly this id and secret. */
 static bool fc_basic_auth_is(const char *header, const char *id, const char *secret)
 {
     char decoded[2 * FC_FORM_VALUE_MAX];
@@ -353,8 +226,11 @@ static bool fc_basic_auth_is(const char *header, const char *id, const char *sec
     const char *b64 = header + 6;
     while (*b64 == ' ')
         b64++;
-    if (!fc_b64_decode(b64, decoded, sizeof(decoded)))
+    size_t n = 0;
+    if (byoc_base64_decode(b64, strlen(b64), (uint8_t *)decoded, sizeof(decoded) - 1, &n) !=
+        BYOC_ERR_OK)
         return false;
+    decoded[n] = '\0';
     char *colon = strchr(decoded, ':');
     if (!colon)
         return false;
@@ -364,13 +240,13 @@ static bool fc_basic_auth_is(const char *header, const char *id, const char *sec
 
 /* ---------------------------------------------------------------- state (lock held) */
 
-static void fc_issue_token(struct fake_cxone *f, const char *token)
+static void fc_issue_token(struct byoc_cxsim *f, const char *token)
 {
-    f->tokens = fc_grow(f->tokens, f->n_tokens, &f->cap_tokens, sizeof(*f->tokens));
-    f->tokens[f->n_tokens++] = fc_xstrdup(token);
+    f->tokens = cxsim_grow(f->tokens, f->n_tokens, &f->cap_tokens, sizeof(*f->tokens));
+    f->tokens[f->n_tokens++] = cxsim_xstrdup(token);
 }
 
-static bool fc_token_known(const struct fake_cxone *f, const char *token)
+static bool fc_token_known(const struct byoc_cxsim *f, const char *token)
 {
     for (size_t i = 0; i < f->n_tokens; i++) {
         if (strcmp(f->tokens[i], token) == 0)
@@ -379,34 +255,34 @@ static bool fc_token_known(const struct fake_cxone *f, const char *token)
     return false;
 }
 
-static void fc_forget_tokens(struct fake_cxone *f)
+static void fc_forget_tokens(struct byoc_cxsim *f)
 {
     for (size_t i = 0; i < f->n_tokens; i++)
         free(f->tokens[i]);
     f->n_tokens = 0;
 }
 
-static void fc_clear_failures_locked(struct fake_cxone *f)
+static void fc_clear_failures_locked(struct byoc_cxsim *f)
 {
     for (size_t i = 0; i < f->n_fails; i++)
         free(f->fails[i].prefix);
     f->n_fails = 0;
 }
 
-static void fc_reset_calls_locked(struct fake_cxone *f)
+static void fc_reset_calls_locked(struct byoc_cxsim *f)
 {
     for (size_t i = 0; i < f->n_calls; i++)
         free(f->calls[i].body);
     f->n_calls = 0;
 }
 
-static cJSON *fc_find_channel(const struct fake_cxone *f, const char *id, int *index)
+static cJSON *fc_find_channel(const struct byoc_cxsim *f, const char *id, int *index)
 {
     int i = 0;
     cJSON *ch = NULL;
     cJSON_ArrayForEach(ch, f->channels)
     {
-        const char *cid = fc_json_string(ch, "id");
+        const char *cid = cxsim_json_string(ch, "id");
         if (cid && strcmp(cid, id) == 0) {
             if (index)
                 *index = i;
@@ -436,17 +312,17 @@ static void fc_channel_defaults(cJSON *ch, const char *id)
     fc_default(ch, "hasTreeStructure", cJSON_CreateFalse());
 }
 
-static void fc_record(struct fake_cxone *f, const struct fc_in *in, int status)
+static void fc_record(struct byoc_cxsim *f, const struct fc_in *in, int status)
 {
-    f->calls = fc_grow(f->calls, f->n_calls, &f->cap_calls, sizeof(*f->calls));
-    struct fake_cxone_call *c = &f->calls[f->n_calls++];
+    f->calls = cxsim_grow(f->calls, f->n_calls, &f->cap_calls, sizeof(*f->calls));
+    struct byoc_cxsim_call *c = &f->calls[f->n_calls++];
     memset(c, 0, sizeof(*c));
     fc_copy(c->method, sizeof(c->method), in->method);
     fc_copy(c->path, sizeof(c->path), in->path);
     fc_copy(c->query, sizeof(c->query), in->query);
     fc_copy(c->authorization, sizeof(c->authorization), in->authorization);
     fc_copy(c->content_type, sizeof(c->content_type), in->content_type);
-    c->body = fc_xrealloc(NULL, in->len + 1);
+    c->body = cxsim_xrealloc(NULL, in->len + 1);
     if (in->len)
         memcpy(c->body, in->body, in->len);
     c->body[in->len] = '\0';
@@ -454,7 +330,7 @@ static void fc_record(struct fake_cxone *f, const struct fc_in *in, int status)
     c->status = status;
 }
 
-static bool fc_call_matches(const struct fake_cxone_call *c, const char *method, const char *prefix)
+static bool fc_call_matches(const struct byoc_cxsim_call *c, const char *method, const char *prefix)
 {
     if (method && strcmp(c->method, method) != 0)
         return false;
@@ -462,14 +338,14 @@ static bool fc_call_matches(const struct fake_cxone_call *c, const char *method,
 }
 
 /* Applies the oldest pending failure rule for this path, if any. */
-static bool fc_injected(struct fake_cxone *f, const char *path, struct fc_reply *r)
+static bool fc_injected(struct byoc_cxsim *f, const char *path, struct fc_reply *r)
 {
     for (size_t i = 0; i < f->n_fails; i++) {
         struct fc_fail *rule = &f->fails[i];
         if (rule->count <= 0 || !fc_starts_with(path, rule->prefix))
             continue;
         rule->count--;
-        fc_reply_errors(r, rule->status, "injected failure", NULL);
+        cxsim_reply_errors(r, rule->status, "injected failure", NULL);
         r->retry_after_s = rule->retry_after_s;
         return true;
     }
@@ -478,12 +354,12 @@ static bool fc_injected(struct fake_cxone *f, const char *path, struct fc_reply 
 
 /* ---------------------------------------------------------------- endpoints (lock held) */
 
-static bool fc_client_ok(const struct fake_cxone *f, const struct fc_in *in)
+static bool fc_client_ok(const struct byoc_cxsim *f, const struct fc_in *in)
 {
     return fc_basic_auth_is(in->authorization, f->client_id, f->client_secret);
 }
 
-static bool fc_user_ok(const struct fake_cxone *f, const struct fc_in *in)
+static bool fc_user_ok(const struct byoc_cxsim *f, const struct fc_in *in)
 {
     char user[FC_FORM_VALUE_MAX];
     char pass[FC_FORM_VALUE_MAX];
@@ -494,7 +370,7 @@ static bool fc_user_ok(const struct fake_cxone *f, const struct fc_in *in)
     return strcmp(user, f->key_id) == 0 && strcmp(pass, f->key_secret) == 0;
 }
 
-static void fc_token_success(struct fake_cxone *f, struct fc_reply *r)
+static void fc_token_success(struct byoc_cxsim *f, struct fc_reply *r)
 {
     char at[64], rt[64], it[64];
     unsigned long n = ++f->n_grants;
@@ -508,36 +384,36 @@ static void fc_token_success(struct fake_cxone *f, struct fc_reply *r)
     cJSON_AddNumberToObject(root, "expires_in", 3600);
     cJSON_AddStringToObject(root, "refresh_token", rt);
     cJSON_AddStringToObject(root, "id_token", it);
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 /* POST /auth/token */
-static void fc_auth_token(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_auth_token(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     char grant[64];
     r->no_store = true;
     if (!fc_client_ok(f, in)) {
-        fc_reply_oauth_error(r, MHD_HTTP_UNAUTHORIZED, "invalid_client");
+        fc_reply_oauth_error(r, 401, "invalid_client");
         r->www_authenticate = "Basic realm=\"cxone\"";
         return;
     }
     if (!fc_form_get(in->body, in->len, "grant_type", grant, sizeof(grant))) {
-        fc_reply_oauth_error(r, MHD_HTTP_BAD_REQUEST, "invalid_request");
+        fc_reply_oauth_error(r, 400, "invalid_request");
         return;
     }
     if (strcmp(grant, "password") != 0) {
-        fc_reply_oauth_error(r, MHD_HTTP_BAD_REQUEST, "unsupported_grant_type");
+        fc_reply_oauth_error(r, 400, "unsupported_grant_type");
         return;
     }
     if (!fc_user_ok(f, in)) {
-        fc_reply_oauth_error(r, MHD_HTTP_UNAUTHORIZED, "invalid_client");
+        fc_reply_oauth_error(r, 401, "invalid_client");
         return;
     }
     fc_token_success(f, r);
 }
 
 /* GET /.well-known/cxone-configuration */
-static void fc_discovery(struct fake_cxone *f, struct fc_reply *r)
+static void fc_discovery(struct byoc_cxsim *f, struct fc_reply *r)
 {
     char token_url[128];
     snprintf(token_url, sizeof(token_url), "%s/auth/token", f->url);
@@ -545,15 +421,15 @@ static void fc_discovery(struct fake_cxone *f, struct fc_reply *r)
     cJSON_AddStringToObject(root, "api_endpoint", f->url);
     cJSON_AddStringToObject(root, "area", "na1");
     cJSON_AddStringToObject(root, "token_endpoint", token_url);
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 /* The unused registered token matching the request, or NULL. */
-static struct fc_ott *fc_find_ott(struct fake_cxone *f, const cJSON *req)
+static struct fc_ott *fc_find_ott(struct byoc_cxsim *f, const cJSON *req)
 {
     long brand = 0, user = 0;
-    const char *purpose = fc_json_string(req, "purpose");
-    const char *token = fc_json_string(req, "token");
+    const char *purpose = cxsim_json_string(req, "purpose");
+    const char *token = cxsim_json_string(req, "token");
     if (!fc_json_long(req, "brandId", &brand) || !fc_json_long(req, "userId", &user))
         return NULL;
     if (!purpose || strcmp(purpose, "channel-integration") != 0 || !token)
@@ -566,7 +442,7 @@ static struct fc_ott *fc_find_ott(struct fake_cxone *f, const cJSON *req)
     return NULL;
 }
 
-static void fc_ott_success(struct fake_cxone *f, const struct fc_ott *o, struct fc_reply *r)
+static void fc_ott_success(struct byoc_cxsim *f, const struct fc_ott *o, struct fc_reply *r)
 {
     char at[64];
     snprintf(at, sizeof(at), "ott-at-%lu", ++f->n_ott_grants);
@@ -581,24 +457,24 @@ static void fc_ott_success(struct fake_cxone *f, const struct fc_ott *o, struct 
     cJSON_AddNumberToObject(user, "id", (double)o->user_id);
     cJSON_AddStringToObject(user, "firstName", "Ada");
     cJSON_AddStringToObject(user, "surname", "Admin");
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 /* POST /dfo/3.0/one-time-token/verification */
-static void fc_ott_verify(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_ott_verify(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     cJSON *req = cJSON_ParseWithLength(in->body, in->len);
     struct fc_ott *o = cJSON_IsObject(req) ? fc_find_ott(f, req) : NULL;
     cJSON_Delete(req);
     if (!o) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Invalid one-time token", "invalidToken");
+        cxsim_reply_errors(r, 401, "Invalid one-time token", "invalidToken");
         return;
     }
     o->used = true;
     fc_ott_success(f, o, r);
 }
 
-static bool fc_bearer_ok(const struct fake_cxone *f, const char *authorization)
+static bool fc_bearer_ok(const struct byoc_cxsim *f, const char *authorization)
 {
     if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
         return false;
@@ -609,9 +485,9 @@ static bool fc_bearer_ok(const struct fake_cxone *f, const char *authorization)
 }
 
 /* GET /dfo/3.0/channels */
-static void fc_channels_list(struct fake_cxone *f, struct fc_reply *r)
+static void fc_channels_list(struct byoc_cxsim *f, struct fc_reply *r)
 {
-    fc_reply_json(r, MHD_HTTP_OK, cJSON_Duplicate(f->channels, true));
+    cxsim_reply_json(r, 200, cJSON_Duplicate(f->channels, true));
 }
 
 /* Validates a create body; returns the new channel object or NULL after replying 400. */
@@ -620,39 +496,38 @@ static cJSON *fc_channel_from_body(const struct fc_in *in, struct fc_reply *r)
     cJSON *req = cJSON_ParseWithLength(in->body, in->len);
     if (!cJSON_IsObject(req)) {
         cJSON_Delete(req);
-        fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "Body must be a JSON object", "invalidRequest");
+        cxsim_reply_errors(r, 400, "Body must be a JSON object", "invalidRequest");
         return NULL;
     }
-    const char *id = fc_json_string(req, "id");
-    const char *name = fc_json_string(req, "name");
+    const char *id = cxsim_json_string(req, "id");
+    const char *name = cxsim_json_string(req, "name");
     if (!id || !*id || !name) {
         cJSON_Delete(req);
-        fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "id and name are required strings",
-                        "invalidRequest");
+        cxsim_reply_errors(r, 400, "id and name are required strings", "invalidRequest");
         return NULL;
     }
     return req;
 }
 
 /* POST /dfo/3.0/channels */
-static void fc_channels_create(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_channels_create(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     cJSON *ch = fc_channel_from_body(in, r);
     if (!ch)
         return;
-    const char *id = fc_json_string(ch, "id");
+    const char *id = cxsim_json_string(ch, "id");
     if (fc_find_channel(f, id, NULL)) {
         cJSON_Delete(ch);
-        fc_reply_errors(r, MHD_HTTP_CONFLICT, "Channel already exists", "channelAlreadyExists");
+        cxsim_reply_errors(r, 409, "Channel already exists", "channelAlreadyExists");
         return;
     }
     fc_channel_defaults(ch, id);
     cJSON_AddItemToArray(f->channels, ch);
-    fc_reply_json(r, MHD_HTTP_CREATED, cJSON_Duplicate(ch, true));
+    cxsim_reply_json(r, 201, cJSON_Duplicate(ch, true));
 }
 
 /* GET|DELETE /dfo/3.0/channels/{id} */
-static void fc_channel_item(struct fake_cxone *f, const char *method, const char *id,
+static void fc_channel_item(struct byoc_cxsim *f, const char *method, const char *id,
                             struct fc_reply *r)
 {
     int index = 0;
@@ -663,24 +538,24 @@ static void fc_channel_item(struct fake_cxone *f, const char *method, const char
         return;
     }
     if (!ch) {
-        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Channel not found", "channelNotFound");
+        cxsim_reply_errors(r, 404, "Channel not found", "channelNotFound");
         return;
     }
     if (get) {
-        fc_reply_json(r, MHD_HTTP_OK, cJSON_Duplicate(ch, true));
+        cxsim_reply_json(r, 200, cJSON_Duplicate(ch, true));
         return;
     }
     cJSON_DeleteItemFromArray(f->channels, index);
-    r->status = MHD_HTTP_NO_CONTENT;
+    r->status = 204;
 }
 
 /* The contact number for this channel/thread: reused for a known thread, else new. */
-static unsigned long fc_contact_for(struct fake_cxone *f, const char *channel, const cJSON *msg)
+static unsigned long fc_contact_for(struct byoc_cxsim *f, const char *channel, const cJSON *msg)
 {
     const cJSON *thread = cJSON_GetObjectItemCaseSensitive(msg, "thread");
-    const char *tid = fc_json_string(thread, "idOnExternalPlatform");
+    const char *tid = cxsim_json_string(thread, "idOnExternalPlatform");
     if (!tid)
-        tid = fc_json_string(msg, "threadIdOnExternalPlatform");
+        tid = cxsim_json_string(msg, "threadIdOnExternalPlatform");
     if (!tid)
         return ++f->n_contacts;
     char key[2 * FC_ID_MAX + 2];
@@ -704,61 +579,73 @@ static void fc_message_reply(unsigned long n, struct fc_reply *r)
     cJSON_AddNumberToObject(cc, "contactId", (double)n);
     cJSON_AddStringToObject(cc, "interactionId", interaction);
     cJSON_AddStringToObject(cc, "status", "new");
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 /* POST /dfo/3.0/channels/{id}/messages */
-static void fc_channel_message(struct fake_cxone *f, const char *id, const struct fc_in *in,
+static void fc_channel_message(struct byoc_cxsim *f, const char *id, const struct fc_in *in,
                                struct fc_reply *r)
 {
     if (!fc_find_channel(f, id, NULL)) {
-        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Channel not found", "channelNotFound");
+        cxsim_reply_errors(r, 404, "Channel not found", "channelNotFound");
         return;
     }
     cJSON *msg = cJSON_ParseWithLength(in->body, in->len);
     if (!cJSON_IsObject(msg)) {
         cJSON_Delete(msg);
-        fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "Body must be a JSON object", "invalidRequest");
+        cxsim_reply_errors(r, 400, "Body must be a JSON object", "invalidRequest");
         return;
     }
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(msg, "idOnExternalPlatform");
     if (cJSON_IsString(ext) && cJSON_GetObjectItemCaseSensitive(f->seen, ext->valuestring)) {
         cJSON_Delete(msg); /* like a platform that dedupes on the external id */
-        fc_reply_errors(r, MHD_HTTP_CONFLICT, "Duplicate idOnExternalPlatform", "duplicate");
+        cxsim_reply_errors(r, 409, "Duplicate idOnExternalPlatform", "duplicate");
         return;
     }
     if (cJSON_IsString(ext))
         cJSON_AddTrueToObject(f->seen, ext->valuestring);
     f->n_messages++;
     unsigned long n = fc_contact_for(f, id, msg);
+    cxsim_console_inbound(f, n, id, msg);
     cJSON_Delete(msg);
     fc_message_reply(n, r);
 }
 
 /* POST …/threads/{thread}/sender-actions and PUT …/threads/{thread} (close). */
-static void fc_channel_thread(struct fake_cxone *f, const char *id, const struct fc_in *in,
+static void fc_channel_thread(struct byoc_cxsim *f, const char *id, const struct fc_in *in,
                               const char *rest, struct fc_reply *r)
 {
     if (!fc_find_channel(f, id, NULL)) {
-        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Channel not found", "channelNotFound");
+        cxsim_reply_errors(r, 404, "Channel not found", "channelNotFound");
         return;
     }
     const char *tail = strchr(rest, '/');
     bool typing = tail && strcmp(tail, "/sender-actions") == 0 && strcmp(in->method, "POST") == 0;
     bool close = !tail && rest[0] && strcmp(in->method, "PUT") == 0;
-    if (!typing && !close) {
+    size_t tlen = tail ? (size_t)(tail - rest) : strlen(rest);
+    if ((!typing && !close) || tlen == 0 || tlen >= FC_ID_MAX) {
         fc_reply_not_found(r);
         return;
     }
-    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
+    char thread[FC_ID_MAX];
+    memcpy(thread, rest, tlen);
+    thread[tlen] = '\0';
+    cJSON *body = cJSON_ParseWithLength(in->body, in->len);
+    const char *action = cxsim_json_string(body, "action");
+    if (typing && action)
+        cxsim_console_typing(f, id, thread, strcmp(action, "isTypingOn") == 0);
+    if (close && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "canAddMoreMessages")))
+        cxsim_console_closed(f, id, thread);
+    cJSON_Delete(body);
+    cxsim_reply_json(r, 200, cJSON_CreateObject());
 }
 
 /* Everything under /dfo/3.0/channels; `rest` is the path after that prefix. */
-static void fc_channels(struct fake_cxone *f, const struct fc_in *in, const char *rest,
+static void fc_channels(struct byoc_cxsim *f, const struct fc_in *in, const char *rest,
                         struct fc_reply *r)
 {
     if (!fc_bearer_ok(f, in->authorization)) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        cxsim_reply_errors(r, 401, "Unauthorized", "unauthorized");
         r->www_authenticate = "Bearer";
         return;
     }
@@ -791,27 +678,82 @@ static void fc_channels(struct fake_cxone *f, const struct fc_in *in, const char
         fc_reply_not_found(r);
 }
 
-/* PUT /dfo/3.0/contacts/{id}/routing-queue */
-static void fc_routing_queue(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+/* GET /dfo/3.0/contacts/{id} */
+static void fc_contact_get(struct byoc_cxsim *f, unsigned long n, struct fc_reply *r)
+{
+    const cJSON *c = cxsim_console_contact(f, n);
+    if (!c) {
+        cxsim_reply_errors(r, 404, "Contact not found", "contactNotFound");
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    char id[32];
+    snprintf(id, sizeof(id), "%lu", n);
+    cJSON_AddStringToObject(root, "id", id);
+    cJSON_AddNumberToObject(root, "contactId", (double)n);
+    const char *status = cxsim_json_string(c, "status");
+    cJSON_AddStringToObject(root, "status", status && strcmp(status, "new") != 0 ? status : "new");
+    cJSON_AddItemToObject(
+        root, "customFields",
+        cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "custom_fields"), true));
+    cJSON_AddStringToObject(root, "threadIdOnExternalPlatform", cxsim_json_string(c, "thread_id"));
+    cxsim_reply_json(r, 200, root);
+}
+
+/* PUT /dfo/3.0/contacts/{id}/custom-fields: [{ident, value}] or {customFields: [...]} */
+static void fc_custom_fields(struct byoc_cxsim *f, unsigned long n, const struct fc_in *in,
+                             struct fc_reply *r)
+{
+    cJSON *body = cJSON_ParseWithLength(in->body, in->len);
+    const cJSON *list =
+        cJSON_IsArray(body) ? body : cJSON_GetObjectItemCaseSensitive(body, "customFields");
+    if (!cJSON_IsArray(list)) {
+        cJSON_Delete(body);
+        cxsim_reply_errors(r, 400, "An array of {ident, value} is required", "invalidRequest");
+        return;
+    }
+    if (!cxsim_console_contact(f, n)) {
+        cJSON_Delete(body);
+        cxsim_reply_errors(r, 404, "Contact not found", "contactNotFound");
+        return;
+    }
+    cxsim_console_custom_fields(f, n, list);
+    cJSON_Delete(body);
+    cxsim_reply_json(r, 200, cJSON_CreateObject());
+}
+
+/* Everything under /dfo/3.0/contacts/{id}. */
+static void fc_contacts(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     if (!fc_bearer_ok(f, in->authorization)) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        cxsim_reply_errors(r, 401, "Unauthorized", "unauthorized");
         r->www_authenticate = "Bearer";
         return;
     }
-    const char *tail = strstr(in->path, "/routing-queue");
-    if (!tail || tail[strlen("/routing-queue")] != '\0' || strcmp(in->method, "PUT") != 0) {
+    const char *rest = in->path + strlen(FC_DFO "/contacts/");
+    if (strncmp(rest, "cc-", 3) == 0) /* consumerContact.id of the message answer */
+        rest += 3;
+    char *end = NULL;
+    unsigned long n = strtoul(rest, &end, 10);
+    if (end == rest || (*end && *end != '/')) {
         fc_reply_not_found(r);
         return;
     }
-    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateObject());
+    if (!*end && strcmp(in->method, "GET") == 0)
+        fc_contact_get(f, n, r);
+    else if (strcmp(end, "/custom-fields") == 0 && strcmp(in->method, "PUT") == 0)
+        fc_custom_fields(f, n, in, r);
+    else if (strcmp(end, "/routing-queue") == 0 && strcmp(in->method, "PUT") == 0)
+        cxsim_reply_json(r, 200, cJSON_CreateObject());
+    else
+        fc_reply_not_found(r);
 }
 
 /* POST /dfo/3.0/attachments/temporary {content, mimeType} */
-static void fc_upload(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_upload(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     if (!fc_bearer_ok(f, in->authorization)) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        cxsim_reply_errors(r, 401, "Unauthorized", "unauthorized");
         r->www_authenticate = "Bearer";
         return;
     }
@@ -820,7 +762,7 @@ static void fc_upload(struct fake_cxone *f, const struct fc_in *in, struct fc_re
               cJSON_IsString(cJSON_GetObjectItemCaseSensitive(body, "mimeType"));
     cJSON_Delete(body);
     if (!ok) {
-        fc_reply_errors(r, MHD_HTTP_BAD_REQUEST, "content and mimeType required", "invalidRequest");
+        cxsim_reply_errors(r, 400, "content and mimeType required", "invalidRequest");
         return;
     }
     char id[32], url[128];
@@ -830,7 +772,7 @@ static void fc_upload(struct fake_cxone *f, const struct fc_in *in, struct fc_re
     cJSON_AddStringToObject(root, "id", id);
     cJSON_AddStringToObject(root, "url", url);
     cJSON_AddStringToObject(root, "expireAt", "2099-01-01T00:00:00.000Z");
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 /* GET /back and /back/...: the CXone admin page an action page sends the browser back to. Its
@@ -841,21 +783,21 @@ static void fc_back_page(struct fc_reply *r)
                                "<link rel=\"icon\" href=\"data:,\"><title>CXone "
                                "(fake)</title></head><body><h1>Back in CXone</h1>"
                                "<p>The fake CXone's Points of Contact page.</p></body></html>\n";
-    r->status = MHD_HTTP_OK;
-    r->body = fc_xrealloc(NULL, sizeof(page));
+    r->status = 200;
+    r->body = cxsim_xrealloc(NULL, sizeof(page));
     memcpy(r->body, page, sizeof(page));
     r->content_type = "text/html; charset=utf-8";
 }
 
 /* GET /files/{name}: stands in for a bot platform's private file host. */
-static void fc_file(struct fake_cxone *f, const char *name, struct fc_reply *r)
+static void fc_file(struct byoc_cxsim *f, const char *name, struct fc_reply *r)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->files, name);
     if (!cJSON_IsString(v)) {
-        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "No such file", "notFound");
+        cxsim_reply_errors(r, 404, "No such file", "notFound");
         return;
     }
-    fc_reply_json(r, MHD_HTTP_OK, cJSON_CreateString(v->valuestring));
+    cxsim_reply_json(r, 200, cJSON_CreateString(v->valuestring));
 }
 
 static bool fc_ends_with(const char *s, const char *suffix)
@@ -865,22 +807,42 @@ static bool fc_ends_with(const char *s, const char *suffix)
 }
 
 /* POST /incontactapi/services/vN/interactions/{contactId}/signal?p1=… */
-static void fc_signal(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_signal(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     if (!fc_bearer_ok(f, in->authorization)) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        cxsim_reply_errors(r, 401, "Unauthorized", "unauthorized");
         r->www_authenticate = "Bearer";
         return;
     }
-    fc_reply_json(r, MHD_HTTP_ACCEPTED, cJSON_CreateObject());
+    cxsim_reply_json(r, 202, cJSON_CreateObject());
+}
+
+/* GET /incontactapi/services/vN/skills/activity: the real-time variant integrators report. */
+static void fc_skill_activity(struct byoc_cxsim *f, struct fc_reply *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "skillActivity");
+    const cJSON *sum = NULL;
+    cJSON_ArrayForEach(sum, f->skills)
+    {
+        cJSON *a = cJSON_Duplicate(sum, true);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(sum, "contactsQueued");
+        cJSON_AddNumberToObject(a, "queueCount", cJSON_IsNumber(q) ? q->valuedouble : 0);
+        cJSON_AddItemToArray(list, a);
+    }
+    cxsim_reply_json(r, 200, root);
 }
 
 /* GET /incontactapi/services/vN/skills/{id}/summary */
-static void fc_skill_summary(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_skill_summary(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     if (!fc_bearer_ok(f, in->authorization)) {
-        fc_reply_errors(r, MHD_HTTP_UNAUTHORIZED, "Unauthorized", "unauthorized");
+        cxsim_reply_errors(r, 401, "Unauthorized", "unauthorized");
         r->www_authenticate = "Bearer";
+        return;
+    }
+    if (fc_ends_with(in->path, "/skills/activity") && strcmp(in->method, "GET") == 0) {
+        fc_skill_activity(f, r);
         return;
     }
     char id[FC_ID_MAX];
@@ -896,13 +858,13 @@ static void fc_skill_summary(struct fake_cxone *f, const struct fc_in *in, struc
     id[len] = '\0';
     const cJSON *sum = cJSON_GetObjectItemCaseSensitive(f->skills, id);
     if (!sum) {
-        fc_reply_errors(r, MHD_HTTP_NOT_FOUND, "Skill not found", "skillNotFound");
+        cxsim_reply_errors(r, 404, "Skill not found", "skillNotFound");
         return;
     }
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "skillSummaries");
     cJSON_AddItemToArray(list, cJSON_Duplicate(sum, true));
-    fc_reply_json(r, MHD_HTTP_OK, root);
+    cxsim_reply_json(r, 200, root);
 }
 
 static bool fc_is(const struct fc_in *in, const char *method, const char *path)
@@ -910,15 +872,11 @@ static bool fc_is(const struct fc_in *in, const char *method, const char *path)
     return strcmp(in->method, method) == 0 && strcmp(in->path, path) == 0;
 }
 
-static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_reply *r)
+static void fc_route(struct byoc_cxsim *f, const struct fc_in *in, struct fc_reply *r)
 {
     static const char channels[] = FC_DFO "/channels";
     if (fc_injected(f, in->path, r))
         return;
-    if (in->too_big) {
-        fc_reply_errors(r, MHD_HTTP_CONTENT_TOO_LARGE, "Body too large", "payloadTooLarge");
-        return;
-    }
     if (fc_is(in, "POST", "/auth/token"))
         fc_auth_token(f, in, r);
     else if (fc_is(in, "GET", "/.well-known/cxone-configuration"))
@@ -929,7 +887,7 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
              (in->path[sizeof(channels) - 1] == '\0' || in->path[sizeof(channels) - 1] == '/'))
         fc_channels(f, in, in->path + sizeof(channels) - 1, r);
     else if (fc_starts_with(in->path, FC_DFO "/contacts/"))
-        fc_routing_queue(f, in, r);
+        fc_contacts(f, in, r);
     else if (fc_is(in, "POST", FC_DFO "/attachments/temporary"))
         fc_upload(f, in, r);
     else if (fc_starts_with(in->path, "/files/") && strcmp(in->method, "GET") == 0)
@@ -947,149 +905,164 @@ static void fc_route(struct fake_cxone *f, const struct fc_in *in, struct fc_rep
         fc_reply_not_found(r);
 }
 
-/* Waits delay_ms, or less if the server is stopping. Lock held; the wait releases it. */
-static void fc_delay(struct fake_cxone *f)
+/* ---------------------------------------------------------------- HTTP glue */
+
+static int64_t fc_now_ms(void)
 {
-    if (f->delay_ms <= 0 || f->stopping)
-        return;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += f->delay_ms / 1000;
-    deadline.tv_nsec += (long)(f->delay_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    while (!f->stopping) {
-        if (pthread_cond_timedwait(&f->wake, &f->mu, &deadline) == ETIMEDOUT)
-            break;
-    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---------------------------------------------------------------- libmicrohttpd glue */
-
-static struct fc_req *fc_req_new(const char *uri)
+void cxsim_send(struct byoc_req *req, struct fc_reply *r)
 {
-    struct fc_req *req = fc_xrealloc(NULL, sizeof(*req));
-    memset(req, 0, sizeof(*req));
-    const char *q = uri ? strchr(uri, '?') : NULL;
-    fc_copy(req->query, sizeof(req->query), q ? q + 1 : "");
-    return req;
-}
-
-static void *fc_uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
-{
-    return fc_req_new(uri);
-}
-
-static void fc_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
-{
-    struct fc_req *req = *con_cls;
-    if (!req)
-        return;
-    free(req->body);
-    free(req);
-    *con_cls = NULL;
-}
-
-/* Appends upload data, keeping at most FAKE_CXONE_MAX_BODY bytes. */
-static void fc_req_append(struct fc_req *req, const char *data, size_t n)
-{
-    if (req->too_big || n > FAKE_CXONE_MAX_BODY - req->len) {
-        req->too_big = true;
-        return;
-    }
-    if (req->len + n + 1 > req->cap) {
-        size_t cap = req->cap ? req->cap : 1024;
-        while (cap < req->len + n + 1)
-            cap *= 2;
-        req->body = fc_xrealloc(req->body, cap);
-        req->cap = cap;
-    }
-    memcpy(req->body + req->len, data, n);
-    req->len += n;
-    req->body[req->len] = '\0';
-}
-
-static const char *fc_header(struct MHD_Connection *conn, const char *name)
-{
-    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-}
-
-static enum MHD_Result fc_send(struct MHD_Connection *conn, const struct fc_reply *r)
-{
-    size_t len = r->body ? strlen(r->body) : 0;
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, r->body ? r->body : (char *)"", MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    if (r->body)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                r->content_type ? r->content_type : "application/json");
     if (r->no_store)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        byoc_reply_header(req, "Cache-Control", "no-store");
     if (r->www_authenticate)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, r->www_authenticate);
+        byoc_reply_header(req, "WWW-Authenticate", r->www_authenticate);
     if (r->retry_after_s > 0) {
         char value[32];
         snprintf(value, sizeof(value), "%d", r->retry_after_s);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, value);
+        byoc_reply_header(req, "Retry-After", value);
     }
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    size_t len = r->body ? strlen(r->body) : 0;
+    byoc_reply(req, r->status,
+               r->body ? (r->content_type ? r->content_type : "application/json") : NULL, r->body,
+               len);
+    r->body = NULL;
 }
 
-/* The body is complete: route, record, wait out the delay, answer. */
-static enum MHD_Result fc_finish(struct fake_cxone *f, struct MHD_Connection *conn, const char *url,
-                                 const char *method, struct fc_req *req)
+/* A held-back answer: the reply waits in the request's context until the waker resumes it. */
+static void fc_reply_free(void *p)
 {
+    struct fc_reply *r = p;
+    free(r->body);
+    free(r);
+}
+
+static void fc_send_parked(struct byoc_req *req)
+{
+    cxsim_send(req, byoc_req_ctx(req));
+}
+
+/* Holds the answer back for delay_ms (HTTP thread; lock not held). */
+static void fc_park(struct byoc_cxsim *f, struct byoc_req *req, const struct fc_reply *r,
+                    int delay_ms)
+{
+    struct fc_reply *kept = cxsim_xrealloc(NULL, sizeof(*kept));
+    *kept = *r;
+    byoc_req_set_ctx(req, kept, fc_reply_free);
+    byoc_req_suspend(req, fc_send_parked);
+    pthread_mutex_lock(&f->mu);
+    bool late = f->stopping; /* the waker may be gone: answer now */
+    if (!late) {
+        f->parked = cxsim_grow(f->parked, f->n_parked, &f->cap_parked, sizeof(*f->parked));
+        f->parked[f->n_parked++] = (struct fc_parked){.due_ms = fc_now_ms() + delay_ms, .req = req};
+        pthread_cond_broadcast(&f->wake);
+    }
+    pthread_mutex_unlock(&f->mu);
+    if (late)
+        byoc_req_resume(req);
+}
+
+/* Resumes every parked request that is due (all of them when stopping); lock held on entry and
+ * exit, released while resuming. Returns the earliest due time left, or INT64_MAX. */
+static int64_t fc_resume_due(struct byoc_cxsim *f)
+{
+    int64_t now = fc_now_ms(), next = INT64_MAX;
+    size_t kept = 0, n_due = 0;
+    struct byoc_req **due = cxsim_xrealloc(NULL, (f->n_parked + 1) * sizeof(*due));
+    for (size_t i = 0; i < f->n_parked; i++) {
+        if (f->stopping || f->parked[i].due_ms <= now) {
+            due[n_due++] = f->parked[i].req;
+            continue;
+        }
+        next = f->parked[i].due_ms < next ? f->parked[i].due_ms : next;
+        f->parked[kept++] = f->parked[i];
+    }
+    f->n_parked = kept;
+    pthread_mutex_unlock(&f->mu);
+    for (size_t i = 0; i < n_due; i++)
+        byoc_req_resume(due[i]);
+    free(due);
+    pthread_mutex_lock(&f->mu);
+    return next;
+}
+
+static void *fc_waker(void *arg)
+{
+    struct byoc_cxsim *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        int64_t next = fc_resume_due(f);
+        if (f->stopping && f->n_parked == 0)
+            break;
+        if (next == INT64_MAX) {
+            pthread_cond_wait(&f->wake, &f->mu);
+            continue;
+        }
+        struct timespec at = {.tv_sec = next / 1000, .tv_nsec = (next % 1000) * 1000000L};
+        pthread_cond_timedwait(&f->wake, &f->mu, &at);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* The query string as received (keys and values percent-encoded again). */
+static void fc_query(struct byoc_req *req, char *dst, size_t cap)
+{
+    if (byoc_req_query_string(req, dst, cap) != BYOC_ERR_OK)
+        dst[0] = '\0';
+}
+
+/* Every CXone API path: route, record, answer (now or after the delay). */
+static void fc_handle(struct byoc_req *req)
+{
+    struct byoc_cxsim *f = byoc_req_app(req);
+    char query[FC_QUERY_MAX];
+    fc_query(req, query, sizeof(query));
+    size_t len = 0;
+    const char *body = byoc_req_body(req, &len);
     struct fc_in in = {
-        .method = method,
-        .path = url,
-        .query = req->query,
-        .authorization = fc_header(conn, MHD_HTTP_HEADER_AUTHORIZATION),
-        .content_type = fc_header(conn, MHD_HTTP_HEADER_CONTENT_TYPE),
-        .body = req->body ? req->body : "",
-        .len = req->len,
-        .too_big = req->too_big,
+        .method = byoc_req_method(req),
+        .path = byoc_req_path(req),
+        .query = query,
+        .authorization = byoc_req_header(req, "Authorization"),
+        .content_type = byoc_req_header(req, "Content-Type"),
+        .body = body,
+        .len = len,
     };
-    struct fc_reply reply = {.status = MHD_HTTP_INTERNAL_SERVER_ERROR};
+    struct fc_reply reply = {.status = 500};
     pthread_mutex_lock(&f->mu);
     fc_route(f, &in, &reply);
-    fc_record(f, &in, reply.status);
-    fc_delay(f);
+    if (f->record)
+        fc_record(f, &in, reply.status);
+    int delay_ms = f->stopping ? 0 : f->delay_ms;
     pthread_mutex_unlock(&f->mu);
-    enum MHD_Result ret = fc_send(conn, &reply);
-    free(reply.body);
-    return ret;
+    if (delay_ms > 0)
+        fc_park(f, req, &reply, delay_ms);
+    else
+        cxsim_send(req, &reply);
 }
 
-static enum MHD_Result fc_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls)
-{
-    struct fc_req *req = *con_cls;
-    if (!req) {
-        req = fc_req_new(NULL);
-        *con_cls = req;
-    }
-    if (!req->started) {
-        req->started = true;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        fc_req_append(req, upload_data, *upload_data_size);
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    return fc_finish(cls, conn, url, method, req);
-}
+/* The console's pages and API first, then everything else is the CXone API. */
+static const struct byoc_route fc_routes[] = {
+    {"GET", "/console", cxsim_h_console_page, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_HTML, false},
+    {"GET", "/console/avatar.svg", cxsim_h_avatar, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON, false},
+    {"GET", "/console/api/contacts", cxsim_h_contacts, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON,
+     false},
+    {"POST", "/console/api/contacts/{contact}/messages", cxsim_h_agent_message, 0, BYOC_BODY_JSON,
+     BYOC_CXSIM_CONSOLE_BODY_MAX, BYOC_ERRSTYLE_JSON, false},
+    {"POST", "/console/api/contacts/{contact}/events", cxsim_h_studio_event, 0, BYOC_BODY_JSON,
+     BYOC_CXSIM_CONSOLE_BODY_MAX, BYOC_ERRSTYLE_JSON, false},
+    {"POST", "/console/api/misbehave", cxsim_h_misbehave, 0, BYOC_BODY_JSON,
+     BYOC_CXSIM_CONSOLE_BODY_MAX, BYOC_ERRSTYLE_JSON, false},
+    {"*", "/{*}", fc_handle, 0, BYOC_BODY_RAW, BYOC_CXSIM_MAX_BODY, BYOC_ERRSTYLE_JSON, false},
+};
 
 /* ---------------------------------------------------------------- public API */
 
-static void fc_init_locks(struct fake_cxone *f)
+static void fc_init_locks(struct byoc_cxsim *f)
 {
     pthread_condattr_t attr;
     if (pthread_mutex_init(&f->mu, NULL) != 0 || pthread_condattr_init(&attr) != 0)
@@ -1100,49 +1073,28 @@ static void fc_init_locks(struct fake_cxone *f)
     pthread_condattr_destroy(&attr);
 }
 
-static void fc_listen(struct fake_cxone *f)
+static struct byoc_cxsim *fc_new(bool record)
 {
-    struct sockaddr_in addr;
-    memset(&addr, 0, sizeof(addr));
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(0);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
-    f->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, fc_access, f, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_URI_LOG_CALLBACK, fc_uri_log, f, MHD_OPTION_NOTIFY_COMPLETED, fc_completed, f,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)FC_THREADS, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)FC_CONN_TIMEOUT_S, MHD_OPTION_END);
-    if (!f->daemon)
-        fc_die("MHD_start_daemon failed");
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    if (!info || info->port == 0)
-        fc_die("cannot read the bound port");
-    f->port = info->port;
-    snprintf(f->url, sizeof(f->url), "http://127.0.0.1:%d", f->port);
-}
-
-struct fake_cxone *fake_cxone_start(void)
-{
-    struct fake_cxone *f = fc_xrealloc(NULL, sizeof(*f));
+    struct byoc_cxsim *f = cxsim_xrealloc(NULL, sizeof(*f));
     memset(f, 0, sizeof(*f));
     fc_init_locks(f);
-    f->client_id = fc_xstrdup("client-id");
-    f->client_secret = fc_xstrdup("client-secret");
-    f->key_id = fc_xstrdup("key-id");
-    f->key_secret = fc_xstrdup("key-secret");
+    f->record = record;
+    f->client_id = cxsim_xstrdup("client-id");
+    f->client_secret = cxsim_xstrdup("client-secret");
+    f->key_id = cxsim_xstrdup("key-id");
+    f->key_secret = cxsim_xstrdup("key-secret");
     f->channels = cJSON_CreateArray();
     f->contacts = cJSON_CreateObject();
     f->seen = cJSON_CreateObject();
     f->skills = cJSON_CreateObject();
     f->files = cJSON_CreateObject();
-    if (!f->channels || !f->contacts)
+    f->console = cJSON_CreateArray();
+    if (!f->channels || !f->contacts || !f->seen || !f->skills || !f->files || !f->console)
         fc_die("out of memory");
-    fc_listen(f);
     return f;
 }
 
-static void fc_free_state(struct fake_cxone *f)
+static void fc_free_state(struct byoc_cxsim *f)
 {
     for (size_t i = 0; i < f->n_otts; i++)
         free(f->otts[i].token);
@@ -1153,6 +1105,7 @@ static void fc_free_state(struct fake_cxone *f)
     free(f->tokens);
     fc_reset_calls_locked(f);
     free(f->calls);
+    free(f->parked);
     cJSON_Delete(f->channels);
     cJSON_Delete(f->contacts);
     cJSON_Delete(f->seen);
@@ -1164,32 +1117,77 @@ static void fc_free_state(struct fake_cxone *f)
     free(f->key_secret);
 }
 
-void fake_cxone_stop(struct fake_cxone *f)
+static void fc_free(struct byoc_cxsim *f)
 {
-    if (!f)
-        return;
-    pthread_mutex_lock(&f->mu);
-    f->stopping = true;
-    pthread_cond_broadcast(&f->wake);
-    pthread_mutex_unlock(&f->mu);
-    MHD_stop_daemon(f->daemon);
+    cxsim_console_release(f);
     fc_free_state(f);
     pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->mu);
     free(f);
 }
 
-const char *fake_cxone_url(const struct fake_cxone *f)
+enum byoc_err byoc_cxsim_start(const struct byoc_cxsim_config *cfg, struct byoc_cxsim **out,
+                               char *why, size_t why_cap)
+{
+    struct byoc_cxsim *f = fc_new(cfg->record_calls);
+    struct byoc_http_config hc = {
+        .host = cfg->host ? cfg->host : "127.0.0.1",
+        .port = cfg->port,
+        .max_connections = BYOC_CXSIM_MAX_CONNECTIONS,
+        .idle_timeout_s = BYOC_CXSIM_IDLE_TIMEOUT_S,
+        .routes = fc_routes,
+        .nroutes = sizeof(fc_routes) / sizeof(fc_routes[0]),
+        .app = f,
+        .log_module = "cxsim",
+        .no_metrics = true,
+        .access_log_debug = true,
+    };
+    enum byoc_err e = byoc_http_start(&hc, &f->http, why, why_cap);
+    if (e) {
+        fc_free(f);
+        return e;
+    }
+    f->port = byoc_http_port(f->http);
+    snprintf(f->url, sizeof(f->url), "http://%s:%d", hc.host, f->port);
+    f->waker_started = pthread_create(&f->waker, NULL, fc_waker, f) == 0;
+    if (!f->waker_started || !cxsim_console_start(f)) {
+        snprintf(why, why_cap, "cannot start the simulator's threads");
+        byoc_cxsim_stop(f);
+        return BYOC_ERR_INTERNAL;
+    }
+    *out = f;
+    return BYOC_ERR_OK;
+}
+
+void byoc_cxsim_stop(struct byoc_cxsim *f)
+{
+    if (!f)
+        return;
+    byoc_http_quiesce(f->http);
+    pthread_mutex_lock(&f->mu);
+    f->stopping = true;
+    pthread_cond_broadcast(&f->wake);
+    pthread_mutex_unlock(&f->mu);
+    if (f->waker_started)
+        pthread_join(f->waker, NULL);
+    if (f->worker_started)
+        pthread_join(f->worker, NULL);
+    if (!byoc_http_stop(f->http))
+        return; /* a request is still parked: leave the state to the process (see http.h) */
+    fc_free(f);
+}
+
+const char *byoc_cxsim_url(const struct byoc_cxsim *f)
 {
     return f->url;
 }
 
-int fake_cxone_port(const struct fake_cxone *f)
+int byoc_cxsim_port(const struct byoc_cxsim *f)
 {
     return f->port;
 }
 
-void fake_cxone_set_credentials(struct fake_cxone *f, const char *client_id,
+void byoc_cxsim_set_credentials(struct byoc_cxsim *f, const char *client_id,
                                 const char *client_secret, const char *access_key_id,
                                 const char *access_key_secret)
 {
@@ -1201,17 +1199,17 @@ void fake_cxone_set_credentials(struct fake_cxone *f, const char *client_id,
     pthread_mutex_unlock(&f->mu);
 }
 
-void fake_cxone_add_one_time_token(struct fake_cxone *f, const char *token, long brand_id,
+void byoc_cxsim_add_one_time_token(struct byoc_cxsim *f, const char *token, long brand_id,
                                    long user_id)
 {
     pthread_mutex_lock(&f->mu);
-    f->otts = fc_grow(f->otts, f->n_otts, &f->cap_otts, sizeof(*f->otts));
+    f->otts = cxsim_grow(f->otts, f->n_otts, &f->cap_otts, sizeof(*f->otts));
     f->otts[f->n_otts++] = (struct fc_ott){
-        .token = fc_xstrdup(token), .brand_id = brand_id, .user_id = user_id, .used = false};
+        .token = cxsim_xstrdup(token), .brand_id = brand_id, .user_id = user_id, .used = false};
     pthread_mutex_unlock(&f->mu);
 }
 
-void fake_cxone_add_channel(struct fake_cxone *f, const char *id, const char *name,
+void byoc_cxsim_add_channel(struct byoc_cxsim *f, const char *id, const char *name,
                             const char *integration_id)
 {
     cJSON *ch = cJSON_CreateObject();
@@ -1229,7 +1227,7 @@ void fake_cxone_add_channel(struct fake_cxone *f, const char *id, const char *na
     pthread_mutex_unlock(&f->mu);
 }
 
-bool fake_cxone_has_channel(struct fake_cxone *f, const char *id)
+bool byoc_cxsim_has_channel(struct byoc_cxsim *f, const char *id)
 {
     pthread_mutex_lock(&f->mu);
     bool found = fc_find_channel(f, id, NULL) != NULL;
@@ -1237,7 +1235,7 @@ bool fake_cxone_has_channel(struct fake_cxone *f, const char *id)
     return found;
 }
 
-size_t fake_cxone_channel_count(struct fake_cxone *f)
+size_t byoc_cxsim_channel_count(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     size_t n = (size_t)cJSON_GetArraySize(f->channels);
@@ -1245,7 +1243,7 @@ size_t fake_cxone_channel_count(struct fake_cxone *f)
     return n;
 }
 
-char *fake_cxone_channel_json(struct fake_cxone *f, const char *id)
+char *byoc_cxsim_channel_json(struct byoc_cxsim *f, const char *id)
 {
     pthread_mutex_lock(&f->mu);
     cJSON *ch = fc_find_channel(f, id, NULL);
@@ -1254,14 +1252,14 @@ char *fake_cxone_channel_json(struct fake_cxone *f, const char *id)
     return text;
 }
 
-void fake_cxone_expire_tokens(struct fake_cxone *f)
+void byoc_cxsim_expire_tokens(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     fc_forget_tokens(f);
     pthread_mutex_unlock(&f->mu);
 }
 
-size_t fake_cxone_token_grants(struct fake_cxone *f)
+size_t byoc_cxsim_token_grants(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     size_t n = (size_t)f->n_grants;
@@ -1269,35 +1267,36 @@ size_t fake_cxone_token_grants(struct fake_cxone *f)
     return n;
 }
 
-void fake_cxone_fail_next(struct fake_cxone *f, const char *path_prefix, int status, int count,
+void byoc_cxsim_fail_next(struct byoc_cxsim *f, const char *path_prefix, int status, int count,
                           int retry_after_s)
 {
     if (count <= 0)
         return;
     pthread_mutex_lock(&f->mu);
-    f->fails = fc_grow(f->fails, f->n_fails, &f->cap_fails, sizeof(*f->fails));
-    f->fails[f->n_fails++] = (struct fc_fail){.prefix = fc_xstrdup(path_prefix ? path_prefix : ""),
-                                              .status = status,
-                                              .count = count,
-                                              .retry_after_s = retry_after_s};
+    f->fails = cxsim_grow(f->fails, f->n_fails, &f->cap_fails, sizeof(*f->fails));
+    f->fails[f->n_fails++] =
+        (struct fc_fail){.prefix = cxsim_xstrdup(path_prefix ? path_prefix : ""),
+                         .status = status,
+                         .count = count,
+                         .retry_after_s = retry_after_s};
     pthread_mutex_unlock(&f->mu);
 }
 
-void fake_cxone_clear_failures(struct fake_cxone *f)
+void byoc_cxsim_clear_failures(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     fc_clear_failures_locked(f);
     pthread_mutex_unlock(&f->mu);
 }
 
-void fake_cxone_set_delay_ms(struct fake_cxone *f, int ms)
+void byoc_cxsim_set_delay_ms(struct byoc_cxsim *f, int ms)
 {
     pthread_mutex_lock(&f->mu);
     f->delay_ms = ms < 0 ? 0 : (ms > FC_MAX_DELAY_MS ? FC_MAX_DELAY_MS : ms);
     pthread_mutex_unlock(&f->mu);
 }
 
-size_t fake_cxone_call_count(struct fake_cxone *f, const char *method, const char *path_prefix)
+size_t byoc_cxsim_call_count(struct byoc_cxsim *f, const char *method, const char *path_prefix)
 {
     size_t n = 0;
     pthread_mutex_lock(&f->mu);
@@ -1309,15 +1308,15 @@ size_t fake_cxone_call_count(struct fake_cxone *f, const char *method, const cha
     return n;
 }
 
-static void fc_copy_call(struct fake_cxone_call *out, const struct fake_cxone_call *c)
+static void fc_copy_call(struct byoc_cxsim_call *out, const struct byoc_cxsim_call *c)
 {
     *out = *c;
-    out->body = fc_xrealloc(NULL, c->body_len + 1);
+    out->body = cxsim_xrealloc(NULL, c->body_len + 1);
     memcpy(out->body, c->body, c->body_len + 1);
 }
 
-bool fake_cxone_get_call(struct fake_cxone *f, const char *method, const char *path_prefix,
-                         size_t n, struct fake_cxone_call *out)
+bool byoc_cxsim_get_call(struct byoc_cxsim *f, const char *method, const char *path_prefix,
+                         size_t n, struct byoc_cxsim_call *out)
 {
     bool found = false;
     memset(out, 0, sizeof(*out));
@@ -1335,7 +1334,7 @@ bool fake_cxone_get_call(struct fake_cxone *f, const char *method, const char *p
     return found;
 }
 
-void fake_cxone_call_release(struct fake_cxone_call *c)
+void byoc_cxsim_call_release(struct byoc_cxsim_call *c)
 {
     if (!c)
         return;
@@ -1344,14 +1343,14 @@ void fake_cxone_call_release(struct fake_cxone_call *c)
     c->body_len = 0;
 }
 
-void fake_cxone_reset_calls(struct fake_cxone *f)
+void byoc_cxsim_reset_calls(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     fc_reset_calls_locked(f);
     pthread_mutex_unlock(&f->mu);
 }
 
-size_t fake_cxone_message_count(struct fake_cxone *f)
+size_t byoc_cxsim_message_count(struct byoc_cxsim *f)
 {
     pthread_mutex_lock(&f->mu);
     size_t n = (size_t)f->n_messages;
@@ -1359,7 +1358,7 @@ size_t fake_cxone_message_count(struct fake_cxone *f)
     return n;
 }
 
-void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int available, int logged_in,
+void byoc_cxsim_set_skill(struct byoc_cxsim *f, const char *skill_id, int available, int logged_in,
                           int queued)
 {
     pthread_mutex_lock(&f->mu);
@@ -1374,7 +1373,7 @@ void fake_cxone_set_skill(struct fake_cxone *f, const char *skill_id, int availa
     pthread_mutex_unlock(&f->mu);
 }
 
-void fake_cxone_add_file(struct fake_cxone *f, const char *name, const char *text)
+void byoc_cxsim_add_file(struct byoc_cxsim *f, const char *name, const char *text)
 {
     pthread_mutex_lock(&f->mu);
     cJSON_DeleteItemFromObjectCaseSensitive(f->files, name);
