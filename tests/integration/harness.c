@@ -17,6 +17,7 @@
 #define STOP_TIMEOUT_MS 15000
 #define MAX_ENV 32
 #define MAX_WRAPPER_ARGS 32
+#define MAX_COMMAND_ARGS 16 /* byocd arguments after the binary */
 #define WRAPPED_TIMEOUT_FACTOR 6 /* under valgrind byocd starts and stops this much slower */
 
 /* ---------------------------------------------------------------- response validation
@@ -141,7 +142,8 @@ char *byocd_stdout(const struct byocd *b)
     return s;
 }
 
-static void child_exec(const struct byocd *b, const char *const *extra_env)
+static void child_exec(const struct byocd *b, const char *const *extra_env,
+                       const char *const *args)
 {
     static char env_store[MAX_ENV][512];
     char *envp[MAX_ENV + 1];
@@ -176,7 +178,7 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
     /* BYOCD_TEST_WRAPPER: a command with arguments, separated by spaces, to run byocd under
      * (valgrind: the test setup "valgrindbyocd" in tests/meson.build). */
     static char wrapper[1024];
-    char *argv[MAX_WRAPPER_ARGS + 3];
+    char *argv[MAX_WRAPPER_ARGS + MAX_COMMAND_ARGS + 3];
     int argc = 0;
     const char *wrap = getenv("BYOCD_TEST_WRAPPER");
     snprintf(wrapper, sizeof wrapper, "%s", wrap ? wrap : "");
@@ -189,7 +191,9 @@ static void child_exec(const struct byocd *b, const char *const *extra_env)
             *w++ = '\0';
     }
     argv[argc++] = (char *)getenv("BYOCD_TEST_BINARY");
-    argv[argc++] = "serve";
+    static const char *const serve[] = {"serve", NULL};
+    for (int i = 0; (args ? args : serve)[i] && i < MAX_COMMAND_ARGS; i++)
+        argv[argc++] = (char *)(args ? args : serve)[i];
     argv[argc] = NULL;
     execve(argv[0], argv, envp);
     _exit(127);
@@ -212,6 +216,12 @@ static int listening_port(const struct byocd *b)
 
 void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
 {
+    byocd_start_cmd(b, dir, extra_env, NULL);
+}
+
+void byocd_start_cmd(struct byocd *b, const char *dir, const char *const *extra_env,
+                     const char *const *args)
+{
     ck_assert_msg(getenv("BYOCD_TEST_BINARY"), "BYOCD_TEST_BINARY is not set");
     if (dir) {
         snprintf(b->dir, sizeof b->dir, "%s", dir);
@@ -225,7 +235,7 @@ void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env)
     b->pid = fork();
     ck_assert_int_ge(b->pid, 0);
     if (b->pid == 0)
-        child_exec(b, extra_env);
+        child_exec(b, extra_env, args);
     b->port = 0;
     for (long long end = harness_now_ms() + wait_ms(START_TIMEOUT_MS);
          harness_now_ms() < end && !b->port;) {

@@ -31,6 +31,10 @@ struct byocd {
 /* Starts byocd. dir NULL: a new temporary directory; else reuse (restart). extra_env: NULL or a
  * NULL-terminated list of "KEY=VALUE". Aborts the test on failure. */
 void byocd_start(struct byocd *b, const char *dir, const char *const *extra_env);
+/* byocd_start() running `byocd ARGS...` (args: NULL-terminated, at most 16; NULL:
+ * "serve"), e.g. {"sandbox", "--cxone-port", "0", "--bot-port", "0", NULL}. */
+void byocd_start_cmd(struct byocd *b, const char *dir, const char *const *extra_env,
+                     const char *const *args);
 /* SIGTERM and wait; returns the exit status (or -1 if it had to be killed). */
 int byocd_stop(struct byocd *b);
 /* SIGKILL and wait (crash). */
