@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up on Debian 12 (as root, or with sudo):
-#   bash deploy/dev.sh run    install what is missing, build, start byocd with a demo provider
+#   bash deploy/dev.sh run    install what is missing, build, start the sandbox (byocd, a CXone
+#                             simulator and a demo bot; see README.md)
 #   bash deploy/dev.sh test   install what is missing, build, run every test suite
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +60,7 @@ case "${1:-}" in
   run)
     install_missing "${BUILD_PACKAGES[@]}"
     build "$BUILD_DIR"
-    exec "$BUILD_DIR/byocd" serve --demo
+    exec "$BUILD_DIR/byocd" sandbox
     ;;
   test)
     NEED_NODE=1 install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
