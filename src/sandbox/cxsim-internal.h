@@ -121,6 +121,7 @@ void cxsim_console_closed(struct byoc_cxsim *f, const char *channel, const char 
 cJSON *cxsim_console_contact(struct byoc_cxsim *f, unsigned long contact);
 void cxsim_console_custom_fields(struct byoc_cxsim *f, unsigned long contact, const cJSON *fields);
 /* The console's handlers (byoc_req_app gives f); cxsim.c puts them in its route table. */
+void cxsim_h_root(struct byoc_req *req); /* a person opening the simulator's address */
 void cxsim_h_console_page(struct byoc_req *req);
 void cxsim_h_avatar(struct byoc_req *req);
 void cxsim_h_contacts(struct byoc_req *req);

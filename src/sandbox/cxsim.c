@@ -1047,6 +1047,7 @@ static void fc_handle(struct byoc_req *req)
 
 /* The console's pages and API first, then everything else is the CXone API. */
 static const struct byoc_route fc_routes[] = {
+    {"GET", "/", cxsim_h_root, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_HTML, false},
     {"GET", "/console", cxsim_h_console_page, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_HTML, false},
     {"GET", "/console/avatar.svg", cxsim_h_avatar, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON, false},
     {"GET", "/console/api/contacts", cxsim_h_contacts, 0, BYOC_BODY_NONE, 0, BYOC_ERRSTYLE_JSON,

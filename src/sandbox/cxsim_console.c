@@ -608,6 +608,11 @@ static void serve_page(struct byoc_req *req, const char *name, const char *type)
     byoc_reply(req, 200, type, body, p->len);
 }
 
+void cxsim_h_root(struct byoc_req *req)
+{
+    byoc_reply_redirect(req, "/console");
+}
+
 void cxsim_h_console_page(struct byoc_req *req)
 {
     serve_page(req, "console.html", "text/html; charset=utf-8");

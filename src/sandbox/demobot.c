@@ -52,8 +52,6 @@
 /* The listener. */
 #define DEMOBOT_MAX_CONNECTIONS 64
 #define DEMOBOT_IDLE_TIMEOUT_S 30
-/* Retry-After for a webhook about a conversation whose 201 the worker has not read yet. */
-#define DEMOBOT_EARLY_RETRY_S "1"
 
 #define GREETING                                                                                   \
     "Hi, I'm the demo bot. Ask me about opening hours or an order, or type 'agent' to talk to "    \
@@ -91,7 +89,7 @@ struct chat {
     char conv[BYOC_ID_MAX];     /* byocd's conversation; "" when none */
     char old_conv[BYOC_ID_MAX]; /* the previous one: only its message.failed still shows */
     bool typing_sent;           /* the typing state last queued for byocd */
-    int64_t active_ms;          /* monotonic; the least recently active chat is dropped */
+    unsigned long long active;  /* b->activity when last used; the lowest is dropped first */
 };
 
 enum job_kind { JOB_OPEN, JOB_MESSAGE, JOB_TYPING, JOB_END };
@@ -121,6 +119,7 @@ struct byoc_demobot {
     struct chat *chats[DEMOBOT_CHATS_MAX];
     size_t nchats;
     unsigned long next_number;
+    unsigned long long activity; /* counts chat activity: an order without clock ties */
     struct job *head, *tail;
     size_t njobs;
     char seen[DEMOBOT_SEEN_MAX][DEMOBOT_WEBHOOK_ID_MAX]; /* a ring of handled webhook-ids */
@@ -236,8 +235,8 @@ static void job_free(struct job *j)
     }
 }
 
-/* A job for chat c (body taken, NULL is fine); NULL on NOMEM (body freed). */
-static struct job *job_new(enum job_kind kind, const struct chat *c, char *body)
+/* A job for the chat and handover (body taken, NULL is fine); NULL on NOMEM (body freed). */
+static struct job *job_new(enum job_kind kind, const char *chat_id, unsigned handover, char *body)
 {
     struct job *j = calloc(1, sizeof *j);
     if (!j) {
@@ -246,8 +245,8 @@ static struct job *job_new(enum job_kind kind, const struct chat *c, char *body)
     }
     j->kind = kind;
     j->body = body;
-    j->handover = c->handover;
-    memcpy(j->chat_id, c->id, sizeof j->chat_id);
+    j->handover = handover;
+    byoc_strlcpy(j->chat_id, chat_id, sizeof j->chat_id);
     return j;
 }
 
@@ -263,21 +262,21 @@ static void job_push(struct byoc_demobot *b, struct job *j)
     pthread_cond_signal(&b->wake);
 }
 
-/* Ends conversation conv of chat c in byocd (best effort: a chat that is dropped or hands over
+/* Ends conversation conv of a chat in byocd (best effort: a chat that is dropped or hands over
  * anew should not leave an open thread in CXone). b->mu held. */
-static void queue_end(struct byoc_demobot *b, const struct chat *c, const char *conv,
+static void queue_end(struct byoc_demobot *b, const char *chat_id, const char *conv,
                       const char *reason)
 {
     cJSON *o = b->njobs < DEMOBOT_JOBS_MAX ? cJSON_CreateObject() : NULL;
     char *body = o && byoc_json_add_str(o, "reason", reason) ? byoc_json_render(o) : NULL;
     cJSON_Delete(o);
-    struct job *j = body ? job_new(JOB_END, c, body) : NULL;
+    struct job *j = body ? job_new(JOB_END, chat_id, 0, body) : NULL;
     if (!j) {
         byoc_log(BYOC_LOG_WARN, "demobot", "a conversation could not be ended in byocd");
         return;
     }
     byoc_strlcpy(j->conv, conv, sizeof j->conv);
-    snprintf(j->idem, sizeof j->idem, "demobot-%s-end-%s", c->id, conv);
+    snprintf(j->idem, sizeof j->idem, "demobot-%s-end-%s", chat_id, conv);
     job_push(b, j);
 }
 
@@ -286,12 +285,12 @@ static void chat_drop_oldest(struct byoc_demobot *b)
 {
     size_t victim = 0;
     for (size_t i = 1; i < b->nchats; i++) {
-        if (b->chats[i]->active_ms < b->chats[victim]->active_ms)
+        if (b->chats[i]->active < b->chats[victim]->active)
             victim = i;
     }
     struct chat *c = b->chats[victim];
     if (c->conv[0])
-        queue_end(b, c, c->conv, "the demo chat was dropped");
+        queue_end(b, c->id, c->conv, "the demo chat was dropped");
     chat_free(c);
     b->chats[victim] = b->chats[--b->nchats];
 }
@@ -308,7 +307,7 @@ static struct chat *chat_new(struct byoc_demobot *b)
     if (b->nchats == DEMOBOT_CHATS_MAX)
         chat_drop_oldest(b);
     c->number = ++b->next_number;
-    c->active_ms = byoc_mono_ms();
+    c->active = ++b->activity;
     b->chats[b->nchats++] = c;
     return c;
 }
@@ -453,12 +452,12 @@ static void start_handover(struct byoc_demobot *b, struct chat *c)
     if (!chat_add(c, FROM_BOT, CONNECTING, NULL, NULL))
         return;
     if (c->conv[0]) {
-        queue_end(b, c, c->conv, "the customer asked for an agent again");
+        queue_end(b, c->id, c->conv, "the customer asked for an agent again");
         memcpy(c->old_conv, c->conv, sizeof c->old_conv);
         c->conv[0] = '\0';
     }
     c->handover++;
-    struct job *j = job_new(JOB_OPEN, c, handover_body(b, c));
+    struct job *j = job_new(JOB_OPEN, c->id, c->handover, handover_body(b, c));
     if (!j || !j->body) {
         job_free(j);
         chat_system(c, "The handover could not be prepared (out of memory).");
@@ -481,7 +480,7 @@ static bool queue_customer_message(struct byoc_demobot *b, struct chat *c, const
                      ? byoc_json_render(o)
                      : NULL;
     cJSON_Delete(o);
-    struct job *j = body ? job_new(JOB_MESSAGE, c, body) : NULL;
+    struct job *j = body ? job_new(JOB_MESSAGE, c->id, c->handover, body) : NULL;
     if (!j)
         return false;
     snprintf(j->idem, sizeof j->idem, "demobot-%s", client_id);
@@ -651,7 +650,9 @@ static void job_finish(struct byoc_demobot *b, const struct job *j, bool ok, con
                        const char *why)
 {
     struct chat *c = chat_find(b, j->chat_id);
-    if (j->kind == JOB_OPEN) {
+    if (j->kind == JOB_OPEN && ok && !c) {
+        queue_end(b, j->chat_id, conv, "the demo chat was dropped"); /* while it opened */
+    } else if (j->kind == JOB_OPEN) {
         open_done(c, j, ok ? conv : NULL, why);
     } else if (!ok && j->kind == JOB_MESSAGE && c) {
         char text[DEMOBOT_WHY_MAX + 64];
@@ -828,6 +829,8 @@ static void h_chat_get(struct byoc_req *req)
     struct byoc_demobot *b = bot_of(req);
     pthread_mutex_lock(&b->mu);
     struct chat *c = chat_find(b, byoc_req_param(req, "id"));
+    if (c)
+        c->active = ++b->activity; /* an open page keeps its chat */
     cJSON *v = c ? chat_view(c, (long long)after) : NULL;
     pthread_mutex_unlock(&b->mu);
     if (!v) {
@@ -859,7 +862,7 @@ static enum byoc_err customer_says(struct byoc_demobot *b, struct chat *c, const
     if (!chat_add(c, FROM_CUSTOMER, text, NULL, NULL))
         return BYOC_ERR_NOMEM;
     *seq = c->seq;
-    c->active_ms = byoc_mono_ms();
+    c->active = ++b->activity;
     if (c->mode != MODE_BOT) {
         if (!queue_customer_message(b, c, text))
             chat_system(c, "A message could not reach the agent: out of memory");
@@ -898,7 +901,7 @@ static void typing_changed(struct byoc_demobot *b, struct chat *c, bool typing)
     if (c->mode == MODE_BOT || typing == c->typing_sent || b->njobs >= DEMOBOT_JOBS_MAX)
         return; /* an indicator is not worth a refusal */
     char *body = strdup(typing ? "{\"typing\":true}" : "{\"typing\":false}");
-    struct job *j = body ? job_new(JOB_TYPING, c, body) : NULL;
+    struct job *j = body ? job_new(JOB_TYPING, c->id, c->handover, body) : NULL;
     if (!j)
         return;
     c->typing_sent = typing;
@@ -1141,7 +1144,7 @@ static int event_apply(struct byoc_demobot *b, const char *webhook_id, const cJS
         bool late_ok = !retired || event_handlers[i].apply == on_message_failed;
         if (strcmp(type, event_handlers[i].type) == 0 && late_ok) {
             event_handlers[i].apply(c, cJSON_GetObjectItemCaseSensitive(ev, "data"));
-            c->active_ms = byoc_mono_ms();
+            c->active = ++b->activity;
         }
     }
     seen_add(b, webhook_id);
@@ -1178,8 +1181,7 @@ static void h_webhook(struct byoc_req *req)
     int status = event_apply(b, byoc_req_header(req, "webhook-id"), ev);
     pthread_mutex_unlock(&b->mu);
     cJSON_Delete(ev);
-    if (status == 503) {
-        byoc_reply_header(req, "Retry-After", DEMOBOT_EARLY_RETRY_S);
+    if (status == 503) { /* with Retry-After, so byocd redelivers it shortly */
         byoc_reply_error(req, BYOC_ERR_OVERLOADED, "the conversation is not known yet");
         return;
     }
@@ -1257,7 +1259,10 @@ enum byoc_err byoc_demobot_start(const struct byoc_demobot_config *cfg, struct b
                                   .idle_timeout_s = DEMOBOT_IDLE_TIMEOUT_S,
                                   .routes = routes,
                                   .nroutes = BYOC_ARRAY_LEN(routes),
-                                  .app = b};
+                                  .app = b,
+                                  .log_module = "demobot",
+                                  .no_metrics = true,
+                                  .access_log_debug = true};
     enum byoc_err e = byoc_http_start(&hc, &b->http, why, why_cap);
     if (e) {
         byoc_demobot_stop(b);
