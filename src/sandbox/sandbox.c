@@ -65,7 +65,10 @@ static enum byoc_err rewrite_config(struct byoc_sandbox *s, const struct byoc_sa
     cfg->webhook_allow_private = 1; /* the demo bot listens on loopback */
     if (o->port >= 0)
         cfg->listen_port = o->port;
-    return BYOC_ERR_OK;
+    /* What byocd logs as its public URL until byoc_sandbox_connect knows a free port's number. */
+    char url[SANDBOX_URL_MAX];
+    snprintf(url, sizeof url, "http://%s:%d", SANDBOX_HOST, (int)cfg->listen_port);
+    return replace_str(&cfg->public_url, url) ? BYOC_ERR_OK : BYOC_ERR_NOMEM;
 }
 
 enum byoc_err byoc_sandbox_start(const struct byoc_sandbox_options *o, struct byoc_config *cfg,

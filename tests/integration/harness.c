@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +14,13 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 15000
 #define MAX_ENV 32
 #define MAX_WRAPPER_ARGS 32
-#define MAX_COMMAND_ARGS 16 /* byocd arguments after the binary */
+#define MAX_COMMAND_ARGS 16      /* byocd arguments after the binary */
 #define WRAPPED_TIMEOUT_FACTOR 6 /* under valgrind byocd starts and stops this much slower */
 
 /* ---------------------------------------------------------------- response validation
@@ -142,8 +145,7 @@ char *byocd_stdout(const struct byocd *b)
     return s;
 }
 
-static void child_exec(const struct byocd *b, const char *const *extra_env,
-                       const char *const *args)
+static void child_exec(const struct byocd *b, const char *const *extra_env, const char *const *args)
 {
     static char env_store[MAX_ENV][512];
     char *envp[MAX_ENV + 1];
@@ -510,4 +512,40 @@ void byocd_agent_reply(const struct byocd *b, const struct provider *p, const ch
              n, text, thread);
     snprintf(path, sizeof path, "/cxone/%s/box/1.0/posts/%s/messages", p->id, thread);
     cJSON_Delete(byocd_call_ok(b, auth, "POST", path, body, 200));
+}
+
+void harness_artifact_dir(char *out, size_t cap)
+{
+    const char *dir = getenv("BYOCD_ARTIFACT_DIR");
+    if (dir && *dir) {
+        snprintf(out, cap, "%s", dir);
+        return;
+    }
+    snprintf(out, cap, "/tmp/byocd-browser-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(out));
+}
+
+int harness_run_node(const char *script, const char *arg, long long timeout_ms)
+{
+    const char *root = getenv("BYOCD_SOURCE_ROOT");
+    const char *node = getenv("BYOCD_NODE");
+    ck_assert_msg(root && *root, "BYOCD_SOURCE_ROOT is not set");
+    node = node && *node ? node : "node";
+    char path[4096];
+    snprintf(path, sizeof path, "%s%s", root, script);
+    char *const argv[] = {(char *)node, path, (char *)arg, NULL};
+    pid_t pid;
+    int rc = posix_spawnp(&pid, node, NULL, NULL, argv, environ);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", node, strerror(rc));
+    int status = 0;
+    for (long long end = harness_now_ms() + timeout_ms; harness_now_ms() < end;) {
+        pid_t got = waitpid(pid, &status, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        ck_assert_msg(got == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
+        harness_sleep_ms(50);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
 }

@@ -66,6 +66,13 @@ void byocd_stop_and_clean(struct byocd *b);
 /* Removes dir with every file and subdirectory below it; best effort (a missing dir is fine). */
 void byocd_remove_dir(const char *dir);
 
+/* Where a test leaves files for people to look at (screenshots): $BYOCD_ARTIFACT_DIR, else a new
+ * directory under /tmp. */
+void harness_artifact_dir(char *out, size_t cap);
+/* Runs node on $BYOCD_SOURCE_ROOT/script (e.g. "/tests/browser/x.mjs") with one argument
+ * ($BYOCD_NODE or node from PATH); its exit status, or -1 when it was killed after timeout_ms.
+ * posix_spawn, not fork: the caller's threads (a CXone simulator) keep running. */
+int harness_run_node(const char *script, const char *arg, long long timeout_ms);
 /* CLOCK_MONOTONIC in milliseconds, for bounded waits. */
 long long harness_now_ms(void);
 /* Sleeps ms milliseconds (a signal may cut it short). */

@@ -30,8 +30,6 @@
 #define CHANNELS_PATH "/dfo/3.0/channels"
 #define SCRIPT "/tests/browser/add_page.mjs"
 
-extern char **environ;
-
 /* byocd runs in the runner process (so a failed check cannot leave it behind); the fake CXone
  * runs in the test process, whose recorded calls the checks read. */
 static struct byocd B;
@@ -68,45 +66,6 @@ static void add_row(cJSON *rows, const char *id, const char *name, const char *s
     cJSON_AddStringToObject(row, "name", name);
     cJSON_AddStringToObject(row, "state", state);
     cJSON_AddItemToArray(rows, row);
-}
-
-/* Where the screenshots go: $BYOCD_ARTIFACT_DIR, else a new directory under /tmp. */
-static void artifact_dir(char *out, size_t cap)
-{
-    const char *dir = getenv("BYOCD_ARTIFACT_DIR");
-    if (dir && *dir) {
-        snprintf(out, cap, "%s", dir);
-        return;
-    }
-    snprintf(out, cap, "/tmp/byocd-browser-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(out));
-}
-
-/* Runs node on the script with one argument; its exit status, or -1 when it had to be killed.
- * posix_spawn, not fork: the fake CXone's threads are running. */
-static int run_node(const char *arg)
-{
-    const char *root = getenv("BYOCD_SOURCE_ROOT");
-    const char *node = getenv("BYOCD_NODE");
-    ck_assert_msg(root && *root, "BYOCD_SOURCE_ROOT is not set");
-    node = node && *node ? node : "node";
-    char script[4096];
-    snprintf(script, sizeof script, "%s%s", root, SCRIPT);
-    char *const argv[] = {(char *)node, script, (char *)arg, NULL};
-    pid_t pid;
-    int rc = posix_spawnp(&pid, node, NULL, NULL, argv, environ);
-    ck_assert_msg(rc == 0, "cannot run %s: %s", node, strerror(rc));
-    int status = 0;
-    for (long long end = harness_now_ms() + NODE_TIMEOUT_MS; harness_now_ms() < end;) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        ck_assert_msg(got == 0 || errno == EINTR, "waitpid: %s", strerror(errno));
-        usleep(50 * 1000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
 }
 
 /* The id of the channel the browser created: the one POST /dfo/3.0/channels call. */
@@ -182,7 +141,7 @@ START_TEST(test_add_page_in_chromium)
     snprintf(back, sizeof back, "%s/back/poc?tab=digital", byoc_cxsim_url(f));
     add_url(b, &p, OTT, back, page, sizeof page);
     add_url(b, &p, "ott-expired", back, expired, sizeof expired);
-    artifact_dir(dir, sizeof dir);
+    harness_artifact_dir(dir, sizeof dir);
 
     cJSON *arg = cJSON_CreateObject(), *origins = cJSON_CreateArray(), *rows = cJSON_CreateArray();
     ck_assert(arg && origins && rows);
@@ -204,7 +163,7 @@ START_TEST(test_add_page_in_chromium)
     cJSON_Delete(arg);
     ck_assert_ptr_nonnull(text);
 
-    int status = run_node(text);
+    int status = harness_run_node(SCRIPT, text, NODE_TIMEOUT_MS);
     free(text);
     printf("browser screenshots: %s\n", dir);
     ck_assert_msg(status == 0, "add_page.mjs exited with %d (see its messages above)", status);
