@@ -26,109 +26,12 @@
 #include "sandbox/pages.h"
 #include "byoc/banned.h"
 
-/* ---- limits ---- */
-#define DEMOBOT_CHATS_MAX 256        /* chats kept; a new one drops the least recently active */
-#define DEMOBOT_MESSAGES_MAX 200     /* messages kept per chat; older ones go, seq keeps counting */
-#define DEMOBOT_TEXT_MAX 4000        /* bytes of a customer message; longer agent text is cut */
-#define DEMOBOT_NAME_MAX 120         /* bytes of an agent name shown */
-#define DEMOBOT_URL_MAX 2048         /* bytes of an avatar URL or of byocd's base URL */
-#define DEMOBOT_BODY_MAX (32 * 1024) /* request bodies of the chat API (text escaped in JSON) */
-#define DEMOBOT_WEBHOOK_BODY_MAX (256 * 1024) /* one webhook delivery */
-#define DEMOBOT_JOBS_MAX 1024      /* calls to byocd waiting for the worker (503 beyond) */
-#define DEMOBOT_SEEN_MAX 512       /* webhook-ids remembered, to skip redeliveries */
-#define DEMOBOT_WEBHOOK_ID_MAX 128 /* longest webhook-id accepted (byocd's are ~25 bytes) */
-#define DEMOBOT_KEY_MAX 64         /* decoded webhook key bytes (byocd's are 32) */
-#define DEMOBOT_TOLERANCE_S 300    /* webhook-timestamp this far from our clock is refused */
-#define DEMOBOT_IDEM_MAX 96        /* Idempotency-Key bytes: "demobot-" + chat id + suffix */
-#define DEMOBOT_WHY_MAX 200        /* a failure reason shown to the customer */
-/* Calls to byocd: a few tries, a short backoff; a demo chat should say it failed, not stall. */
-#define DEMOBOT_ATTEMPTS 4
-#define DEMOBOT_BACKOFF_BASE_MS 200
-#define DEMOBOT_BACKOFF_CAP_MS 2000
-#define DEMOBOT_RETRY_FLOOR_MS 100  /* shortest wait for "Retry-After: 0" */
-#define DEMOBOT_RETRY_AFTER_MAX_S 5 /* longer Retry-After values are cut to this */
-#define DEMOBOT_CONNECT_TIMEOUT_MS 2000
-#define DEMOBOT_CALL_TIMEOUT_MS 5000
-/* The listener. */
-#define DEMOBOT_MAX_CONNECTIONS 64
-#define DEMOBOT_IDLE_TIMEOUT_S 30
+#include "sandbox/demobot-internal.h"
 
-#define GREETING                                                                                   \
-    "Hi, I'm the demo bot. Ask me about opening hours or an order, or type 'agent' to talk to "    \
-    "a person."
-#define CONNECTING "Connecting you to an agent\xE2\x80\xA6"
-#define BACK_WITH_BOT "You're back with the demo bot."
-#define PAGE_CSP                                                                                   \
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "                  \
-    "connect-src 'self'; img-src http: https: data:; base-uri 'none'; form-action 'none'"
-
-enum chat_mode { MODE_BOT, MODE_WAITING, MODE_AGENT };
-enum msg_from { FROM_CUSTOMER, FROM_BOT, FROM_AGENT, FROM_SYSTEM };
 static const char *const mode_names[] = {"bot", "waiting", "agent"};
 static const char *const from_names[] = {"customer", "bot", "agent", "system"};
-
-struct msg {
-    long long seq;
-    enum msg_from from;
-    char *text;
-    char *agent_name; /* FROM_AGENT only; NULL otherwise */
-    char *avatar_url; /* FROM_AGENT with an avatar only */
-    int64_t at;       /* Unix ms */
-};
-
-struct chat {
-    char id[BYOC_ID_MAX];
-    unsigned long number; /* "Customer N" */
-    enum chat_mode mode;
-    char *agent_name, *avatar_url;         /* the agent who has the chat; NULL when none */
-    struct msg msgs[DEMOBOT_MESSAGES_MAX]; /* a ring: first, count */
-    size_t first, count;
-    long long seq;              /* of the newest message */
-    unsigned handover;          /* handovers opened; part of their Idempotency-Keys */
-    bool opening;               /* the current handover's 201 has not been read yet */
-    char conv[BYOC_ID_MAX];     /* byocd's conversation; "" when none */
-    char old_conv[BYOC_ID_MAX]; /* the previous one: only its message.failed still shows */
-    bool typing_sent;           /* the typing state last queued for byocd */
-    unsigned long long active;  /* b->activity when last used; the lowest is dropped first */
-};
-
-enum job_kind { JOB_OPEN, JOB_MESSAGE, JOB_TYPING, JOB_END };
 static const char *const job_paths[] = {"", "/messages", "/typing", "/end"};
 static const char *const job_names[] = {"open", "message", "typing", "end"};
-
-/* One call to byocd. The body is rendered once, so a retry sends the same bytes with the same
- * Idempotency-Key (byocd answers a repeat with the first answer, a different body with 422). */
-struct job {
-    struct job *next;
-    enum job_kind kind;
-    char chat_id[BYOC_ID_MAX];
-    unsigned handover;
-    char conv[BYOC_ID_MAX];      /* JOB_END: its conversation; others read the chat's when run */
-    char idem[DEMOBOT_IDEM_MAX]; /* "" sends none (typing) */
-    char *body;
-};
-
-struct byoc_demobot {
-    pthread_mutex_t mu;
-    pthread_cond_t wake; /* the worker waits on it (monotonic clock) */
-    bool stopping;
-    pthread_t worker;
-    bool worker_started;
-    struct byoc_http *http;
-    int port;
-    struct chat *chats[DEMOBOT_CHATS_MAX];
-    size_t nchats;
-    unsigned long next_number;
-    unsigned long long activity; /* counts chat activity: an order without clock ties */
-    struct job *head, *tail;
-    size_t njobs;
-    char seen[DEMOBOT_SEEN_MAX][DEMOBOT_WEBHOOK_ID_MAX]; /* a ring of handled webhook-ids */
-    size_t seen_next;
-    /* byocd (byoc_demobot_set_byocd); url NULL until set */
-    char *url, *api_key, *channel_id;
-    uint8_t key[DEMOBOT_KEY_MAX];
-    size_t key_len;
-};
 
 /* ================================================================ chats (b->mu held) */
 
@@ -152,8 +55,8 @@ static void chat_free(struct chat *c)
 }
 
 /* Appends a message, dropping the oldest when full; false on NOMEM (nothing added). */
-static bool chat_add(struct chat *c, enum msg_from from, const char *text, const char *agent,
-                     const char *avatar)
+bool demobot_chat_add(struct chat *c, enum msg_from from, const char *text, const char *agent,
+                      const char *avatar)
 {
     struct msg m = {.from = from, .at = byoc_now_ms()};
     bool ok = true;
@@ -175,13 +78,13 @@ static bool chat_add(struct chat *c, enum msg_from from, const char *text, const
     return true;
 }
 
-static void chat_system(struct chat *c, const char *text)
+void demobot_chat_system(struct chat *c, const char *text)
 {
-    if (!chat_add(c, FROM_SYSTEM, text, NULL, NULL))
+    if (!demobot_chat_add(c, FROM_SYSTEM, text, NULL, NULL))
         byoc_log(BYOC_LOG_WARN, "demobot", "out of memory: a system message was not shown");
 }
 
-static void chat_set_agent(struct chat *c, const char *name, const char *avatar)
+void demobot_chat_set_agent(struct chat *c, const char *name, const char *avatar)
 {
     free(c->agent_name);
     free(c->avatar_url);
@@ -200,7 +103,7 @@ static struct chat *chat_find(struct byoc_demobot *b, const char *id)
 }
 
 /* The chat whose current (or, with *retired, previous) conversation this is. */
-static struct chat *chat_by_conv(struct byoc_demobot *b, const char *conv, bool *retired)
+struct chat *demobot_chat_by_conv(struct byoc_demobot *b, const char *conv, bool *retired)
 {
     *retired = false;
     for (size_t i = 0; conv && conv[0] && i < b->nchats; i++) {
@@ -216,7 +119,7 @@ static struct chat *chat_by_conv(struct byoc_demobot *b, const char *conv, bool 
     return NULL;
 }
 
-static bool any_opening(const struct byoc_demobot *b)
+bool demobot_any_opening(const struct byoc_demobot *b)
 {
     for (size_t i = 0; i < b->nchats; i++) {
         if (b->chats[i]->opening)
@@ -300,7 +203,7 @@ static struct chat *chat_new(struct byoc_demobot *b)
 {
     struct chat *c = calloc(1, sizeof *c);
     if (!c || byoc_id_new("chat", c->id) != BYOC_ERR_OK ||
-        !chat_add(c, FROM_BOT, GREETING, NULL, NULL)) {
+        !demobot_chat_add(c, FROM_BOT, GREETING, NULL, NULL)) {
         chat_free(c);
         return NULL;
     }
@@ -443,13 +346,13 @@ static char *handover_body(const struct byoc_demobot *b, const struct chat *c)
 static void start_handover(struct byoc_demobot *b, struct chat *c)
 {
     if (!b->url) {
-        chat_add(c, FROM_BOT,
-                 "I can't connect you to an agent right now: the demo bot is not "
-                 "connected to byocd yet.",
-                 NULL, NULL);
+        demobot_chat_add(c, FROM_BOT,
+                         "I can't connect you to an agent right now: the demo bot is not "
+                         "connected to byocd yet.",
+                         NULL, NULL);
         return;
     }
-    if (!chat_add(c, FROM_BOT, CONNECTING, NULL, NULL))
+    if (!demobot_chat_add(c, FROM_BOT, CONNECTING, NULL, NULL))
         return;
     if (c->conv[0]) {
         queue_end(b, c->id, c->conv, "the customer asked for an agent again");
@@ -460,7 +363,7 @@ static void start_handover(struct byoc_demobot *b, struct chat *c)
     struct job *j = job_new(JOB_OPEN, c->id, c->handover, handover_body(b, c));
     if (!j || !j->body) {
         job_free(j);
-        chat_system(c, "The handover could not be prepared (out of memory).");
+        demobot_chat_system(c, "The handover could not be prepared (out of memory).");
         return;
     }
     snprintf(j->idem, sizeof j->idem, "demobot-%s-h%u", c->id, c->handover);
@@ -640,8 +543,8 @@ static void open_done(struct chat *c, const struct job *j, const char *conv, con
     }
     char text[DEMOBOT_WHY_MAX + 64];
     snprintf(text, sizeof text, "No agent could be reached: %s.", why);
-    chat_system(c, text);
-    chat_system(c, BACK_WITH_BOT);
+    demobot_chat_system(c, text);
+    demobot_chat_system(c, BACK_WITH_BOT);
     c->mode = MODE_BOT;
 }
 
@@ -657,7 +560,7 @@ static void job_finish(struct byoc_demobot *b, const struct job *j, bool ok, con
     } else if (!ok && j->kind == JOB_MESSAGE && c) {
         char text[DEMOBOT_WHY_MAX + 64];
         snprintf(text, sizeof text, "A message could not reach the agent: %s", why);
-        chat_system(c, text);
+        demobot_chat_system(c, text);
     }
 }
 
@@ -782,7 +685,7 @@ static cJSON *chat_view(const struct chat *c, long long after)
 
 /* ================================================================ chat API handlers */
 
-static struct byoc_demobot *bot_of(const struct byoc_req *req)
+struct byoc_demobot *demobot_bot_of(const struct byoc_req *req)
 {
     return byoc_req_app(req);
 }
@@ -802,7 +705,7 @@ static void h_page(struct byoc_req *req)
 
 static void h_chat_create(struct byoc_req *req)
 {
-    struct byoc_demobot *b = bot_of(req);
+    struct byoc_demobot *b = demobot_bot_of(req);
     pthread_mutex_lock(&b->mu);
     struct chat *c = chat_new(b);
     char id[BYOC_ID_MAX] = "";
@@ -826,7 +729,7 @@ static void h_chat_get(struct byoc_req *req)
         byoc_reply_error(req, BYOC_ERR_INVALID, "after: a message seq (0 or more)");
         return;
     }
-    struct byoc_demobot *b = bot_of(req);
+    struct byoc_demobot *b = demobot_bot_of(req);
     pthread_mutex_lock(&b->mu);
     struct chat *c = chat_find(b, byoc_req_param(req, "id"));
     if (c)
@@ -859,17 +762,17 @@ static enum byoc_err customer_says(struct byoc_demobot *b, struct chat *c, const
 {
     if (b->njobs >= DEMOBOT_JOBS_MAX)
         return BYOC_ERR_OVERLOADED; /* refused before anything is shown */
-    if (!chat_add(c, FROM_CUSTOMER, text, NULL, NULL))
+    if (!demobot_chat_add(c, FROM_CUSTOMER, text, NULL, NULL))
         return BYOC_ERR_NOMEM;
     *seq = c->seq;
     c->active = ++b->activity;
     if (c->mode != MODE_BOT) {
         if (!queue_customer_message(b, c, text))
-            chat_system(c, "A message could not reach the agent: out of memory");
+            demobot_chat_system(c, "A message could not reach the agent: out of memory");
     } else if (wants_agent(text)) {
         start_handover(b, c);
     } else {
-        chat_add(c, FROM_BOT, scripted_answer(text), NULL, NULL);
+        demobot_chat_add(c, FROM_BOT, scripted_answer(text), NULL, NULL);
     }
     return BYOC_ERR_OK;
 }
@@ -879,7 +782,7 @@ static void h_chat_message(struct byoc_req *req)
     const char *text = text_or_reply(req);
     if (!text)
         return;
-    struct byoc_demobot *b = bot_of(req);
+    struct byoc_demobot *b = demobot_bot_of(req);
     long long seq = 0;
     pthread_mutex_lock(&b->mu);
     struct chat *c = chat_find(b, byoc_req_param(req, "id"));
@@ -915,7 +818,7 @@ static void h_chat_typing(struct byoc_req *req)
         byoc_reply_error(req, BYOC_ERR_INVALID, "typing: true or false");
         return;
     }
-    struct byoc_demobot *b = bot_of(req);
+    struct byoc_demobot *b = demobot_bot_of(req);
     pthread_mutex_lock(&b->mu);
     struct chat *c = chat_find(b, byoc_req_param(req, "id"));
     if (c)
@@ -923,266 +826,6 @@ static void h_chat_typing(struct byoc_req *req)
     pthread_mutex_unlock(&b->mu);
     if (!c) {
         byoc_reply_error(req, BYOC_ERR_NOT_FOUND, "no such chat");
-        return;
-    }
-    byoc_reply(req, 204, NULL, NULL, 0);
-}
-
-/* ================================================================ webhooks */
-
-/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" under the bot's key, or false. */
-static bool expected_signature(struct byoc_demobot *b, const char *id, const char *ts,
-                               const char *body, size_t len, char *out, size_t cap)
-{
-    uint8_t key[DEMOBOT_KEY_MAX], mac[BYOC_SHA256_LEN];
-    pthread_mutex_lock(&b->mu);
-    size_t key_len = b->key_len;
-    memcpy(key, b->key, sizeof key);
-    pthread_mutex_unlock(&b->mu);
-    struct byoc_buf text;
-    byoc_buf_init(&text, DEMOBOT_WEBHOOK_BODY_MAX + DEMOBOT_WEBHOOK_ID_MAX + 64);
-    bool ok = key_len > 0 && byoc_buf_printf(&text, "%s.%s.", id, ts) == BYOC_ERR_OK &&
-              byoc_buf_append(&text, body, len) == BYOC_ERR_OK;
-    if (ok)
-        byoc_hmac_sha256(key, key_len, text.data, text.len, mac);
-    byoc_buf_release(&text);
-    byoc_wipe(key, sizeof key);
-    ok = ok && cap > 3 && byoc_base64_encode(mac, sizeof mac, out + 3, cap - 3) > 0;
-    if (ok)
-        memcpy(out, "v1,", 3);
-    return ok;
-}
-
-/* True when one of the space-separated signatures in header equals want (constant time). */
-static bool any_signature_matches(const char *header, const char *want)
-{
-    size_t want_len = strlen(want);
-    bool match = false;
-    for (const char *p = header; *p;) {
-        p += strspn(p, " ");
-        size_t n = strcspn(p, " ");
-        if (n == want_len && byoc_ct_equal(p, want, n))
-            match = true; /* no early exit: the time does not tell which one matched */
-        p += n;
-    }
-    return match;
-}
-
-/* Standard Webhooks verification of the raw body, before anything reads it; false with what
- * was wrong (never the signature itself) in *why. */
-static bool webhook_verified(struct byoc_demobot *b, struct byoc_req *req, const char **why)
-{
-    const char *id = byoc_req_header(req, "webhook-id");
-    const char *ts = byoc_req_header(req, "webhook-timestamp");
-    const char *sig = byoc_req_header(req, "webhook-signature");
-    int64_t t = 0, now = byoc_now_ms() / 1000;
-    *why = "missing or malformed webhook headers";
-    if (!id || !ts || !sig || !id[0] || strlen(id) >= DEMOBOT_WEBHOOK_ID_MAX ||
-        !byoc_parse_i64(ts, 0, INT64_MAX / 2, &t))
-        return false;
-    *why = "webhook-timestamp too far from the bot's clock";
-    if (t < now - DEMOBOT_TOLERANCE_S || t > now + DEMOBOT_TOLERANCE_S)
-        return false;
-    size_t len = 0;
-    const char *body = byoc_req_body(req, &len);
-    char want[BYOC_SHA256_LEN * 2 + 8];
-    *why = "signature does not match";
-    return expected_signature(b, id, ts, body, len, want, sizeof want) &&
-           any_signature_matches(sig, want);
-}
-
-static bool seen_before(const struct byoc_demobot *b, const char *id)
-{
-    for (size_t i = 0; i < DEMOBOT_SEEN_MAX; i++) {
-        if (strcmp(b->seen[i], id) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void seen_add(struct byoc_demobot *b, const char *id)
-{
-    byoc_strlcpy(b->seen[b->seen_next], id, sizeof b->seen[0]);
-    b->seen_next = (b->seen_next + 1) % DEMOBOT_SEEN_MAX;
-}
-
-/* The agent of an event's data.agent: a name (cut, with a fallback) and an http(s) avatar. */
-static void agent_of(const cJSON *data, char *name, size_t name_cap, const char **avatar)
-{
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(data, "agent");
-    const char *n = byoc_json_str(a, "name"), *url = byoc_json_str(a, "avatar_url");
-    if (!n || !n[0])
-        n = "An agent";
-    size_t keep = byoc_utf8_prefix(n, strlen(n), name_cap - 1);
-    memcpy(name, n, keep);
-    name[keep] = '\0';
-    bool web = url && (strncasecmp(url, "https://", 8) == 0 || strncasecmp(url, "http://", 7) == 0);
-    *avatar = web && strlen(url) <= DEMOBOT_URL_MAX ? url : NULL;
-}
-
-static void on_agent_joined(struct chat *c, const cJSON *data)
-{
-    char name[DEMOBOT_NAME_MAX + 1], text[DEMOBOT_NAME_MAX + 16];
-    const char *avatar = NULL;
-    agent_of(data, name, sizeof name, &avatar);
-    chat_set_agent(c, name, avatar);
-    snprintf(text, sizeof text, "%s joined", name);
-    chat_system(c, text);
-    c->mode = MODE_AGENT;
-}
-
-/* The text of an agent message: its text, else the names of its attachments. */
-static void agent_text(const cJSON *data, struct byoc_buf *out)
-{
-    const char *text = byoc_json_str(data, "text");
-    if (text && text[0]) {
-        size_t keep = byoc_utf8_prefix(text, strlen(text), DEMOBOT_TEXT_MAX);
-        if (byoc_buf_append(out, text, keep) != BYOC_ERR_OK)
-            return;
-    }
-    const cJSON *att;
-    cJSON_ArrayForEach(att, cJSON_GetObjectItemCaseSensitive(data, "attachments"))
-    {
-        const char *n = byoc_json_str(att, "name");
-        if (byoc_buf_printf(out, "%s[attachment: %s]", out->len ? "\n" : "", n ? n : "file"))
-            return;
-    }
-}
-
-static void on_agent_message(struct chat *c, const cJSON *data)
-{
-    char name[DEMOBOT_NAME_MAX + 1];
-    const char *avatar = NULL;
-    agent_of(data, name, sizeof name, &avatar);
-    struct byoc_buf text;
-    byoc_buf_init(&text, DEMOBOT_TEXT_MAX + 1024);
-    agent_text(data, &text);
-    if (!chat_add(c, FROM_AGENT, byoc_buf_str(&text), name, avatar))
-        byoc_log(BYOC_LOG_WARN, "demobot", "out of memory: an agent message was not shown");
-    byoc_buf_release(&text);
-    if (!c->agent_name || strcmp(c->agent_name, name) != 0)
-        chat_set_agent(c, name, avatar);
-    c->mode = MODE_AGENT;
-}
-
-static void on_escalated(struct chat *c, const cJSON *data)
-{
-    if (c->mode != MODE_BOT)
-        return; /* the customer already reads "Connecting you to an agent…" */
-    chat_system(c, "An agent will be with you shortly.");
-    c->mode = MODE_WAITING;
-}
-
-static void back_to_bot(struct chat *c)
-{
-    chat_system(c, BACK_WITH_BOT);
-    chat_set_agent(c, NULL, NULL);
-    c->mode = MODE_BOT;
-    c->typing_sent = false;
-}
-
-static void on_escalation_ended(struct chat *c, const cJSON *data)
-{
-    back_to_bot(c);
-}
-
-static const char *ended_text(const char *by)
-{
-    if (by && strcmp(by, "agent") == 0)
-        return "The agent closed the conversation.";
-    if (by && strcmp(by, "inactivity") == 0)
-        return "The conversation with the agent ended after a period of inactivity.";
-    if (by && strcmp(by, "failure") == 0)
-        return "The conversation could not reach an agent.";
-    return "The conversation with the agent ended.";
-}
-
-static void on_ended(struct chat *c, const cJSON *data)
-{
-    chat_system(c, ended_text(byoc_json_str(data, "by")));
-    back_to_bot(c);
-    /* forgotten, so the next 'agent' opens a new handover */
-    memcpy(c->old_conv, c->conv, sizeof c->old_conv);
-    c->conv[0] = '\0';
-}
-
-static void on_message_failed(struct chat *c, const cJSON *data)
-{
-    const char *reason = byoc_json_str(data, "reason");
-    if (!reason || !reason[0])
-        reason = "no reason given";
-    int keep = (int)byoc_utf8_prefix(reason, strlen(reason), DEMOBOT_WHY_MAX);
-    char text[DEMOBOT_WHY_MAX + 64];
-    snprintf(text, sizeof text, "A message could not reach the agent: %.*s", keep, reason);
-    chat_system(c, text);
-}
-
-static const struct {
-    const char *type;
-    void (*apply)(struct chat *c, const cJSON *data);
-} event_handlers[] = {
-    {"agent.joined", on_agent_joined},
-    {"agent.message", on_agent_message},
-    {"conversation.escalated", on_escalated},
-    {"conversation.escalation_ended", on_escalation_ended},
-    {"conversation.ended", on_ended},
-    {"message.failed", on_message_failed},
-};
-
-/* Applies a verified event once; 204, or 503 when it may be about a handover whose id the
- * worker has not read yet (byocd redelivers it). b->mu held. */
-static int event_apply(struct byoc_demobot *b, const char *webhook_id, const cJSON *ev)
-{
-    if (seen_before(b, webhook_id))
-        return 204;
-    const char *type = byoc_json_str(ev, "type");
-    bool retired = false;
-    struct chat *c = chat_by_conv(b, byoc_json_str(ev, "conversation_id"), &retired);
-    if (!c && any_opening(b))
-        return 503;
-    for (size_t i = 0; c && type && i < BYOC_ARRAY_LEN(event_handlers); i++) {
-        bool late_ok = !retired || event_handlers[i].apply == on_message_failed;
-        if (strcmp(type, event_handlers[i].type) == 0 && late_ok) {
-            event_handlers[i].apply(c, cJSON_GetObjectItemCaseSensitive(ev, "data"));
-            c->active = ++b->activity;
-        }
-    }
-    seen_add(b, webhook_id);
-    return 204;
-}
-
-static void log_webhook_refused(const char *why)
-{
-    struct byoc_log_line l;
-    byoc_log_begin(&l, BYOC_LOG_WARN, "demobot", "webhook refused");
-    byoc_log_str(&l, "reason", why);
-    byoc_log_end(&l);
-}
-
-static void h_webhook(struct byoc_req *req)
-{
-    struct byoc_demobot *b = bot_of(req);
-    const char *why = NULL;
-    if (!webhook_verified(b, req, &why)) {
-        log_webhook_refused(why);
-        byoc_reply_error(req, BYOC_ERR_UNAUTHORIZED, "the webhook signature does not verify");
-        return;
-    }
-    size_t len = 0;
-    const char *body = byoc_req_body(req, &len);
-    cJSON *ev = NULL;
-    enum byoc_err e = byoc_json_parse(body, len, &ev);
-    if (e || !cJSON_IsObject(ev)) {
-        cJSON_Delete(ev);
-        byoc_reply_error(req, e ? e : BYOC_ERR_INVALID, NULL);
-        return;
-    }
-    pthread_mutex_lock(&b->mu);
-    int status = event_apply(b, byoc_req_header(req, "webhook-id"), ev);
-    pthread_mutex_unlock(&b->mu);
-    cJSON_Delete(ev);
-    if (status == 503) { /* with Retry-After, so byocd redelivers it shortly */
-        byoc_reply_error(req, BYOC_ERR_OVERLOADED, "the conversation is not known yet");
         return;
     }
     byoc_reply(req, 204, NULL, NULL, 0);
@@ -1201,7 +844,7 @@ static const struct byoc_route routes[] = {
      BYOC_ERRSTYLE_JSON, false},
     {"POST", CHAT "/typing", h_chat_typing, 0, BYOC_BODY_JSON, DEMOBOT_BODY_MAX, BYOC_ERRSTYLE_JSON,
      false},
-    {"POST", "/webhooks/byocd", h_webhook, 0, BYOC_BODY_RAW, DEMOBOT_WEBHOOK_BODY_MAX,
+    {"POST", "/webhooks/byocd", demobot_h_webhook, 0, BYOC_BODY_RAW, DEMOBOT_WEBHOOK_BODY_MAX,
      BYOC_ERRSTYLE_JSON, false},
 };
 
