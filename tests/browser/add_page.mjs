@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { limitRun, loadChromium } from "./common.mjs";
 
 const RUN_TIMEOUT_MS = 25000;
 const STEP_TIMEOUT_MS = 8000;
@@ -36,18 +37,9 @@ try {
 const artifactDir = cfg.artifactDir || ".";
 mkdirSync(artifactDir, { recursive: true });
 
-const runTimer = setTimeout(() => {
-  console.error(`add_page.mjs: not done after ${RUN_TIMEOUT_MS} ms`);
-  process.exit(3);
-}, RUN_TIMEOUT_MS);
+const runTimer = limitRun("add_page.mjs", RUN_TIMEOUT_MS);
 
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch (err) {
-  console.error(`add_page.mjs: cannot load playwright-core (run npm ci in tests/): ${err.message}`);
-  process.exit(2);
-}
+const chromium = await loadChromium("add_page.mjs");
 
 // What the browser did besides what the steps check: requests elsewhere, console errors.
 const offsite = [];

@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { limitRun, loadChromium } from "./common.mjs";
 
 const RUN_TIMEOUT_MS = 45000;
 // Both pages poll (the chat every 0.7 s, the console every 1 s) and byocd relays in between, so
@@ -55,18 +56,9 @@ mkdirSync(artifactDir, { recursive: true });
 const FAILED_SHOTS = ["failed-console.png", "failed-chat.png"];
 for (const name of FAILED_SHOTS) rmSync(join(artifactDir, name), { force: true });
 
-const runTimer = setTimeout(() => {
-  console.error(`${ME}: not done after ${RUN_TIMEOUT_MS} ms`);
-  process.exit(3);
-}, RUN_TIMEOUT_MS);
+const runTimer = limitRun(ME, RUN_TIMEOUT_MS);
 
-let chromium;
-try {
-  ({ chromium } = await import("playwright-core"));
-} catch (err) {
-  console.error(`${ME}: cannot load playwright-core (run npm ci in tests/): ${err.message}`);
-  process.exit(2);
-}
+const chromium = await loadChromium(ME);
 
 // What the browser did besides what the steps check: requests elsewhere, console errors.
 const offsite = [];
