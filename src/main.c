@@ -289,7 +289,7 @@ static int start_sandbox(struct runtime *rt, const struct options *o)
     enum byoc_err e = byoc_sandbox_start(&o->sandbox, &rt->cfg, &rt->sandbox, why, sizeof why);
     if (e)
         log_fatal("cannot start the sandbox", e, why);
-    return e ? 1 : 0;
+    return e == BYOC_ERR_CONFIG ? 2 : e ? 1 : 0; /* as start_http: a port in use is 2 */
 }
 
 /* What a person starting byocd needs to see once it listens. */

@@ -58,9 +58,11 @@ struct byoc_http_config {
     /* Peers whose X-Forwarded-For / X-Forwarded-Proto are believed (BYOCD_TRUSTED_PROXIES
      * syntax); NULL or empty: none. */
     const char *trusted_proxies;
-    const char *log_module; /* the access log's module; NULL: "http" */
-    bool no_metrics;        /* another server in byocd's process (the sandbox): not in /metrics */
-    bool access_log_debug;  /* access lines at debug level, not info (the sandbox's helpers) */
+    const char *log_module;     /* the access log's module; NULL: "http" */
+    const char *listen_setting; /* what sets host:port, named when it cannot listen;
+                                   NULL: "BYOCD_LISTEN" */
+    bool no_metrics;       /* another server in byocd's process (the sandbox): not in /metrics */
+    bool access_log_debug; /* access lines at debug level, not info (the sandbox's helpers) */
 };
 
 BYOC_MUST_USE enum byoc_err byoc_http_start(const struct byoc_http_config *cfg,

@@ -438,8 +438,8 @@ enum byoc_err byoc_http_start(const struct byoc_http_config *cfg, struct byoc_ht
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BYOC_HTTP_CONN_MEMORY,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
     if (!h->d) {
-        snprintf(why, why_cap, "BYOCD_LISTEN: cannot listen on %s:%d (in use or not permitted)",
-                 cfg->host, cfg->port);
+        snprintf(why, why_cap, "%s: cannot listen on %s:%d (in use or not permitted)",
+                 cfg->listen_setting ? cfg->listen_setting : "BYOCD_LISTEN", cfg->host, cfg->port);
         free(h);
         return BYOC_ERR_CONFIG;
     }

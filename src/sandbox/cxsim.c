@@ -1140,6 +1140,7 @@ enum byoc_err byoc_cxsim_start(const struct byoc_cxsim_config *cfg, struct byoc_
         .nroutes = sizeof(fc_routes) / sizeof(fc_routes[0]),
         .app = f,
         .log_module = "cxsim",
+        .listen_setting = "the CXone simulator (byocd sandbox --cxone-port)",
         .no_metrics = true,
         .access_log_debug = true,
     };

@@ -17,7 +17,9 @@
  *        -> 202 {"id"}; the worker posts it to byocd's Studio-events endpoint
  *   POST /console/api/misbehave            {"delay_ms"?, "fail"?: {status, count, retry_after_s?},
  *                                          "expire_tokens"?, "reset"?} -> 200 misbehave
- * 404: unknown contact; 400: bad body; 409: contact closed, or byocd not known yet.
+ * 404: unknown contact; 400: bad body; 409: contact closed, or byocd not known yet. A body the HTTP
+ * layer refuses before the console sees it (not JSON, too large) gets byocd's error shape
+ * {"error":{"code","message"}}. misbehave's fail.status may be any 400-599.
  *
  * How CXone calls byocd (as far as public sources tell, see ../shared/CXONE.md): a bearer from
  * the Authorization URL (client credentials as JSON), fetched when first needed and again after
@@ -39,17 +41,19 @@
 #include "sandbox/pages.h"
 #include "byoc/banned.h"
 
-#define CONSOLE_CONTACTS_MAX 200       /* contacts kept; the oldest goes first */
-#define CONSOLE_MESSAGES_MAX 500       /* messages kept per contact; the oldest goes first */
-#define CONSOLE_EVENTS_MAX 50          /* Studio events kept per contact */
-#define CONSOLE_TEXT_MAX 8000          /* longest agent reply, in bytes */
-#define CONSOLE_TYPING_MS 30000        /* "customer is typing" without a new isTypingOn */
-#define CONSOLE_JOBS_MAX 1000          /* agent actions waiting for byocd */
-#define CONSOLE_ATTEMPTS 6             /* tries per action before it is failed */
-#define CONSOLE_BACKOFF_FIRST_MS 500   /* first pause before a retry; doubles each time */
-#define CONSOLE_DELAY_MAX_MS 10000     /* misbehave: longest answer delay */
-#define CONSOLE_FAIL_COUNT_MAX 100     /* misbehave: most injected failures at once */
-#define CONSOLE_RETRY_AFTER_MAX_S 3600 /* misbehave: longest Retry-After */
+#define CONSOLE_CONTACTS_MAX 200        /* contacts kept; the oldest goes first */
+#define CONSOLE_MESSAGES_MAX 500        /* messages kept per contact; the oldest goes first */
+#define CONSOLE_EVENTS_MAX 50           /* Studio events kept per contact */
+#define CONSOLE_TEXT_MAX 8000           /* longest agent reply, in bytes */
+#define CONSOLE_TYPING_MS 30000         /* "customer is typing" without a new isTypingOn */
+#define CONSOLE_JOBS_MAX 1000           /* agent actions waiting for byocd */
+#define CONSOLE_ATTEMPTS 6              /* tries per action before it is failed */
+#define CONSOLE_BACKOFF_FIRST_MS 500    /* first pause before a retry; doubles each time */
+#define CONSOLE_DELAY_MAX_MS 10000      /* misbehave: longest answer delay */
+#define CONSOLE_FAIL_COUNT_MAX 100      /* misbehave: most injected failures at once */
+#define CONSOLE_RETRY_AFTER_MAX_S 3600  /* misbehave: longest Retry-After */
+#define CONSOLE_CONNECT_TIMEOUT_MS 2000 /* a call to byocd (on loopback) */
+#define CONSOLE_CALL_TIMEOUT_MS 5000    /* bounds how long stopping waits for the worker too */
 #define CONSOLE_DETAIL_MAX 256
 #define CONSOLE_URL_MAX 2048
 #define CONSOLE_DEFAULT_AGENT "Jo Agent"
@@ -319,6 +323,8 @@ static long post_json(const char *url, const char *bearer, const char *body, cha
                                .body = body,
                                .body_len = strlen(body),
                                .bearer = bearer,
+                               .connect_timeout_ms = CONSOLE_CONNECT_TIMEOUT_MS,
+                               .total_timeout_ms = CONSOLE_CALL_TIMEOUT_MS,
                                .no_proxy = true};
     struct byoc_out_resp resp = {0};
     enum byoc_err e = byoc_out_do(&req, &resp);
@@ -478,7 +484,8 @@ static void job_run(struct byoc_cxsim *f, const struct fc_job *j)
         free(answer);
         if (status >= 0)
             snprintf(detail, sizeof(detail), "byocd answered %ld", status);
-        bool again = status < 0 || status == 401 || status == 408 || status == 429 || status >= 500;
+        /* a 401 from the box already had its one new token; Studio secrets do not refresh */
+        bool again = status < 0 || status == 408 || status == 429 || status >= 500;
         if (!again || attempt == CONSOLE_ATTEMPTS) {
             job_update(f, j, "failed", detail);
             return;

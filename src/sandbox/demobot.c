@@ -904,6 +904,7 @@ enum byoc_err byoc_demobot_start(const struct byoc_demobot_config *cfg, struct b
                                   .nroutes = BYOC_ARRAY_LEN(routes),
                                   .app = b,
                                   .log_module = "demobot",
+                                  .listen_setting = "the demo bot (byocd sandbox --bot-port)",
                                   .no_metrics = true,
                                   .access_log_debug = true};
     enum byoc_err e = byoc_http_start(&hc, &b->http, why, why_cap);
