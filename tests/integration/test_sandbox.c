@@ -421,8 +421,8 @@ static cJSON *wait_item(const char *chat, const char *list, const char *item, co
             const char *id = str_at(m, "id"), *st = str_at(m, "state");
             if (!id || strcmp(id, item) != 0 || !st)
                 continue;
-            snprintf(last, sizeof last, "%s (%s)", st,
-                     str_at(m, "detail") ? str_at(m, "detail") : "");
+            const char *detail = str_at(m, "detail");
+            snprintf(last, sizeof last, "%s (%s)", st, detail ? detail : "");
             if (strcmp(st, state) == 0) {
                 cJSON *copy = cJSON_Duplicate(c, true);
                 cJSON_Delete(root);
