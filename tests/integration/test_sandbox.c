@@ -491,7 +491,7 @@ static cJSON *hand_over(const char *chat, int timeout_ms)
     say(chat, "hello");
     wait_chat_count(chat, "bot", 2);
     say(chat, "I want an agent");
-    wait_chat(chat, "bot", "Connecting you to an agent\xE2\x80\xA6");
+    cJSON_Delete(wait_chat(chat, "bot", "Connecting you to an agent\xE2\x80\xA6"));
     return wait_contact(chat, "Customer: I want an agent", timeout_ms);
 }
 
