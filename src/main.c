@@ -179,6 +179,7 @@ static void runtime_release(struct runtime *rt)
 {
     /* No new connections; tasks finish (resuming their requests) while the writer still runs;
      * then nothing is parked and HTTP can stop; then the relay and, last, the store. */
+    byoc_sandbox_quiesce(rt->sandbox); /* its simulator holds nothing back from byocd's calls */
     byoc_http_quiesce(rt->http);
     byoc_tasks_stop(rt->tasks);
     if (!byoc_http_stop(rt->http)) {
@@ -217,7 +218,9 @@ static int open_state(struct runtime *rt)
         log_fatal("cannot load the master key", e, why);
         return 2;
     }
-    if (generated) {
+    if (generated && rt->sandbox) {
+        byoc_log(BYOC_LOG_INFO, "main", "generated a master key for this sandbox run");
+    } else if (generated) {
         struct byoc_log_line l;
         byoc_log_begin(&l, BYOC_LOG_WARN, "main",
                        key_path[0] ? "generated a new master key; back it up with the database"
@@ -396,6 +399,7 @@ int main(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP); /* a closed terminal stops cleanly (the sandbox cleans up) */
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* before any thread starts */
 
     struct runtime rt = {0};

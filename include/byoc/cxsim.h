@@ -94,6 +94,9 @@ struct byoc_cxsim_byocd {
 /* Starts the server. Errors: what byoc_http_start gives (a port in use...), INTERNAL. */
 BYOC_MUST_USE enum byoc_err byoc_cxsim_start(const struct byoc_cxsim_config *cfg,
                                              struct byoc_cxsim **out, char *why, size_t why_cap);
+/* Answers every held-back request now and holds none back from now on (delay 0); the server
+ * keeps serving. For a process about to stop whose other parts wait for their calls. NULL ok. */
+void byoc_cxsim_quiesce(struct byoc_cxsim *f);
 /* Stops the server, waits for its threads, frees everything. NULL is a no-op. */
 void byoc_cxsim_stop(struct byoc_cxsim *f);
 /* "http://HOST:PORT", no trailing slash; owned by f, valid until byoc_cxsim_stop(). */

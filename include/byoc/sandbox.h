@@ -6,6 +6,7 @@
  *                         cfg at a new temporary database, allows webhooks to loopback
  *   byoc_sandbox_connect  once byocd listens: creates the sandbox provider and channel, tells
  *                         the simulator and the bot where byocd is, prints the URLs to open
+ *   byoc_sandbox_quiesce  before byocd stops: nothing held back any more
  *   byoc_sandbox_stop     after byocd stopped: stops both, removes the temporary directory
  * Threads: all three from main's thread. */
 #ifndef BYOC_SANDBOX_H
@@ -38,6 +39,9 @@ BYOC_MUST_USE enum byoc_err byoc_sandbox_start(const struct byoc_sandbox_options
 BYOC_MUST_USE enum byoc_err byoc_sandbox_connect(struct byoc_sandbox *s, struct byoc_app *app,
                                                  struct byoc_config *cfg, int byocd_port, FILE *out,
                                                  char *why, size_t why_cap);
+/* Before byocd stops: the simulator answers what it holds back (Misbehave's delay), so byocd's
+ * calls in flight end at once. NULL ok. */
+void byoc_sandbox_quiesce(struct byoc_sandbox *s);
 /* NULL ok. */
 void byoc_sandbox_stop(struct byoc_sandbox *s);
 

@@ -128,6 +128,12 @@ static void req_client(struct byoc_req *r)
     memcpy(r->remote, text, sizeof r->remote);
 }
 
+/* The module this server's log lines carry (byocd's own: "http"). */
+static const char *log_module(const struct byoc_http *h)
+{
+    return h->cfg.log_module ? h->cfg.log_module : "http";
+}
+
 static struct byoc_req *req_new(struct byoc_http *h, struct MHD_Connection *conn, const char *url,
                                 const char *method)
 {
@@ -267,7 +273,7 @@ static void req_run(struct byoc_req *r)
             r->route->handler(r);
     }
     if (!r->replied && !r->cont) {
-        byoc_log(BYOC_LOG_ERROR, "http", "handler returned without a reply");
+        byoc_log(BYOC_LOG_ERROR, log_module(r->h), "handler returned without a reply");
         byoc_reply_error(r, BYOC_ERR_INTERNAL, NULL);
     }
 }
@@ -339,7 +345,7 @@ static void access_log(struct byoc_req *r, enum MHD_RequestTerminationCode toe)
     byoc_log_set_request_id(r->id);
     enum byoc_log_level ok_level = r->h->cfg.access_log_debug ? BYOC_LOG_DEBUG : BYOC_LOG_INFO;
     byoc_log_begin(&l, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ok_level : BYOC_LOG_WARN,
-                   r->h->cfg.log_module ? r->h->cfg.log_module : "http", "request");
+                   log_module(r->h), "request");
     byoc_log_str(&l, "method", r->method);
     /* MHD keeps the query apart; it never reaches the log. A secret path is not logged. */
     byoc_log_str(&l, "path", loggable_path(r));
@@ -480,7 +486,7 @@ bool byoc_http_stop(struct byoc_http *h)
     wait_until_zero(&h->suspended, HTTP_SUSPEND_DRAIN_MS);
     wait_until_zero(&h->inflight, HTTP_INFLIGHT_DRAIN_MS);
     if (atomic_load(&h->suspended) > 0) {
-        byoc_log(BYOC_LOG_ERROR, "http", "requests still parked at shutdown; leaving them");
+        byoc_log(BYOC_LOG_ERROR, log_module(h), "requests still parked at shutdown; leaving them");
         return false; /* MHD_stop_daemon with suspended connections is undefined */
     }
     MHD_stop_daemon(h->d);

@@ -149,7 +149,7 @@ static bool fc_json_long(const cJSON *obj, const char *name, long *out)
     if (!cJSON_IsNumber(item))
         return false;
     double d = item->valuedouble;
-    if (d < (double)LONG_MIN || d > (double)LONG_MAX || d != (double)(long)d)
+    if (d < (double)LONG_MIN || d >= (double)LONG_MAX || d != (double)(long)d)
         return false;
     *out = (long)d;
     return true;
@@ -1159,6 +1159,18 @@ enum byoc_err byoc_cxsim_start(const struct byoc_cxsim_config *cfg, struct byoc_
     }
     *out = f;
     return BYOC_ERR_OK;
+}
+
+void byoc_cxsim_quiesce(struct byoc_cxsim *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->delay_ms = 0;
+    for (size_t i = 0; i < f->n_parked; i++)
+        f->parked[i].due_ms = 0;
+    pthread_cond_broadcast(&f->wake);
+    pthread_mutex_unlock(&f->mu);
 }
 
 void byoc_cxsim_stop(struct byoc_cxsim *f)

@@ -56,6 +56,7 @@
 #define CONSOLE_CALL_TIMEOUT_MS 5000    /* bounds how long stopping waits for the worker too */
 #define CONSOLE_DETAIL_MAX 256
 #define CONSOLE_URL_MAX 2048
+#define CONSOLE_AGENT_NAME_MAX 128 /* bytes of an agent's name, with the NUL */
 #define CONSOLE_DEFAULT_AGENT "Jo Agent"
 
 enum job_kind { JOB_REPLY, JOB_EVENT };
@@ -67,6 +68,7 @@ struct fc_job {
     char *item_id; /* the message or event id in the contact record */
     char *path;    /* for a reply: the thread (post) id; for an event: NULL */
     char *body;    /* JSON to send */
+    bool release;  /* an ONRELEASE event: done closes the contact */
 };
 
 /* ---------------------------------------------------------------- contact records */
@@ -268,6 +270,13 @@ void cxsim_console_closed(struct byoc_cxsim *f, const char *channel, const char 
 
 /* ---------------------------------------------------------------- the worker: calls to byocd */
 
+static void wipe_free(const char *s)
+{
+    if (s)
+        byoc_wipe((char *)s, strlen(s));
+    free((char *)s);
+}
+
 static void job_free(struct fc_job *j)
 {
     if (!j)
@@ -339,8 +348,9 @@ static long post_json(const char *url, const char *bearer, const char *body, cha
     return status;
 }
 
-/* Fetches a bearer from byocd's token endpoint into f->byocd_token; false with detail. */
-static bool fetch_token(struct byoc_cxsim *f, char *detail, size_t cap)
+/* Fetches a bearer from byocd's token endpoint, caches it in f->byocd_token and gives the
+ * caller its own copy in *out. 200, the endpoint's other status, or -1 (network) with detail. */
+static long fetch_token(struct byoc_cxsim *f, char **out, char *detail, size_t cap)
 {
     pthread_mutex_lock(&f->mu);
     char *url = target_dup(f, offsetof(struct byoc_cxsim_byocd, token_url));
@@ -361,20 +371,22 @@ static bool fetch_token(struct byoc_cxsim *f, char *detail, size_t cap)
     cJSON *j = status == 200 && answer ? cJSON_Parse(answer) : NULL;
     const char *token = cxsim_json_string(j, "access_token");
     if (token) {
+        *out = cxsim_xstrdup(token);
         pthread_mutex_lock(&f->mu);
         free(f->byocd_token);
         f->byocd_token = cxsim_xstrdup(token);
         pthread_mutex_unlock(&f->mu);
     } else if (status >= 0) {
         snprintf(detail, cap, "byocd's token endpoint answered %ld", status);
+        status = status == 200 ? 502 : status; /* a 200 without a token: retried as a 5xx */
     }
     cJSON_Delete(j);
     free(answer);
-    return token != NULL;
+    return status;
 }
 
-/* One agent reply to the box: a cached bearer, a new one after 401 (once). The HTTP status, or
- * -1 with detail. */
+/* One agent reply to the box: a cached bearer, a new one after 401 (once). The HTTP status (the
+ * token endpoint's when it gave no token), or -1 with detail. */
 static long send_reply(struct byoc_cxsim *f, const struct fc_job *j, char **answer, char *detail,
                        size_t cap)
 {
@@ -383,14 +395,10 @@ static long send_reply(struct byoc_cxsim *f, const struct fc_job *j, char **answ
         char *token = f->byocd_token ? cxsim_xstrdup(f->byocd_token) : NULL;
         char *box = target_dup(f, offsetof(struct byoc_cxsim_byocd, box_url));
         pthread_mutex_unlock(&f->mu);
-        if (!token && !fetch_token(f, detail, cap)) {
+        long got = token ? 200 : fetch_token(f, &token, detail, cap);
+        if (got != 200) {
             free(box);
-            return -1;
-        }
-        if (!token) {
-            pthread_mutex_lock(&f->mu);
-            token = cxsim_xstrdup(f->byocd_token);
-            pthread_mutex_unlock(&f->mu);
+            return got;
         }
         char url[CONSOLE_URL_MAX];
         snprintf(url, sizeof(url), "%s/1.0/posts/%s/messages", box, j->path);
@@ -403,7 +411,7 @@ static long send_reply(struct byoc_cxsim *f, const struct fc_job *j, char **answ
         free(*answer);
         *answer = NULL;
         pthread_mutex_lock(&f->mu);
-        free(f->byocd_token); /* expired or unknown: CXone fetches a new one and retries */
+        wipe_free(f->byocd_token); /* expired or unknown: CXone fetches a new one and retries */
         f->byocd_token = NULL;
         pthread_mutex_unlock(&f->mu);
     }
@@ -442,7 +450,7 @@ static void job_done(struct byoc_cxsim *f, const struct fc_job *j, const char *a
     job_update(f, j, j->kind == JOB_REPLY ? "sent" : "done", detail);
     pthread_mutex_lock(&f->mu);
     cJSON *c = cxsim_console_contact(f, j->contact);
-    if (c && j->kind == JOB_EVENT && strstr(j->body, "\"ONRELEASE\""))
+    if (c && j->kind == JOB_EVENT && j->release)
         set_str(c, "status", "closed");
     else if (c && j->kind == JOB_REPLY && strcmp(cxsim_json_string(c, "status"), "new") == 0)
         set_str(c, "status", "open");
@@ -526,13 +534,6 @@ bool cxsim_console_start(struct byoc_cxsim *f)
 {
     f->worker_started = pthread_create(&f->worker, NULL, worker_main, f) == 0;
     return f->worker_started;
-}
-
-static void wipe_free(const char *s)
-{
-    if (s)
-        byoc_wipe((char *)s, strlen(s));
-    free((char *)s);
 }
 
 /* Forgets where byocd is and the bearer it gave (lock held). */
@@ -693,9 +694,10 @@ static cJSON *open_contact_or_reply(struct byoc_cxsim *f, struct byoc_req *req, 
     return NULL;
 }
 
-/* Queues an action for the worker (lock held); takes path and body. */
-static void job_push(struct byoc_cxsim *f, enum job_kind kind, unsigned long contact,
-                     const char *item_id, char *path, char *body)
+/* Queues an action for the worker (lock held); takes path and body. The job stays valid until
+ * the lock is released. */
+static struct fc_job *job_push(struct byoc_cxsim *f, enum job_kind kind, unsigned long contact,
+                               const char *item_id, char *path, char *body)
 {
     struct fc_job *j = cxsim_xrealloc(NULL, sizeof(*j));
     *j = (struct fc_job){.kind = kind,
@@ -710,20 +712,24 @@ static void job_push(struct byoc_cxsim *f, enum job_kind kind, unsigned long con
     f->jobs_tail = j;
     f->n_jobs++;
     pthread_cond_broadcast(&f->wake);
+    return j;
 }
 
-/* The agent's name and avatar from the request, with the sample agent as default. */
-static void agent_of(struct byoc_cxsim *f, const cJSON *body, char *name, size_t name_cap,
-                     char *avatar, size_t avatar_cap)
+/* The agent's name and avatar from the request, with the sample agent as default; false (after
+ * answering 400) when one does not fit, rather than send a cut name or another URL. */
+static bool agent_or_reply(struct byoc_cxsim *f, struct byoc_req *req, const cJSON *body,
+                           char name[CONSOLE_AGENT_NAME_MAX], char avatar[CONSOLE_URL_MAX])
 {
     const cJSON *agent = cJSON_GetObjectItemCaseSensitive(body, "agent");
     const char *n = cxsim_json_string(agent, "name");
     const char *a = cxsim_json_string(agent, "avatar_url");
-    snprintf(name, name_cap, "%s", n && *n ? n : CONSOLE_DEFAULT_AGENT);
-    if (a)
-        snprintf(avatar, avatar_cap, "%s", a);
-    else
-        snprintf(avatar, avatar_cap, "%s/console/avatar.svg", f->url);
+    int nl = snprintf(name, CONSOLE_AGENT_NAME_MAX, "%s", n && *n ? n : CONSOLE_DEFAULT_AGENT);
+    int al = a ? snprintf(avatar, CONSOLE_URL_MAX, "%s", a)
+               : snprintf(avatar, CONSOLE_URL_MAX, "%s/console/avatar.svg", f->url);
+    if (nl < CONSOLE_AGENT_NAME_MAX && al < CONSOLE_URL_MAX)
+        return true;
+    console_error(req, 400, "the agent's name or avatar_url is too long");
+    return false;
 }
 
 /* The box body CXone sends for an agent reply (the DFO message shape). */
@@ -762,11 +768,14 @@ void cxsim_h_agent_message(struct byoc_req *req)
     const cJSON *body = byoc_req_json(req);
     const char *text = cxsim_json_string(body, "text");
     if (!text || !*text || strlen(text) > CONSOLE_TEXT_MAX) {
-        console_error(req, 400, "text must be 1-8000 bytes");
+        char why[64];
+        snprintf(why, sizeof(why), "text must be 1-%d bytes", CONSOLE_TEXT_MAX);
+        console_error(req, 400, why);
         return;
     }
-    char agent[128], avatar[CONSOLE_URL_MAX], id[64], at[32];
-    agent_of(f, body, agent, sizeof(agent), avatar, sizeof(avatar));
+    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[32];
+    if (!agent_or_reply(f, req, body, agent, avatar))
+        return;
     now_iso(at);
     pthread_mutex_lock(&f->mu);
     cJSON *c = open_contact_or_reply(f, req, true);
@@ -829,8 +838,9 @@ void cxsim_h_studio_event(struct byoc_req *req)
         console_error(req, 400, "event must be ESCALATE, END_ESCALATION or ONRELEASE");
         return;
     }
-    char agent[128], avatar[CONSOLE_URL_MAX], id[64], at[32];
-    agent_of(f, body, agent, sizeof(agent), avatar, sizeof(avatar));
+    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[32];
+    if (!agent_or_reply(f, req, body, agent, avatar))
+        return;
     now_iso(at);
     pthread_mutex_lock(&f->mu);
     cJSON *c = open_contact_or_reply(f, req, false);
@@ -847,8 +857,9 @@ void cxsim_h_studio_event(struct byoc_req *req)
     cJSON_AddStringToObject(e, "detail", "");
     append_capped(c, "events", e, CONSOLE_EVENTS_MAX);
     unsigned long n = (unsigned long)cJSON_GetObjectItemCaseSensitive(c, "id")->valuedouble;
-    job_push(f, JOB_EVENT, n, id, NULL,
-             event_body(event, n, cxsim_json_string(c, "thread_id"), agent));
+    struct fc_job *j = job_push(f, JOB_EVENT, n, id, NULL,
+                                event_body(event, n, cxsim_json_string(c, "thread_id"), agent));
+    j->release = strcmp(event, "ONRELEASE") == 0;
     pthread_mutex_unlock(&f->mu);
     cJSON *answer = cJSON_CreateObject();
     cJSON_AddStringToObject(answer, "id", id);

@@ -28,7 +28,8 @@
 struct byoc_sandbox {
     struct byoc_cxsim *sim;
     struct byoc_demobot *bot;
-    char dir[PATH_MAX]; /* the temporary directory; "" when none */
+    char dir[PATH_MAX];   /* the temporary directory; "" when none */
+    char *old_public_url; /* replaced while byocd served (port 0): freed at stop */
 };
 
 static bool replace_str(char **slot, const char *value)
@@ -63,6 +64,10 @@ static enum byoc_err rewrite_config(struct byoc_sandbox *s, const struct byoc_sa
     if (!replace_str(&cfg->database, db) || !replace_str(&cfg->master_key, NULL))
         return BYOC_ERR_NOMEM;
     cfg->webhook_allow_private = 1; /* the demo bot listens on loopback */
+    /* Loopback only, whatever BYOCD_LISTEN says: the sandbox prints an admin token and lets
+     * webhooks reach private addresses. */
+    if (!replace_str(&cfg->listen_host, SANDBOX_HOST))
+        return BYOC_ERR_NOMEM;
     if (o->port >= 0)
         cfg->listen_port = o->port;
     /* What byocd logs as its public URL until byoc_sandbox_connect knows a free port's number. */
@@ -185,8 +190,13 @@ enum byoc_err byoc_sandbox_connect(struct byoc_sandbox *s, struct byoc_app *app,
 {
     char url[SANDBOX_URL_MAX];
     snprintf(url, sizeof url, "http://%s:%d", SANDBOX_HOST, byocd_port);
-    if (!replace_str(&cfg->public_url, url))
+    char *now = strdup(url);
+    if (!now)
         return BYOC_ERR_NOMEM;
+    /* byocd already serves and its handlers may read the old string: it lives until stop. */
+    free(s->old_public_url);
+    s->old_public_url = cfg->public_url;
+    cfg->public_url = now;
     struct byoc_provider p;
     struct byoc_provider_secrets sec;
     memset(&p, 0, sizeof p);
@@ -221,6 +231,12 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+void byoc_sandbox_quiesce(struct byoc_sandbox *s)
+{
+    if (s)
+        byoc_cxsim_quiesce(s->sim);
+}
+
 void byoc_sandbox_stop(struct byoc_sandbox *s)
 {
     if (!s)
@@ -229,5 +245,6 @@ void byoc_sandbox_stop(struct byoc_sandbox *s)
     byoc_cxsim_stop(s->sim);
     if (s->dir[0])
         remove_dir(s->dir);
+    free(s->old_public_url);
     free(s);
 }

@@ -739,6 +739,44 @@ START_TEST(sigterm_exits_0_and_removes_the_database)
 }
 END_TEST
 
+/* Ctrl-C while the simulator holds byocd's calls back (Misbehave's delay) stops at once: the
+ * sandbox lets go of them before byocd waits for its calls. */
+START_TEST(a_stop_does_not_wait_for_held_answers)
+{
+    cJSON_Delete(misbehave("{\"delay_ms\":10000}"));
+    char chat[128];
+    new_chat(chat, sizeof chat);
+    say(chat, "I want an agent"); /* byocd's post of the transcript is now held for 10 s */
+    harness_sleep_ms(1000);
+    long long t0 = harness_now_ms();
+    ck_assert_int_eq(byocd_stop(&B), 0);
+    long long took = harness_now_ms() - t0;
+    ck_assert_msg(took < 8000, "stopping took %lld ms: it waited for the held answers", took);
+}
+END_TEST
+
+/* BYOCD_LISTEN on every interface still gives a sandbox on loopback only: it prints an admin
+ * token and lets webhooks reach private addresses. */
+START_TEST(listens_on_loopback_whatever_byocd_listen_says)
+{
+    char tmp[PATH_CAP], env_tmp[PATH_CAP + 16];
+    make_tmpdir(tmp, sizeof tmp, true);
+    snprintf(env_tmp, sizeof env_tmp, "TMPDIR=%s", tmp);
+    const char *const env[] = {env_tmp, "BYOCD_LISTEN=0.0.0.0:0", NULL};
+    const char *const args[] = {"sandbox", "--cxone-port", "0", "--bot-port", "0", NULL};
+    struct byocd b;
+    byocd_start_cmd(&b, NULL, env, args);
+    char *log = byocd_log(&b);
+    bool loopback = strstr(log, "\"msg\":\"listening\",\"host\":\"127.0.0.1\"") != NULL;
+    free(log);
+    ck_assert_int_eq(byocd_stop(&b), 0);
+    byocd_remove_dir(b.dir);
+    ck_assert_int_eq(dir_entries(tmp), 0);
+    byocd_remove_dir(tmp);
+    ck_assert_msg(loopback, "byocd sandbox did not listen on 127.0.0.1 only");
+}
+END_TEST
+
 /* ================================================================ refusing to start */
 
 struct run {
@@ -899,6 +937,7 @@ static Suite *suite(void)
     tcase_add_test(tc, expired_cxone_token_is_renewed);
     tcase_add_test(tc, bot_api_key_works_against_byocd);
     tcase_add_test(tc, sigterm_exits_0_and_removes_the_database);
+    tcase_add_test(tc, a_stop_does_not_wait_for_held_answers);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("start");
@@ -906,6 +945,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, TCASE_TIMEOUT_S);
     tcase_add_test(tc, bad_options_are_usage_errors);
     tcase_add_test(tc, a_port_in_use_stops_the_start_cleanly);
+    tcase_add_test(tc, listens_on_loopback_whatever_byocd_listen_says);
     suite_add_tcase(s, tc);
     return s;
 }
