@@ -72,6 +72,10 @@
 #define BYOC_CXSIM_CONSOLE_BODY_MAX ((size_t)64 * 1024)
 #define BYOC_CXSIM_MAX_CONNECTIONS 256 /* connections at once */
 #define BYOC_CXSIM_IDLE_TIMEOUT_S 30   /* idle keep-alive connections are closed after this */
+/* What a long sandbox session remembers (the oldest goes first): */
+#define BYOC_CXSIM_SEEN_MAX 10000    /* message ids, for the 409 on a repeat */
+#define BYOC_CXSIM_THREADS_MAX 10000 /* thread -> contact entries */
+#define BYOC_CXSIM_TOKENS_MAX 1000   /* access tokens that still work */
 
 struct byoc_cxsim;
 

@@ -242,8 +242,21 @@ static bool fc_basic_auth_is(const char *header, const char *id, const char *sec
 
 static void fc_issue_token(struct byoc_cxsim *f, const char *token)
 {
+    if (f->n_tokens == BYOC_CXSIM_TOKENS_MAX) { /* the oldest stops working, as if it expired */
+        free(f->tokens[0]);
+        memmove(f->tokens, f->tokens + 1, (f->n_tokens - 1) * sizeof(*f->tokens));
+        f->n_tokens--;
+    }
     f->tokens = cxsim_grow(f->tokens, f->n_tokens, &f->cap_tokens, sizeof(*f->tokens));
     f->tokens[f->n_tokens++] = cxsim_xstrdup(token);
+}
+
+/* Adds name to a map kept in insertion order, forgetting the oldest entry past max. */
+static void fc_remember(cJSON *map, const char *name, cJSON *value, int max)
+{
+    cJSON_AddItemToObject(map, name, value);
+    while (cJSON_GetArraySize(map) > max)
+        cJSON_DeleteItemFromArray(map, 0);
 }
 
 static bool fc_token_known(const struct byoc_cxsim *f, const char *token)
@@ -564,7 +577,7 @@ static unsigned long fc_contact_for(struct byoc_cxsim *f, const char *channel, c
     if (cJSON_IsNumber(known))
         return (unsigned long)known->valuedouble;
     unsigned long n = ++f->n_contacts;
-    cJSON_AddNumberToObject(f->contacts, key, (double)n);
+    fc_remember(f->contacts, key, cJSON_CreateNumber((double)n), BYOC_CXSIM_THREADS_MAX);
     return n;
 }
 
@@ -596,6 +609,15 @@ static void fc_channel_message(struct byoc_cxsim *f, const char *id, const struc
         cxsim_reply_errors(r, 400, "Body must be a JSON object", "invalidRequest");
         return;
     }
+    const char *tid =
+        cxsim_json_string(cJSON_GetObjectItemCaseSensitive(msg, "thread"), "idOnExternalPlatform");
+    if (!tid)
+        tid = cxsim_json_string(msg, "threadIdOnExternalPlatform");
+    if (tid && strlen(tid) >= FC_ID_MAX) { /* would not fit the thread -> contact map */
+        cJSON_Delete(msg);
+        cxsim_reply_errors(r, 400, "thread.idOnExternalPlatform is too long", "invalidRequest");
+        return;
+    }
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(msg, "idOnExternalPlatform");
     if (cJSON_IsString(ext) && cJSON_GetObjectItemCaseSensitive(f->seen, ext->valuestring)) {
         cJSON_Delete(msg); /* like a platform that dedupes on the external id */
@@ -603,7 +625,7 @@ static void fc_channel_message(struct byoc_cxsim *f, const char *id, const struc
         return;
     }
     if (cJSON_IsString(ext))
-        cJSON_AddTrueToObject(f->seen, ext->valuestring);
+        fc_remember(f->seen, ext->valuestring, cJSON_CreateTrue(), BYOC_CXSIM_SEEN_MAX);
     f->n_messages++;
     unsigned long n = fc_contact_for(f, id, msg);
     cxsim_console_inbound(f, n, id, msg);
