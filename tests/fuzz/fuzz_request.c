@@ -148,15 +148,25 @@ static int request(const char *method, const char *path, const char *headers, co
                      path, headers, len);
     if (n < 0 || (size_t)n >= sizeof head)
         die("request head too long");
-    if (sock < 0 && !sock_open())
+    bool reused = sock >= 0;
+    if (!reused && !sock_open())
         die("cannot connect to byocd");
     bool closes = false;
     if (!send_all(head, (size_t)n) || !send_all(body, len)) {
         /* byocd may have closed an idle connection: one fresh attempt */
+        reused = false;
         if (!sock_open() || !send_all(head, (size_t)n) || !send_all(body, len))
             die("cannot send to byocd");
     }
+    resp[0] = '\0';
     int status = read_response(resp, cap, &closes);
+    if (status == 0 && reused) {
+        /* A kept-alive connection closed as the request went out (what an HTTP client retries
+         * once): the same request on a fresh connection, which must then be answered. */
+        if (!sock_open() || !send_all(head, (size_t)n) || !send_all(body, len))
+            die("cannot send to byocd");
+        status = read_response(resp, cap, &closes);
+    }
     if (closes || status == 0)
         sock_close();
     return status;
