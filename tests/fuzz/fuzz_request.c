@@ -8,6 +8,7 @@
  * be a well-formed HTTP response with a status byocd may give: 2xx, 4xx, or 503 when storage is
  * overloaded. A 500 or another status, a dropped connection or a sanitizer report is a finding. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -80,6 +81,8 @@ static bool send_all(const void *p, size_t n)
     const char *c = p;
     while (n > 0) {
         ssize_t w = send(sock, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue; /* libFuzzer's -timeout alarm (SIGALRM, no SA_RESTART) */
         if (w <= 0)
             return false;
         c += w;
@@ -113,6 +116,8 @@ static int read_response(char *out, size_t cap, bool *closes)
         if (have + 1 >= cap)
             die("response larger than RESPONSE_MAX");
         ssize_t r = recv(sock, out + have, cap - have - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue; /* libFuzzer's -timeout alarm (SIGALRM, no SA_RESTART) */
         if (r <= 0)
             return 0;
         have += (size_t)r;
@@ -148,25 +153,16 @@ static int request(const char *method, const char *path, const char *headers, co
                      path, headers, len);
     if (n < 0 || (size_t)n >= sizeof head)
         die("request head too long");
-    bool reused = sock >= 0;
-    if (!reused && !sock_open())
+    if (sock < 0 && !sock_open())
         die("cannot connect to byocd");
     bool closes = false;
     if (!send_all(head, (size_t)n) || !send_all(body, len)) {
         /* byocd may have closed an idle connection: one fresh attempt */
-        reused = false;
         if (!sock_open() || !send_all(head, (size_t)n) || !send_all(body, len))
             die("cannot send to byocd");
     }
     resp[0] = '\0';
     int status = read_response(resp, cap, &closes);
-    if (status == 0 && reused) {
-        /* A kept-alive connection closed as the request went out (what an HTTP client retries
-         * once): the same request on a fresh connection, which must then be answered. */
-        if (!sock_open() || !send_all(head, (size_t)n) || !send_all(body, len))
-            die("cannot send to byocd");
-        status = read_response(resp, cap, &closes);
-    }
     if (closes || status == 0)
         sock_close();
     return status;
