@@ -93,6 +93,8 @@ static bool parse_args(int argc, char **argv, struct options *o)
             return false;
     }
     bool sandbox = strcmp(o->command, "sandbox") == 0;
+    if (sandbox && o->demo)
+        return false; /* the sandbox makes its own provider */
     if (!sandbox && (o->sandbox.port != -1 || o->sandbox.cxone_port != BYOC_SANDBOX_CXONE_PORT ||
                      o->sandbox.bot_port != BYOC_SANDBOX_BOT_PORT))
         return false; /* the port options belong to sandbox */

@@ -108,7 +108,6 @@ char *cxsim_xstrdup(const char *s);
 void *cxsim_grow(void *arr, size_t n, size_t *cap, size_t elem);
 void cxsim_reply_json(struct fc_reply *r, int status, cJSON *json);
 void cxsim_reply_errors(struct fc_reply *r, int status, const char *message, const char *code);
-const char *cxsim_json_string(const cJSON *obj, const char *name);
 /* Sends r on req (takes r->body). */
 void cxsim_send(struct byoc_req *req, struct fc_reply *r);
 

@@ -19,6 +19,8 @@
 
 #include "byoc/crypto.h"
 #include "byoc/cxsim.h"
+#include "byoc/json.h"
+#include "byoc/util.h"
 #include "sandbox/cxsim-internal.h"
 #include "byoc/banned.h"
 
@@ -129,23 +131,18 @@ static void fc_reply_not_found(struct fc_reply *r)
 }
 
 /* Parses a whole base-10 long; false on garbage, overflow or empty input. */
-static bool fc_parse_long(const char *s, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0')
-        return false;
-    *out = v;
-    return true;
-}
 
 /* A JSON member that is an integral number or a numeric string. */
 static bool fc_json_long(const cJSON *obj, const char *name, long *out)
 {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (cJSON_IsString(item))
-        return fc_parse_long(item->valuestring, out);
+    int64_t v = 0;
+    if (cJSON_IsString(item) && !byoc_parse_i64(item->valuestring, LONG_MIN, LONG_MAX, &v))
+        return false;
+    if (cJSON_IsString(item)) {
+        *out = (long)v;
+        return true;
+    }
     if (!cJSON_IsNumber(item))
         return false;
     double d = item->valuedouble;
@@ -155,51 +152,7 @@ static bool fc_json_long(const cJSON *obj, const char *name, long *out)
     return true;
 }
 
-const char *cxsim_json_string(const cJSON *obj, const char *name)
-{
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(item) ? item->valuestring : NULL;
-}
-
 /* ---------------------------------------------------------------- decoding */
-
-static int fc_hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes application/x-www-form-urlencoded text s[0..n) into dst (NUL-terminated).
- * False if it does not fit or has a bad escape. */
-static bool fc_form_decode(const char *s, size_t n, char *dst, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (i + 2 >= n)
-                return false;
-            int hi = fc_hex((unsigned char)s[i + 1]);
-            int lo = fc_hex((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (o + 1 >= cap)
-            return false;
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return true;
-}
 
 /* Finds `name` in a form body and decodes its value into dst. False if absent or invalid. */
 static bool fc_form_get(const char *body, size_t len, const char *name, char *dst, size_t cap)
@@ -211,8 +164,12 @@ static bool fc_form_get(const char *body, size_t len, const char *name, char *ds
         size_t end = amp ? (size_t)(amp - body) : len;
         const char *pair = body + i;
         size_t pair_len = end - i;
-        if (pair_len > name_len && memcmp(pair, name, name_len) == 0 && pair[name_len] == '=')
-            return fc_form_decode(pair + name_len + 1, pair_len - name_len - 1, dst, cap);
+        if (pair_len > name_len && memcmp(pair, name, name_len) == 0 && pair[name_len] == '=') {
+            char *v = byoc_form_decode(pair + name_len + 1, pair_len - name_len - 1);
+            bool ok = v && byoc_strlcpy(dst, v, cap);
+            free(v);
+            return ok;
+        }
         i = end + 1;
     }
     return false;
@@ -295,7 +252,7 @@ static cJSON *fc_find_channel(const struct byoc_cxsim *f, const char *id, int *i
     cJSON *ch = NULL;
     cJSON_ArrayForEach(ch, f->channels)
     {
-        const char *cid = cxsim_json_string(ch, "id");
+        const char *cid = byoc_json_str(ch, "id");
         if (cid && strcmp(cid, id) == 0) {
             if (index)
                 *index = i;
@@ -441,8 +398,8 @@ static void fc_discovery(struct byoc_cxsim *f, struct fc_reply *r)
 static struct fc_ott *fc_find_ott(struct byoc_cxsim *f, const cJSON *req)
 {
     long brand = 0, user = 0;
-    const char *purpose = cxsim_json_string(req, "purpose");
-    const char *token = cxsim_json_string(req, "token");
+    const char *purpose = byoc_json_str(req, "purpose");
+    const char *token = byoc_json_str(req, "token");
     if (!fc_json_long(req, "brandId", &brand) || !fc_json_long(req, "userId", &user))
         return NULL;
     if (!purpose || strcmp(purpose, "channel-integration") != 0 || !token)
@@ -512,8 +469,8 @@ static cJSON *fc_channel_from_body(const struct fc_in *in, struct fc_reply *r)
         cxsim_reply_errors(r, 400, "Body must be a JSON object", "invalidRequest");
         return NULL;
     }
-    const char *id = cxsim_json_string(req, "id");
-    const char *name = cxsim_json_string(req, "name");
+    const char *id = byoc_json_str(req, "id");
+    const char *name = byoc_json_str(req, "name");
     if (!id || !*id || !name) {
         cJSON_Delete(req);
         cxsim_reply_errors(r, 400, "id and name are required strings", "invalidRequest");
@@ -528,7 +485,7 @@ static void fc_channels_create(struct byoc_cxsim *f, const struct fc_in *in, str
     cJSON *ch = fc_channel_from_body(in, r);
     if (!ch)
         return;
-    const char *id = cxsim_json_string(ch, "id");
+    const char *id = byoc_json_str(ch, "id");
     if (fc_find_channel(f, id, NULL)) {
         cJSON_Delete(ch);
         cxsim_reply_errors(r, 409, "Channel already exists", "channelAlreadyExists");
@@ -566,9 +523,9 @@ static void fc_channel_item(struct byoc_cxsim *f, const char *method, const char
 static unsigned long fc_contact_for(struct byoc_cxsim *f, const char *channel, const cJSON *msg)
 {
     const cJSON *thread = cJSON_GetObjectItemCaseSensitive(msg, "thread");
-    const char *tid = cxsim_json_string(thread, "idOnExternalPlatform");
+    const char *tid = byoc_json_str(thread, "idOnExternalPlatform");
     if (!tid)
-        tid = cxsim_json_string(msg, "threadIdOnExternalPlatform");
+        tid = byoc_json_str(msg, "threadIdOnExternalPlatform");
     if (!tid)
         return ++f->n_contacts;
     char key[2 * FC_ID_MAX + 2];
@@ -610,9 +567,9 @@ static void fc_channel_message(struct byoc_cxsim *f, const char *id, const struc
         return;
     }
     const char *tid =
-        cxsim_json_string(cJSON_GetObjectItemCaseSensitive(msg, "thread"), "idOnExternalPlatform");
+        byoc_json_str(cJSON_GetObjectItemCaseSensitive(msg, "thread"), "idOnExternalPlatform");
     if (!tid)
-        tid = cxsim_json_string(msg, "threadIdOnExternalPlatform");
+        tid = byoc_json_str(msg, "threadIdOnExternalPlatform");
     if (tid && strlen(tid) >= FC_ID_MAX) { /* would not fit the thread -> contact map */
         cJSON_Delete(msg);
         cxsim_reply_errors(r, 400, "thread.idOnExternalPlatform is too long", "invalidRequest");
@@ -653,7 +610,7 @@ static void fc_channel_thread(struct byoc_cxsim *f, const char *id, const struct
     memcpy(thread, rest, tlen);
     thread[tlen] = '\0';
     cJSON *body = cJSON_ParseWithLength(in->body, in->len);
-    const char *action = cxsim_json_string(body, "action");
+    const char *action = byoc_json_str(body, "action");
     if (typing && action)
         cxsim_console_typing(f, id, thread, strcmp(action, "isTypingOn") == 0);
     if (close && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "canAddMoreMessages")))
@@ -713,12 +670,12 @@ static void fc_contact_get(struct byoc_cxsim *f, unsigned long n, struct fc_repl
     snprintf(id, sizeof(id), "%lu", n);
     cJSON_AddStringToObject(root, "id", id);
     cJSON_AddNumberToObject(root, "contactId", (double)n);
-    const char *status = cxsim_json_string(c, "status");
+    const char *status = byoc_json_str(c, "status");
     cJSON_AddStringToObject(root, "status", status && strcmp(status, "new") != 0 ? status : "new");
     cJSON_AddItemToObject(
         root, "customFields",
         cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(c, "custom_fields"), true));
-    cJSON_AddStringToObject(root, "threadIdOnExternalPlatform", cxsim_json_string(c, "thread_id"));
+    cJSON_AddStringToObject(root, "threadIdOnExternalPlatform", byoc_json_str(c, "thread_id"));
     cxsim_reply_json(r, 200, root);
 }
 
@@ -929,13 +886,6 @@ static void fc_route(struct byoc_cxsim *f, const struct fc_in *in, struct fc_rep
 
 /* ---------------------------------------------------------------- HTTP glue */
 
-static int64_t fc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void cxsim_send(struct byoc_req *req, struct fc_reply *r)
 {
     if (r->no_store)
@@ -979,7 +929,8 @@ static void fc_park(struct byoc_cxsim *f, struct byoc_req *req, const struct fc_
     bool late = f->stopping; /* the waker may be gone: answer now */
     if (!late) {
         f->parked = cxsim_grow(f->parked, f->n_parked, &f->cap_parked, sizeof(*f->parked));
-        f->parked[f->n_parked++] = (struct fc_parked){.due_ms = fc_now_ms() + delay_ms, .req = req};
+        f->parked[f->n_parked++] =
+            (struct fc_parked){.due_ms = byoc_mono_ms() + delay_ms, .req = req};
         pthread_cond_broadcast(&f->wake);
     }
     pthread_mutex_unlock(&f->mu);
@@ -991,7 +942,7 @@ static void fc_park(struct byoc_cxsim *f, struct byoc_req *req, const struct fc_
  * exit, released while resuming. Returns the earliest due time left, or INT64_MAX. */
 static int64_t fc_resume_due(struct byoc_cxsim *f)
 {
-    int64_t now = fc_now_ms(), next = INT64_MAX;
+    int64_t now = byoc_mono_ms(), next = INT64_MAX;
     size_t kept = 0, n_due = 0;
     struct byoc_req **due = cxsim_xrealloc(NULL, (f->n_parked + 1) * sizeof(*due));
     for (size_t i = 0; i < f->n_parked; i++) {

@@ -73,21 +73,10 @@ struct fc_job {
 
 /* ---------------------------------------------------------------- contact records */
 
-static int64_t wall_ms(void)
+/* The time now as the console shows it. */
+static void now_iso(char out[BYOC_TIME_ISO_MAX])
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void now_iso(char out[32])
-{
-    int64_t ms = wall_ms();
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    byoc_time_iso(byoc_now_ms(), out);
 }
 
 cJSON *cxsim_console_contact(struct byoc_cxsim *f, unsigned long contact)
@@ -107,8 +96,8 @@ static cJSON *contact_by_thread(struct byoc_cxsim *f, const char *channel, const
     cJSON *c = NULL;
     cJSON_ArrayForEach(c, f->console)
     {
-        const char *ch = cxsim_json_string(c, "channel_id");
-        const char *th = cxsim_json_string(c, "thread_id");
+        const char *ch = byoc_json_str(c, "channel_id");
+        const char *th = byoc_json_str(c, "thread_id");
         if (ch && th && strcmp(ch, channel) == 0 && strcmp(th, thread) == 0)
             return c;
     }
@@ -133,9 +122,9 @@ static void set_str(cJSON *obj, const char *name, const char *value)
 /* "First Last", else the nickname, else "". */
 static void customer_name(const cJSON *who, char *out, size_t cap)
 {
-    const char *first = cxsim_json_string(who, "firstName");
-    const char *last = cxsim_json_string(who, "lastName");
-    const char *nick = cxsim_json_string(who, "nickname");
+    const char *first = byoc_json_str(who, "firstName");
+    const char *last = byoc_json_str(who, "lastName");
+    const char *nick = byoc_json_str(who, "nickname");
     if (first || last)
         snprintf(out, cap, "%s%s%s", first ? first : "", first && last ? " " : "",
                  last ? last : "");
@@ -150,13 +139,13 @@ static cJSON *contact_new(struct byoc_cxsim *f, unsigned long n, const char *cha
     cJSON_AddNumberToObject(c, "id", (double)n);
     cJSON_AddStringToObject(c, "channel_id", channel);
     const cJSON *thread = cJSON_GetObjectItemCaseSensitive(msg, "thread");
-    const char *tid = cxsim_json_string(thread, "idOnExternalPlatform");
+    const char *tid = byoc_json_str(thread, "idOnExternalPlatform");
     cJSON_AddStringToObject(c, "thread_id", tid ? tid : "");
     const cJSON *who = cJSON_GetObjectItemCaseSensitive(msg, "authorEndUserIdentity");
     char name[256];
     customer_name(who, name, sizeof(name));
     cJSON *customer = cJSON_AddObjectToObject(c, "customer");
-    const char *uid = cxsim_json_string(who, "idOnExternalPlatform");
+    const char *uid = byoc_json_str(who, "idOnExternalPlatform");
     cJSON_AddStringToObject(customer, "id", uid ? uid : "");
     cJSON_AddStringToObject(customer, "name", name);
     cJSON_AddStringToObject(c, "status", "new");
@@ -177,14 +166,14 @@ void cxsim_console_custom_fields(struct byoc_cxsim *f, unsigned long contact, co
     const cJSON *in = NULL;
     cJSON_ArrayForEach(in, fields)
     {
-        const char *ident = cxsim_json_string(in, "ident");
+        const char *ident = byoc_json_str(in, "ident");
         const cJSON *value = cJSON_GetObjectItemCaseSensitive(in, "value");
         if (!list || !ident || !value)
             continue;
         cJSON *item = NULL, *found = NULL;
         cJSON_ArrayForEach(item, list)
         {
-            const char *have = cxsim_json_string(item, "ident");
+            const char *have = byoc_json_str(item, "ident");
             if (have && strcmp(have, ident) == 0)
                 found = item;
         }
@@ -204,22 +193,21 @@ void cxsim_console_custom_fields(struct byoc_cxsim *f, unsigned long contact, co
 static char *message_text(const cJSON *msg)
 {
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "messageContent");
-    const char *text =
-        cxsim_json_string(cJSON_GetObjectItemCaseSensitive(content, "payload"), "text");
+    const char *text = byoc_json_str(cJSON_GetObjectItemCaseSensitive(content, "payload"), "text");
     size_t cap = (text ? strlen(text) : 0) + 1;
     const cJSON *att = NULL, *atts = cJSON_GetObjectItemCaseSensitive(msg, "attachments");
     cJSON_ArrayForEach(att, atts)
     {
-        const char *name = cxsim_json_string(att, "friendlyName");
-        const char *url = cxsim_json_string(att, "url");
+        const char *name = byoc_json_str(att, "friendlyName");
+        const char *url = byoc_json_str(att, "url");
         cap += (name ? strlen(name) : 0) + (url ? strlen(url) : 0) + 32;
     }
     char *out = cxsim_xrealloc(NULL, cap);
     size_t n = (size_t)snprintf(out, cap, "%s", text ? text : "");
     cJSON_ArrayForEach(att, atts)
     {
-        const char *name = cxsim_json_string(att, "friendlyName");
-        const char *url = cxsim_json_string(att, "url");
+        const char *name = byoc_json_str(att, "friendlyName");
+        const char *url = byoc_json_str(att, "url");
         n += (size_t)snprintf(out + n, cap - n, "%s[attachment] %s %s", n ? "\n" : "",
                               name ? name : "", url ? url : "");
     }
@@ -236,16 +224,16 @@ void cxsim_console_inbound(struct byoc_cxsim *f, unsigned long contact, const ch
     cxsim_console_custom_fields(f, contact,
                                 cJSON_GetObjectItemCaseSensitive(extra, "customFields"));
     cJSON *m = cJSON_CreateObject();
-    const char *id = cxsim_json_string(msg, "idOnExternalPlatform");
+    const char *id = byoc_json_str(msg, "idOnExternalPlatform");
     cJSON_AddStringToObject(m, "id", id ? id : "");
     cJSON_AddStringToObject(m, "direction", "inbound");
     char *text = message_text(msg);
     cJSON_AddStringToObject(m, "text", text);
     free(text);
     const cJSON *customer = cJSON_GetObjectItemCaseSensitive(c, "customer");
-    cJSON_AddStringToObject(m, "author", cxsim_json_string(customer, "name"));
-    const char *at = cxsim_json_string(msg, "createdAtWithMilliseconds");
-    char now[32];
+    cJSON_AddStringToObject(m, "author", byoc_json_str(customer, "name"));
+    const char *at = byoc_json_str(msg, "createdAtWithMilliseconds");
+    char now[BYOC_TIME_ISO_MAX];
     now_iso(now);
     cJSON_AddStringToObject(m, "at", at ? at : now);
     cJSON_AddStringToObject(m, "state", "received");
@@ -258,7 +246,7 @@ void cxsim_console_typing(struct byoc_cxsim *f, const char *channel, const char 
     cJSON *c = contact_by_thread(f, channel, thread);
     if (c)
         cJSON_SetNumberHelper(cJSON_GetObjectItemCaseSensitive(c, "typing_until_ms"),
-                              on ? (double)(wall_ms() + CONSOLE_TYPING_MS) : 0);
+                              on ? (double)(byoc_now_ms() + CONSOLE_TYPING_MS) : 0);
 }
 
 void cxsim_console_closed(struct byoc_cxsim *f, const char *channel, const char *thread)
@@ -295,7 +283,7 @@ static cJSON *find_item(struct byoc_cxsim *f, unsigned long contact, const char 
     cJSON *items = c ? cJSON_GetObjectItemCaseSensitive(c, list) : NULL;
     cJSON_ArrayForEach(item, items)
     {
-        const char *have = cxsim_json_string(item, "id");
+        const char *have = byoc_json_str(item, "id");
         if (have && strcmp(have, id) == 0)
             return item;
     }
@@ -369,7 +357,7 @@ static long fetch_token(struct byoc_cxsim *f, char **out, char *detail, size_t c
     byoc_wipe(text, text ? strlen(text) : 0);
     free(text);
     cJSON *j = status == 200 && answer ? cJSON_Parse(answer) : NULL;
-    const char *token = cxsim_json_string(j, "access_token");
+    const char *token = byoc_json_str(j, "access_token");
     if (token) {
         *out = cxsim_xstrdup(token);
         pthread_mutex_lock(&f->mu);
@@ -438,10 +426,10 @@ static void job_done(struct byoc_cxsim *f, const struct fc_job *j, const char *a
     cJSON *a = cJSON_Parse(answer ? answer : "");
     char detail[CONSOLE_DETAIL_MAX];
     if (j->kind == JOB_REPLY) {
-        const char *id = cxsim_json_string(a, "idOnExternalPlatform");
+        const char *id = byoc_json_str(a, "idOnExternalPlatform");
         snprintf(detail, sizeof(detail), "byocd stored it as %s", id ? id : "?");
     } else {
-        const char *state = cxsim_json_string(a, "state");
+        const char *state = byoc_json_str(a, "state");
         bool changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a, "changed"));
         snprintf(detail, sizeof(detail), "conversation %s%s", state ? state : "?",
                  changed ? "" : " (no change)");
@@ -452,7 +440,7 @@ static void job_done(struct byoc_cxsim *f, const struct fc_job *j, const char *a
     cJSON *c = cxsim_console_contact(f, j->contact);
     if (c && j->kind == JOB_EVENT && j->release)
         set_str(c, "status", "closed");
-    else if (c && j->kind == JOB_REPLY && strcmp(cxsim_json_string(c, "status"), "new") == 0)
+    else if (c && j->kind == JOB_REPLY && strcmp(byoc_json_str(c, "status"), "new") == 0)
         set_str(c, "status", "open");
     pthread_mutex_unlock(&f->mu);
 }
@@ -663,7 +651,7 @@ void cxsim_h_contacts(struct byoc_req *req)
     struct byoc_cxsim *f = byoc_req_app(req);
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "contacts");
-    int64_t now = wall_ms();
+    int64_t now = byoc_now_ms();
     pthread_mutex_lock(&f->mu);
     for (int i = cJSON_GetArraySize(f->console) - 1; i >= 0; i--)
         cJSON_AddItemToArray(list, contact_view(cJSON_GetArrayItem(f->console, i), now));
@@ -680,7 +668,7 @@ static cJSON *open_contact_or_reply(struct byoc_cxsim *f, struct byoc_req *req, 
     char *end = NULL;
     unsigned long n = p ? strtoul(p, &end, 10) : 0;
     cJSON *c = p && end != p && !*end ? cxsim_console_contact(f, n) : NULL;
-    const char *status = c ? cxsim_json_string(c, "status") : NULL;
+    const char *status = c ? byoc_json_str(c, "status") : NULL;
     if (!c)
         console_error(req, 404, "no such contact");
     else if (!f->target)
@@ -721,8 +709,8 @@ static bool agent_or_reply(struct byoc_cxsim *f, struct byoc_req *req, const cJS
                            char name[CONSOLE_AGENT_NAME_MAX], char avatar[CONSOLE_URL_MAX])
 {
     const cJSON *agent = cJSON_GetObjectItemCaseSensitive(body, "agent");
-    const char *n = cxsim_json_string(agent, "name");
-    const char *a = cxsim_json_string(agent, "avatar_url");
+    const char *n = byoc_json_str(agent, "name");
+    const char *a = byoc_json_str(agent, "avatar_url");
     int nl = snprintf(name, CONSOLE_AGENT_NAME_MAX, "%s", n && *n ? n : CONSOLE_DEFAULT_AGENT);
     int al = a ? snprintf(avatar, CONSOLE_URL_MAX, "%s", a)
                : snprintf(avatar, CONSOLE_URL_MAX, "%s/console/avatar.svg", f->url);
@@ -762,18 +750,37 @@ static char *reply_body(const char *id, const char *thread, const char *text, co
     return text_out;
 }
 
+/* A reply or event the worker has yet to take to byocd, as the console lists it. */
+static cJSON *pending_item(const char *id, const char *at)
+{
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "id", id);
+    cJSON_AddStringToObject(item, "at", at);
+    cJSON_AddStringToObject(item, "state", "pending");
+    cJSON_AddStringToObject(item, "detail", "");
+    return item;
+}
+
+/* 202 {"id"}: queued for the worker. */
+static void accepted(struct byoc_req *req, const char *id)
+{
+    cJSON *answer = cJSON_CreateObject();
+    cJSON_AddStringToObject(answer, "id", id);
+    console_json(req, 202, answer);
+}
+
 void cxsim_h_agent_message(struct byoc_req *req)
 {
     struct byoc_cxsim *f = byoc_req_app(req);
     const cJSON *body = byoc_req_json(req);
-    const char *text = cxsim_json_string(body, "text");
+    const char *text = byoc_json_str(body, "text");
     if (!text || !*text || strlen(text) > CONSOLE_TEXT_MAX) {
         char why[64];
         snprintf(why, sizeof(why), "text must be 1-%d bytes", CONSOLE_TEXT_MAX);
         console_error(req, 400, why);
         return;
     }
-    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[32];
+    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[BYOC_TIME_ISO_MAX];
     if (!agent_or_reply(f, req, body, agent, avatar))
         return;
     now_iso(at);
@@ -784,22 +791,16 @@ void cxsim_h_agent_message(struct byoc_req *req)
         return;
     }
     snprintf(id, sizeof(id), "agent-msg-%lu", ++f->n_agent_messages);
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "id", id);
+    cJSON *m = pending_item(id, at);
     cJSON_AddStringToObject(m, "direction", "outbound");
     cJSON_AddStringToObject(m, "text", text);
     cJSON_AddStringToObject(m, "author", agent);
-    cJSON_AddStringToObject(m, "at", at);
-    cJSON_AddStringToObject(m, "state", "pending");
-    cJSON_AddStringToObject(m, "detail", "");
     append_capped(c, "messages", m, CONSOLE_MESSAGES_MAX);
-    const char *thread = cxsim_json_string(c, "thread_id");
+    const char *thread = byoc_json_str(c, "thread_id");
     job_push(f, JOB_REPLY, (unsigned long)cJSON_GetObjectItemCaseSensitive(c, "id")->valuedouble,
              id, cxsim_xstrdup(thread), reply_body(id, thread, text, agent, avatar, at));
     pthread_mutex_unlock(&f->mu);
-    cJSON *answer = cJSON_CreateObject();
-    cJSON_AddStringToObject(answer, "id", id);
-    console_json(req, 202, answer);
+    accepted(req, id);
 }
 
 static const char *studio_event_name(const char *s)
@@ -833,12 +834,12 @@ void cxsim_h_studio_event(struct byoc_req *req)
 {
     struct byoc_cxsim *f = byoc_req_app(req);
     const cJSON *body = byoc_req_json(req);
-    const char *event = studio_event_name(cxsim_json_string(body, "event"));
+    const char *event = studio_event_name(byoc_json_str(body, "event"));
     if (!event) {
         console_error(req, 400, "event must be ESCALATE, END_ESCALATION or ONRELEASE");
         return;
     }
-    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[32];
+    char agent[CONSOLE_AGENT_NAME_MAX], avatar[CONSOLE_URL_MAX], id[64], at[BYOC_TIME_ISO_MAX];
     if (!agent_or_reply(f, req, body, agent, avatar))
         return;
     now_iso(at);
@@ -849,21 +850,15 @@ void cxsim_h_studio_event(struct byoc_req *req)
         return;
     }
     snprintf(id, sizeof(id), "studio-%lu", ++f->n_agent_messages);
-    cJSON *e = cJSON_CreateObject();
-    cJSON_AddStringToObject(e, "id", id);
+    cJSON *e = pending_item(id, at);
     cJSON_AddStringToObject(e, "event", event);
-    cJSON_AddStringToObject(e, "at", at);
-    cJSON_AddStringToObject(e, "state", "pending");
-    cJSON_AddStringToObject(e, "detail", "");
     append_capped(c, "events", e, CONSOLE_EVENTS_MAX);
     unsigned long n = (unsigned long)cJSON_GetObjectItemCaseSensitive(c, "id")->valuedouble;
     struct fc_job *j = job_push(f, JOB_EVENT, n, id, NULL,
-                                event_body(event, n, cxsim_json_string(c, "thread_id"), agent));
+                                event_body(event, n, byoc_json_str(c, "thread_id"), agent));
     j->release = strcmp(event, "ONRELEASE") == 0;
     pthread_mutex_unlock(&f->mu);
-    cJSON *answer = cJSON_CreateObject();
-    cJSON_AddStringToObject(answer, "id", id);
-    console_json(req, 202, answer);
+    accepted(req, id);
 }
 
 /* An optional integer member within [lo, hi]; false when present and not such a number. */

@@ -10,6 +10,7 @@
 #include "byoc/demobot.h"
 #include "byoc/http.h"
 #include "byoc/limits.h"
+#include "byoc/webhook.h"
 
 /* ---- limits ---- */
 #define DEMOBOT_CHATS_MAX 256        /* chats kept; a new one drops the least recently active */
@@ -22,7 +23,6 @@
 #define DEMOBOT_JOBS_MAX 1024      /* calls to byocd waiting for the worker (503 beyond) */
 #define DEMOBOT_SEEN_MAX 512       /* webhook-ids remembered, to skip redeliveries */
 #define DEMOBOT_WEBHOOK_ID_MAX 128 /* longest webhook-id accepted (byocd's are ~25 bytes) */
-#define DEMOBOT_KEY_MAX 64         /* decoded webhook key bytes (byocd's are 32) */
 #define DEMOBOT_TOLERANCE_S 300    /* webhook-timestamp this far from our clock is refused */
 #define DEMOBOT_IDEM_MAX 96        /* Idempotency-Key bytes: "demobot-" + chat id + suffix */
 #define DEMOBOT_WHY_MAX 200        /* a failure reason shown to the customer */
@@ -107,8 +107,7 @@ struct byoc_demobot {
     size_t seen_next;
     /* byocd (byoc_demobot_set_byocd); url NULL until set */
     char *url, *api_key, *channel_id;
-    uint8_t key[DEMOBOT_KEY_MAX];
-    size_t key_len;
+    char secret[BYOC_WEBHOOK_SECRET_MAX]; /* "whsec_..."; "" until set */
 };
 
 /* demobot.c (b->mu held unless said) */

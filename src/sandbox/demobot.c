@@ -875,7 +875,7 @@ static void bot_free(struct byoc_demobot *b)
     free(b->url);
     free(b->channel_id);
     byoc_free_secret(b->api_key);
-    byoc_wipe(b->key, sizeof b->key);
+    byoc_wipe(b->secret, sizeof b->secret);
     pthread_cond_destroy(&b->wake);
     pthread_mutex_destroy(&b->mu);
     free(b);
@@ -927,33 +927,26 @@ int byoc_demobot_port(const struct byoc_demobot *b)
 }
 
 /* "whsec_" + base64 into key; false if it is not one. */
-static bool secret_key(const char *secret, uint8_t *key, size_t cap, size_t *len)
+/* A "whsec_" secret byocd's signer accepts, short enough to keep. */
+static bool secret_ok(const char *secret)
 {
-    static const char prefix[] = "whsec_";
-    size_t plen = sizeof prefix - 1;
-    if (!secret || strncmp(secret, prefix, plen) != 0)
-        return false;
-    const char *k = secret + plen;
-    return byoc_base64_decode(k, strlen(k), key, cap, len) == BYOC_ERR_OK && *len > 0;
+    char sig[BYOC_WEBHOOK_SIGNATURE_MAX];
+    return secret && strlen(secret) < BYOC_WEBHOOK_SECRET_MAX &&
+           byoc_webhook_sign(secret, "check", 0, "", 0, sig) == BYOC_ERR_OK;
 }
 
-static bool byocd_config_ok(const struct byoc_demobot_byocd *c, uint8_t *key, size_t *key_len)
+static bool byocd_config_ok(const struct byoc_demobot_byocd *c)
 {
     bool web =
         c->url && (strncmp(c->url, "http://", 7) == 0 || strncmp(c->url, "https://", 8) == 0);
     return web && strlen(c->url) <= DEMOBOT_URL_MAX && c->bot_api_key && c->bot_api_key[0] &&
-           (!c->channel_id || c->channel_id[0]) &&
-           secret_key(c->webhook_secret, key, DEMOBOT_KEY_MAX, key_len);
+           (!c->channel_id || c->channel_id[0]) && secret_ok(c->webhook_secret);
 }
 
 enum byoc_err byoc_demobot_set_byocd(struct byoc_demobot *b, const struct byoc_demobot_byocd *c)
 {
-    uint8_t key[DEMOBOT_KEY_MAX];
-    size_t key_len = 0;
-    if (!byocd_config_ok(c, key, &key_len)) {
-        byoc_wipe(key, sizeof key);
+    if (!byocd_config_ok(c))
         return BYOC_ERR_INVALID;
-    }
     bool ok = true;
     char *url = byoc_strdup_opt(c->url, &ok), *api_key = byoc_strdup_opt(c->bot_api_key, &ok);
     char *channel = byoc_strdup_opt(c->channel_id, &ok);
@@ -961,7 +954,6 @@ enum byoc_err byoc_demobot_set_byocd(struct byoc_demobot *b, const struct byoc_d
         free(url);
         free(channel);
         byoc_free_secret(api_key);
-        byoc_wipe(key, sizeof key);
         return BYOC_ERR_NOMEM;
     }
     size_t n = strlen(url);
@@ -974,10 +966,8 @@ enum byoc_err byoc_demobot_set_byocd(struct byoc_demobot *b, const struct byoc_d
     b->url = url;
     b->api_key = api_key;
     b->channel_id = channel;
-    memcpy(b->key, key, sizeof b->key);
-    b->key_len = key_len;
+    byoc_strlcpy(b->secret, c->webhook_secret, sizeof b->secret);
     pthread_mutex_unlock(&b->mu);
-    byoc_wipe(key, sizeof key);
     return BYOC_ERR_OK;
 }
 

@@ -13,29 +13,21 @@
 #include "byoc/json.h"
 #include "byoc/log.h"
 #include "byoc/util.h"
+#include "byoc/webhook.h"
 #include "sandbox/demobot-internal.h"
 #include "byoc/banned.h"
 
-/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" under the bot's key, or false. */
-static bool expected_signature(struct byoc_demobot *b, const char *id, const char *ts,
-                               const char *body, size_t len, char *out, size_t cap)
+/* "v1,<base64 HMAC-SHA256 of id.timestamp.body>" under the bot's secret (byocd's own signer:
+ * the same computation a bot platform does with its Standard Webhooks library), or false. */
+static bool expected_signature(struct byoc_demobot *b, const char *id, int64_t ts, const char *body,
+                               size_t len, char out[BYOC_WEBHOOK_SIGNATURE_MAX])
 {
-    uint8_t key[DEMOBOT_KEY_MAX], mac[BYOC_SHA256_LEN];
+    char secret[BYOC_WEBHOOK_SECRET_MAX];
     pthread_mutex_lock(&b->mu);
-    size_t key_len = b->key_len;
-    memcpy(key, b->key, sizeof key);
+    memcpy(secret, b->secret, sizeof secret);
     pthread_mutex_unlock(&b->mu);
-    struct byoc_buf text;
-    byoc_buf_init(&text, DEMOBOT_WEBHOOK_BODY_MAX + DEMOBOT_WEBHOOK_ID_MAX + 64);
-    bool ok = key_len > 0 && byoc_buf_printf(&text, "%s.%s.", id, ts) == BYOC_ERR_OK &&
-              byoc_buf_append(&text, body, len) == BYOC_ERR_OK;
-    if (ok)
-        byoc_hmac_sha256(key, key_len, text.data, text.len, mac);
-    byoc_buf_release(&text);
-    byoc_wipe(key, sizeof key);
-    ok = ok && cap > 3 && byoc_base64_encode(mac, sizeof mac, out + 3, cap - 3) > 0;
-    if (ok)
-        memcpy(out, "v1,", 3);
+    bool ok = secret[0] && byoc_webhook_sign(secret, id, ts, body, len, out) == BYOC_ERR_OK;
+    byoc_wipe(secret, sizeof secret);
     return ok;
 }
 
@@ -71,10 +63,9 @@ static bool webhook_verified(struct byoc_demobot *b, struct byoc_req *req, const
         return false;
     size_t len = 0;
     const char *body = byoc_req_body(req, &len);
-    char want[BYOC_SHA256_LEN * 2 + 8];
+    char want[BYOC_WEBHOOK_SIGNATURE_MAX];
     *why = "signature does not match";
-    return expected_signature(b, id, ts, body, len, want, sizeof want) &&
-           any_signature_matches(sig, want);
+    return expected_signature(b, id, t, body, len, want) && any_signature_matches(sig, want);
 }
 
 static bool seen_before(const struct byoc_demobot *b, const char *id)
