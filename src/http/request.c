@@ -1,5 +1,4 @@
 /* Request accessors, form decoding, replies and the one error renderer. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,25 +55,16 @@ struct query_text {
     bool overflow;
 };
 
+/* Appends s percent-encoded (byoc_url_escape: all but RFC 3986 unreserved characters). */
 static void query_put(struct query_text *q, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; s && *s && !q->overflow; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool plain = isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
-        size_t need = plain ? 1 : 3;
-        if (q->len + need >= q->cap) {
-            q->overflow = true;
-            return;
-        }
-        if (plain) {
-            q->dst[q->len++] = (char)c;
-            continue;
-        }
-        q->dst[q->len++] = '%';
-        q->dst[q->len++] = hex[c >> 4];
-        q->dst[q->len++] = hex[c & 15];
+    if (q->overflow || !s)
+        return;
+    if (!byoc_url_escape(s, q->dst + q->len, q->cap - q->len)) {
+        q->overflow = true;
+        return;
     }
+    q->len += strlen(q->dst + q->len);
 }
 
 static void query_raw(struct query_text *q, char c)
